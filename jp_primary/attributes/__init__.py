@@ -1,0 +1,1 @@
+"""Attribute names, namespaces, aliases and types."""

@@ -1,0 +1,66 @@
+"""Attribute namespaces of the original JP and the short aliases accepted on input.
+
+A name is ``<namespace>:<local>``; the namespace is everything before the last ``:`` except for
+the few namespaces that themselves contain ``:`` after their scheme (``...LB/Attributes:JDL``),
+which ``split_name`` knows about.
+"""
+
+from __future__ import annotations
+
+JP_SYSTEM = "http://egee.cesnet.cz/en/Schema/JP/System"
+JP_WORKFLOW = "http://egee.cesnet.cz/en/Schema/JP/Workflow"
+JP_ISB = "http://egee.cesnet.cz/en/Schema/JP/ISB"
+JP_OSB = "http://egee.cesnet.cz/en/Schema/JP/OSB"
+LB_ATTRIBUTES = "http://egee.cesnet.cz/en/Schema/LB/Attributes"
+LB_JDL = "http://egee.cesnet.cz/en/Schema/LB/Attributes:JDL"
+LB_TAG = "http://egee.cesnet.cz/en/WSDL/jp-lbtag"
+JDL_FILE = "http://jdl"
+# Attributes that jp_primary adds beyond the original schema (documented in docs/attributes.md).
+JP_PRIMARY = "http://jp-primary/Schema/Attributes"
+
+SYSTEM_OWNER = f"{JP_SYSTEM}:owner"
+SYSTEM_REGTIME = f"{JP_SYSTEM}:regtime"
+SYSTEM_JOBID = f"{JP_SYSTEM}:jobId"
+
+# Short prefixes accepted on input ("lb:status" -> LB_ATTRIBUTES + ":status").
+ALIASES: dict[str, str] = {
+    "jp": JP_SYSTEM,
+    "system": JP_SYSTEM,
+    "workflow": JP_WORKFLOW,
+    "isb": JP_ISB,
+    "osb": JP_OSB,
+    "lb": LB_ATTRIBUTES,
+    "lbjdl": LB_JDL,
+    "jdl": JDL_FILE,
+    "lbtag": LB_TAG,
+    "tag": LB_TAG,
+    "jpp": JP_PRIMARY,
+}
+
+# Longest first so that ".../Attributes:JDL:Foo" resolves to the JDL namespace.
+_KNOWN = sorted({*ALIASES.values()}, key=len, reverse=True)
+
+
+def expand(name: str) -> str:
+    """Return the fully qualified form of ``name`` (aliases expanded; others unchanged)."""
+    prefix, sep, local = name.partition(":")
+    if sep and prefix.lower() in ALIASES and not local.startswith("//"):
+        return f"{ALIASES[prefix.lower()]}:{local}"
+    return name
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """Split a fully qualified name into (namespace, local name)."""
+    for namespace in _KNOWN:
+        if name.startswith(namespace + ":"):
+            return namespace, name[len(namespace) + 1 :]
+    namespace, _, local = name.rpartition(":")
+    return namespace, local
+
+
+def tag_attribute(tag_name: str) -> str:
+    """The attribute a user tag is recorded under: its own qualified name, or jp-lbtag."""
+    expanded = expand(tag_name)
+    if ":" in expanded:
+        return expanded
+    return f"{LB_TAG}:{tag_name}"

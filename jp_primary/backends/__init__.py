@@ -1,0 +1,1 @@
+"""Storage backends: where the bytes of job files live."""

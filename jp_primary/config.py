@@ -1,0 +1,105 @@
+"""Settings, one class per concern, read from ``JP_*`` environment variables or a settings file.
+
+Every field is documented; ``jp-primary serve`` validates them all at start-up. Paths that are not
+set explicitly live under ``JP_HOME`` (default ``./var``), so the embedded default is one folder.
+Set ``JP_SETTINGS_FILE`` to read the same variables from a dotenv-style file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ByteSize, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env_file() -> str | None:
+    return os.environ.get("JP_SETTINGS_FILE")
+
+
+class _JPSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="JP_", extra="ignore", frozen=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(_env_file=_env_file(), **values)  # type: ignore[call-arg]
+
+
+class ServerSettings(_JPSettings):
+    home: Path = Field(Path("./var"), description="Folder of the embedded defaults (JP_HOME).")
+    host: str = Field("127.0.0.1", description="Listen address (JP_HOST).")
+    port: int = Field(8901, ge=0, le=65535, description="Listen port (JP_PORT).")
+    workers: int = Field(1, ge=1, description="uvicorn worker processes (JP_WORKERS).")
+    public_url: str | None = Field(
+        None, description="Base URL clients use to reach the API, for upload URLs (JP_PUBLIC_URL)."
+    )
+
+
+class DatabaseSettings(_JPSettings):
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL (JP_DATABASE_URL); default sqlite:///$JP_HOME/jp.sqlite. "
+        "Use postgresql+psycopg://user@host/db for PostgreSQL.",
+    )
+    database_pool_size: int = Field(10, ge=1, description="Connections per process (PostgreSQL).")
+
+
+class StorageSettings(_JPSettings):
+    storage_backend: str = Field(
+        "filesystem", description="filesystem, s3, ftp or an installed third-party backend."
+    )
+    storage_root: Path | None = Field(
+        None, description="Root of the filesystem backend; default $JP_HOME/files."
+    )
+    max_file_size: ByteSize = Field(
+        ByteSize(10 * 1024**3), description="Larger uploads get 413 (JP_MAX_FILE_SIZE, e.g. 10GiB)."
+    )
+    upload_deadline: int = Field(
+        3600, ge=1, description="Seconds after which an uncommitted upload expires."
+    )
+
+    @field_validator("max_file_size", mode="before")
+    @classmethod
+    def _accept_iec_units(cls, value: object) -> object:
+        # pydantic's ByteSize wants "GiB"; operators also write "10G" or "10gib".
+        if isinstance(value, str) and value.strip()[-1:].upper() in {"K", "M", "G", "T"}:
+            return value.strip() + "iB"
+        return value
+
+
+class AuthSettings(_JPSettings):
+    token_key_path: Path | None = Field(
+        None, description="HMAC key of the service's own tokens; default $JP_HOME/token.key."
+    )
+    token_ttl: int = Field(86400, ge=1, description="Default lifetime of `jp-primary token`.")
+    policy_file: Path | None = Field(None, description="TOML file assigning roles to subjects.")
+
+
+class Settings(BaseModel):
+    """All settings of one service process."""
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+
+    @property
+    def home(self) -> Path:
+        return self.server.home
+
+    @property
+    def database_url(self) -> str:
+        return self.database.database_url or f"sqlite:///{self.home / 'jp.sqlite'}"
+
+    @property
+    def storage_root(self) -> Path:
+        return self.storage.storage_root or self.home / "files"
+
+    @property
+    def token_key_path(self) -> Path:
+        return self.auth.token_key_path or self.home / "token.key"
+
+
+def load_settings() -> Settings:
+    return Settings()

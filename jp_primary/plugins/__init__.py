@@ -1,0 +1,1 @@
+"""File-type plugins: turn committed files into attribute values."""
