@@ -23,7 +23,7 @@ class _JPSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JP_", extra="ignore", frozen=True)
 
     def __init__(self, **values: Any) -> None:
-        super().__init__(_env_file=_env_file(), **values)  # type: ignore[call-arg]
+        super().__init__(_env_file=_env_file(), **values)
 
 
 class ServerSettings(_JPSettings):

@@ -1,1 +1,1 @@
-"""Identities (service tokens, X.509 and proxies, trusted front ends, external issuers) and roles."""
+"""Identities (tokens, X.509 and proxies, trusted front ends, external issuers), roles."""
