@@ -1,0 +1,113 @@
+"""The tables. The schema is created and changed only by the Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class IdentityRow(SQLModel, table=True):
+    """Every subject that ever owned, registered, uploaded or tagged something."""
+
+    __tablename__ = "identities"
+
+    id: int | None = Field(default=None, primary_key=True)
+    subject: str = Field(max_length=1024, unique=True)
+    created_at: datetime
+
+
+class JobRow(SQLModel, table=True):
+    __tablename__ = "jobs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=128, unique=True)
+    jobid: str = Field(max_length=1024, unique=True)
+    owner_id: int = Field(foreign_key="identities.id", index=True)
+    registered_by_id: int = Field(foreign_key="identities.id")
+    registered_at: datetime
+
+
+class UploadRow(SQLModel, table=True):
+    """A reservation of ``(job, class, name)`` and the state of its bytes.
+
+    ``slot`` holds ``"<job id>/<class>/<name>"`` while the upload is in progress and NULL after it
+    ended: the unique constraint on it is what makes "already stored or in progress" exclusive on
+    every database (NULLs never collide).
+    """
+
+    __tablename__ = "uploads"
+
+    id: str = Field(primary_key=True, max_length=64)
+    job_id: int = Field(foreign_key="jobs.id", index=True)
+    file_class: str = Field(max_length=64)
+    name: str = Field(max_length=255)
+    content_type: str | None = Field(default=None, max_length=255)
+    declared_size: int | None = Field(default=None, sa_type=BigInteger)
+    declared_sha256: str | None = Field(default=None, max_length=64)
+    method: str = Field(max_length=16)
+    state: str = Field(max_length=16, index=True)  # open | received | committed | aborted | expired
+    slot: str | None = Field(default=None, max_length=512, unique=True)
+    starter_id: int = Field(foreign_key="identities.id")
+    created_at: datetime
+    expires_at: datetime = Field(index=True)
+    staging_key: str | None = Field(default=None, max_length=1024)
+    received_size: int | None = Field(default=None, sa_type=BigInteger)
+    received_sha256: str | None = Field(default=None, max_length=64)
+
+
+class FileRow(SQLModel, table=True):
+    """A committed file: write-once per ``(job, class, name)``."""
+
+    __tablename__ = "files"
+    __table_args__ = (
+        UniqueConstraint("job_id", "file_class", "name", name="uq_files_job_class_name"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="jobs.id", index=True)
+    file_class: str = Field(max_length=64)
+    name: str = Field(max_length=255)
+    size: int = Field(sa_type=BigInteger)
+    sha256: str = Field(max_length=64)
+    content_type: str | None = Field(default=None, max_length=255)
+    uploader_id: int = Field(foreign_key="identities.id")
+    upload_id: str | None = Field(default=None, max_length=64)
+    committed_at: datetime
+    location: str = Field(max_length=1024)
+    extraction_errors: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+
+
+class AttributeValueRow(SQLModel, table=True):
+    """One value of one attribute of one job; appended, never updated (WORM).
+
+    ``seq`` is the global change sequence (see ``repositories.allocate_seq``). Derived values of
+    a file (origin FILE) point at it through ``file_id`` so that re-extraction can replace them.
+    """
+
+    __tablename__ = "attribute_values"
+    __table_args__ = (Index("ix_attribute_values_job_name", "job_id", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    seq: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
+    job_id: int = Field(foreign_key="jobs.id")
+    name: str = Field(max_length=512, index=True)
+    value: str = Field(sa_column=Column(Text, nullable=False))
+    origin: str = Field(max_length=8)  # SYSTEM | USER | FILE
+    origin_detail: str | None = Field(default=None, max_length=1024)
+    timestamp: datetime
+    recorded_at: datetime
+    file_id: int | None = Field(
+        default=None, sa_column=Column(ForeignKey("files.id"), nullable=True, index=True)
+    )
+    author_id: int | None = Field(default=None, foreign_key="identities.id")
+
+
+class ChangeCounterRow(SQLModel, table=True):
+    """The single row holding the last allocated ``seq`` (its row lock orders commits)."""
+
+    __tablename__ = "change_counter"
+
+    id: int = Field(primary_key=True)
+    last_seq: int = Field(sa_column=Column(BigInteger, nullable=False))

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import aliased
+from sqlmodel import Session, select
+
+from jp_primary.db.models import IdentityRow, JobRow
+from jp_primary.db.repositories._upsert import insert_ignore
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: int
+    key: str
+    jobid: str
+    owner: str
+    registered_at: datetime
+    registered_by: str
+
+
+def _job_query():  # type: ignore[no-untyped-def]
+    owner = aliased(IdentityRow)
+    registrar = aliased(IdentityRow)
+    return (
+        select(JobRow, owner.subject, registrar.subject)
+        .join(owner, owner.id == JobRow.owner_id)  # type: ignore[arg-type]
+        .join(registrar, registrar.id == JobRow.registered_by_id)  # type: ignore[arg-type]
+    )
+
+
+def _record(row: tuple[JobRow, str, str]) -> JobRecord:
+    job, owner, registrar = row
+    assert job.id is not None
+    return JobRecord(job.id, job.key, job.jobid, owner, job.registered_at, registrar)
+
+
+def by_key(session: Session, key: str) -> JobRecord | None:
+    row = session.exec(_job_query().where(JobRow.key == key)).first()
+    return _record(row) if row else None
+
+
+def by_id(session: Session, job_id: int) -> JobRecord | None:
+    row = session.exec(_job_query().where(JobRow.id == job_id)).first()
+    return _record(row) if row else None
+
+
+def by_jobid(session: Session, jobid: str) -> JobRecord | None:
+    row = session.exec(_job_query().where(JobRow.jobid == jobid)).first()
+    return _record(row) if row else None
+
+
+def by_keys(session: Session, keys: list[str]) -> dict[str, JobRecord]:
+    rows = session.exec(_job_query().where(JobRow.key.in_(keys)))  # type: ignore[attr-defined]
+    return {record.key: record for record in map(_record, rows)}
+
+
+def insert(
+    session: Session, *, key: str, jobid: str, owner_id: int, registrar_id: int, at: datetime
+) -> bool:
+    """Insert a job; False when the key or jobid is already taken (then nothing was written)."""
+    values = {
+        "key": key,
+        "jobid": jobid,
+        "owner_id": owner_id,
+        "registered_by_id": registrar_id,
+        "registered_at": at,
+    }
+    stmt = insert_ignore(session, "jobs", values, ["key"])
+    result = session.execute(stmt)
+    return bool(result.rowcount)  # type: ignore[attr-defined]

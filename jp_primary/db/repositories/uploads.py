@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from jp_primary.db.models import UploadRow
+
+IN_PROGRESS = ("open", "received")
+
+
+def slot(job_id: int, file_class: str, name: str) -> str:
+    return f"{job_id}/{file_class}/{name}"
+
+
+def insert(session: Session, row: UploadRow) -> bool:
+    """Reserve the upload's slot; False when the slot is taken by an upload in progress."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+def get(session: Session, upload_id: str) -> UploadRow | None:
+    return session.get(UploadRow, upload_id)
+
+
+def record_received(
+    session: Session, upload_id: str, staging_key: str, size: int, sha256: str
+) -> bool:
+    """Remember the bytes of the latest PUT; False when the upload is no longer in progress."""
+    stmt = (
+        update(UploadRow)
+        .where(col(UploadRow.id) == upload_id, col(UploadRow.state).in_(IN_PROGRESS))
+        .values(
+            state="received", staging_key=staging_key, received_size=size, received_sha256=sha256
+        )
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def clear_received(session: Session, upload_id: str) -> None:
+    stmt = (
+        update(UploadRow)
+        .where(col(UploadRow.id) == upload_id, col(UploadRow.state).in_(IN_PROGRESS))
+        .values(state="open", staging_key=None, received_size=None, received_sha256=None)
+    )
+    session.execute(stmt)
+
+
+def end(session: Session, upload_id: str, state: str) -> bool:
+    """Move an in-progress upload to ``state`` (committed, aborted, expired), freeing its slot.
+
+    The conditional update is the arbiter between concurrent commits: exactly one wins.
+    """
+    stmt = (
+        update(UploadRow)
+        .where(col(UploadRow.id) == upload_id, col(UploadRow.state).in_(IN_PROGRESS))
+        .values(state=state, slot=None)
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def expired(session: Session, now: datetime, job_id: int | None = None) -> list[UploadRow]:
+    stmt = select(UploadRow).where(
+        col(UploadRow.state).in_(IN_PROGRESS), col(UploadRow.expires_at) < now
+    )
+    if job_id is not None:
+        stmt = stmt.where(UploadRow.job_id == job_id)
+    return list(session.exec(stmt))
+
+
+def in_progress_ids(session: Session) -> set[str]:
+    stmt = select(UploadRow.id).where(col(UploadRow.state).in_(IN_PROGRESS))
+    return set(session.exec(stmt))
+
+
+def states(session: Session, ids: Iterable[str]) -> dict[str, str]:
+    stmt = select(UploadRow.id, UploadRow.state).where(col(UploadRow.id).in_(list(ids)))
+    return dict(session.exec(stmt).all())

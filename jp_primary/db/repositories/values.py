@@ -1,0 +1,111 @@
+"""Attribute values and the global change sequence.
+
+``allocate_seq`` increments the single counter row. The row lock it takes is held until the
+transaction ends, so transactions that create values commit one after another in seq order: a
+reader that has seen ``seq = n`` can never later find a newly committed value with ``seq <= n``
+(and no gap is ever visible, since a rolled-back increment is rolled back too). Call it as the
+last step before commit to keep that critical section short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, insert, update
+from sqlmodel import Session, col, select
+
+from jp_primary.db.models import AttributeValueRow, ChangeCounterRow, IdentityRow
+
+
+@dataclass(frozen=True)
+class NewValue:
+    name: str
+    value: str
+    origin: str
+    timestamp: datetime
+    origin_detail: str | None = None
+    file_id: int | None = None
+    author_id: int | None = None
+
+
+@dataclass(frozen=True)
+class StoredValue:
+    name: str
+    value: str
+    origin: str
+    origin_detail: str | None
+    timestamp: datetime
+    seq: int
+    author: str | None
+
+
+def allocate_seq(session: Session, count: int) -> int:
+    """Reserve ``count`` consecutive sequence numbers; return the first."""
+    stmt = (
+        update(ChangeCounterRow)
+        .where(col(ChangeCounterRow.id) == 1)
+        .values(last_seq=ChangeCounterRow.last_seq + count)
+        .returning(col(ChangeCounterRow.last_seq))
+    )
+    last = session.execute(stmt).scalar_one()
+    return int(last) - count + 1
+
+
+def append(session: Session, job_id: int, values: Sequence[NewValue]) -> list[int]:
+    """Store values with fresh seqs (in the given order); return the seqs."""
+    if not values:
+        return []
+    first = allocate_seq(session, len(values))
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "seq": first + i,
+            "job_id": job_id,
+            "name": v.name,
+            "value": v.value,
+            "origin": v.origin,
+            "origin_detail": v.origin_detail,
+            "timestamp": v.timestamp,
+            "recorded_at": now,
+            "file_id": v.file_id,
+            "author_id": v.author_id,
+        }
+        for i, v in enumerate(values)
+    ]
+    session.execute(insert(AttributeValueRow), rows)
+    return list(range(first, first + len(values)))
+
+
+def for_job(
+    session: Session, job_id: int, names: Sequence[str] | None = None, origin: str | None = None
+) -> list[StoredValue]:
+    stmt = (
+        select(AttributeValueRow, IdentityRow.subject)
+        .outerjoin(IdentityRow, col(IdentityRow.id) == col(AttributeValueRow.author_id))
+        .where(AttributeValueRow.job_id == job_id)
+        .order_by(col(AttributeValueRow.seq))
+    )
+    if names is not None:
+        stmt = stmt.where(col(AttributeValueRow.name).in_(names))
+    if origin is not None:
+        stmt = stmt.where(AttributeValueRow.origin == origin)
+    return [
+        StoredValue(v.name, v.value, v.origin, v.origin_detail, v.timestamp, v.seq, author)
+        for v, author in session.exec(stmt)
+    ]
+
+
+def remove_for_file(session: Session, file_id: int) -> int:
+    """Drop a file's derived values (re-extraction replaces them with new ones, new seqs)."""
+    result = session.execute(
+        delete(AttributeValueRow).where(col(AttributeValueRow.file_id) == file_id)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def last_seq(session: Session) -> int:
+    return int(
+        session.exec(select(ChangeCounterRow.last_seq).where(ChangeCounterRow.id == 1)).one()
+    )

@@ -1,0 +1,1 @@
+"""Use cases. They decide what a request means (and own their transactions), never HTTP."""

@@ -1,0 +1,71 @@
+"""Listing and reading committed files."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session
+
+from jp_primary.auth.identity import Identity
+from jp_primary.backends.base import StorageBackend
+from jp_primary.db.models import FileRow
+from jp_primary.db.repositories import files, identities
+from jp_primary.db.session import Database
+from jp_primary.errors import InvalidInput, NotFound, StorageUnavailable
+from jp_primary.plugins.registry import PluginRegistry
+from jp_primary.services import jobs
+
+LINK_TTL = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class FileView:
+    file: FileRow
+    uploader: str
+
+
+class FileService:
+    def __init__(self, db: Database, backend: StorageBackend, plugins: PluginRegistry) -> None:
+        self.db = db
+        self.backend = backend
+        self.plugins = plugins
+
+    async def list_files(self, identity: Identity, key: str) -> list[FileView]:
+        return await self.db.run(lambda s: self.list_in(s, identity, key))
+
+    def list_in(self, session: Session, identity: Identity, key: str) -> list[FileView]:
+        job = jobs.readable_job(session, identity, key)
+        rows = files.for_job(session, job.id)
+        who = identities.subjects(session, {r.uploader_id for r in rows})
+        return [FileView(r, who[r.uploader_id]) for r in rows]
+
+    async def find(self, identity: Identity, key: str, file_class: str, name: str) -> FileRow:
+        canonical = self.plugins.resolve_class(file_class)
+
+        def lookup(session: Session) -> FileRow:
+            job = jobs.readable_job(session, identity, key)
+            row = files.get(session, job.id, canonical, name)
+            if row is None:
+                raise NotFound(f"no file ({canonical}, {name!r}) stored for this job")
+            return row
+
+        return await self.db.run(lookup)
+
+    def read(self, row: FileRow, offset: int, length: int | None) -> AsyncIterator[bytes]:
+        return self.backend.read(row.location, offset, length)
+
+    def link(self, row: FileRow) -> tuple[str, datetime]:
+        expires = datetime.now(UTC) + LINK_TTL
+        url = self.backend.presigned_download(row.location, expires=expires)
+        if url is None:
+            raise InvalidInput(f"the {self.backend.name} backend serves no direct links")
+        return url, expires
+
+    async def ensure_present(self, row: FileRow) -> None:
+        """A committed file whose bytes the store lost is an outage, not a missing file."""
+        try:
+            await self.backend.stat(row.location)
+        except FileNotFoundError:
+            raise StorageUnavailable("the stored bytes of this file cannot be read") from None

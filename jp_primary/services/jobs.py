@@ -1,0 +1,159 @@
+"""Job registration and lookup."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
+
+from sqlmodel import Session
+
+from jp_primary.attributes import names
+from jp_primary.auth.identity import Identity, Role
+from jp_primary.db.repositories import identities, jobs, values
+from jp_primary.db.repositories.jobs import JobRecord
+from jp_primary.db.session import Database
+from jp_primary.errors import Conflict, Forbidden, InvalidInput, NotFound
+from jp_primary.services import access
+from jp_primary.services.timefmt import rfc3339
+
+_KEY = re.compile(r"[A-Za-z0-9._~-]{1,128}")
+MAX_JOBID = 1024
+
+
+def job_key(jobid: str) -> str:
+    """The URL-safe handle of a jobid: its last path segment (the L&B unique part).
+
+    A jobid is an absolute http(s) URL whose path ends in that unique part, as L&B jobids
+    (``https://lb.example.org:9000/<22 characters>``) and CREAM jobids are.
+    """
+    if len(jobid) > MAX_JOBID or any(c.isspace() or ord(c) < 32 for c in jobid):
+        raise InvalidInput("malformed jobid: too long or contains whitespace/control characters")
+    parts = urlsplit(jobid)
+    key = parts.path.rsplit("/", 1)[-1]
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        raise InvalidInput(f"malformed jobid {jobid!r}: expected https://<server>[:port]/<unique>")
+    if not _KEY.fullmatch(key) or key in (".", ".."):
+        raise InvalidInput(f"malformed jobid {jobid!r}: the unique part must be [A-Za-z0-9._~-]")
+    return key
+
+
+@dataclass(frozen=True)
+class Registration:
+    job: JobRecord
+    created: bool
+
+
+def _owner_for(identity: Identity, owner: str | None) -> str:
+    if owner is None or owner == identity.subject:
+        return identity.subject
+    if not identity.has(Role.TRUSTED):
+        raise Forbidden("only trusted services may register jobs for another owner")
+    if not owner.strip() or len(owner) > 1024:
+        raise InvalidInput("owner must be a non-empty subject of at most 1024 characters")
+    return owner
+
+
+def _system_values(jobid: str, owner: str, at: datetime) -> list[values.NewValue]:
+    return [
+        values.NewValue(names.SYSTEM_OWNER, owner, "SYSTEM", at),
+        values.NewValue(names.SYSTEM_REGTIME, rfc3339(at), "SYSTEM", at),
+        values.NewValue(names.SYSTEM_JOBID, jobid, "SYSTEM", at),
+    ]
+
+
+def register_in(session: Session, identity: Identity, jobid: str, owner: str) -> Registration:
+    """Register one job inside the caller's transaction (idempotent for the same owner)."""
+    key = job_key(jobid)
+    existing = jobs.by_key(session, key)
+    if existing is None:
+        now = datetime.now(UTC)
+        owner_id = identities.identity_id(session, owner)
+        registrar_id = identities.identity_id(session, identity.subject)
+        inserted = jobs.insert(
+            session, key=key, jobid=jobid, owner_id=owner_id, registrar_id=registrar_id, at=now
+        )
+        existing = _must(jobs.by_key(session, key))
+        if inserted:
+            values.append(session, existing.id, _system_values(jobid, owner, now))
+            return Registration(existing, created=True)
+    if existing.jobid != jobid:
+        raise Conflict(f"the key {key!r} is already used by another jobid")
+    if existing.owner != owner:
+        raise Conflict("the job is already registered to another owner")
+    return Registration(existing, created=False)
+
+
+def _must(job: JobRecord | None) -> JobRecord:
+    if job is None:
+        raise NotFound("no such job")
+    return job
+
+
+async def register(db: Database, identity: Identity, jobid: str, owner: str | None) -> Registration:
+    resolved = _owner_for(identity, owner)
+    job_key(jobid)  # reject malformed ids before touching the database
+    return await db.run(lambda s: register_in(s, identity, jobid, resolved))
+
+
+@dataclass(frozen=True)
+class BulkItem:
+    jobid: str
+    owner: str | None
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    jobid: str
+    status: int
+    job: JobRecord | None = None
+    error: str | None = None
+    detail: str | None = None
+
+
+def _bulk_in(session: Session, identity: Identity, items: list[BulkItem]) -> list[BulkResult]:
+    results = []
+    for item in items:
+        try:
+            reg = register_in(session, identity, item.jobid, _owner_for(identity, item.owner))
+        except (Conflict, InvalidInput, Forbidden) as exc:
+            results.append(BulkResult(item.jobid, exc.status_code, None, exc.error, exc.detail))
+        else:
+            results.append(BulkResult(item.jobid, 201 if reg.created else 200, reg.job))
+    return results
+
+
+async def register_bulk(
+    db: Database, identity: Identity, items: list[BulkItem]
+) -> list[BulkResult]:
+    """Register a batch in one transaction; each item reports its own outcome."""
+    return await db.run(lambda s: _bulk_in(s, identity, items))
+
+
+def readable_job(session: Session, identity: Identity, key: str) -> JobRecord:
+    job = jobs.by_key(session, key)
+    if job is None:
+        raise NotFound(f"no job with key {key!r}")
+    access.ensure_read(identity, job)
+    return job
+
+
+def readable_job_by_jobid(session: Session, identity: Identity, jobid: str) -> JobRecord:
+    job = jobs.by_jobid(session, jobid)
+    if job is None:
+        raise NotFound("no job with that jobid")
+    access.ensure_read(identity, job)
+    return job
+
+
+def writable_job(session: Session, identity: Identity, key: str) -> JobRecord:
+    job = jobs.by_key(session, key)
+    if job is None:
+        raise NotFound(f"no job with key {key!r}")
+    access.ensure_write(identity, job)
+    return job
+
+
+def job_by_id(session: Session, job_id: int) -> JobRecord:
+    return _must(jobs.by_id(session, job_id))

@@ -1,0 +1,337 @@
+"""The two-phase upload (start, bytes, commit, abort), the one-shot PUT, and expiry.
+
+Bytes first, then the database: a crash between them leaves at most an unreferenced object
+(removed by ``jp-primary gc``), never a file row claiming bytes the store does not have.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import anyio.to_thread
+from sqlmodel import Session
+
+from jp_primary.auth.identity import Identity
+from jp_primary.backends.base import DirectUpload, StorageBackend
+from jp_primary.db.models import FileRow, UploadRow
+from jp_primary.db.repositories import files, identities, uploads, values
+from jp_primary.db.session import Database
+from jp_primary.errors import (
+    Conflict,
+    DigestMismatch,
+    Forbidden,
+    Gone,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+)
+from jp_primary.plugins.base import DerivedValue
+from jp_primary.plugins.registry import PluginRegistry
+from jp_primary.services import jobs
+from jp_primary.services.extraction import FileIdentity, extract_sync, origin_detail
+from jp_primary.services.storage_keys import (
+    final_key,
+    staging_key,
+    staging_prefix,
+    validate_file_name,
+)
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_file_size: int
+    deadline_seconds: int
+
+
+@dataclass(frozen=True)
+class UploadRequest:
+    file_class: str
+    name: str = ""
+    content_type: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    direct: bool = False
+
+
+@dataclass(frozen=True)
+class UploadTicket:
+    upload_id: str
+    method: str  # "api" (PUT to the service) or a backend's direct method
+    expires_at: datetime
+    direct: DirectUpload | None = None
+
+
+@dataclass(frozen=True)
+class CommittedFile:
+    file: FileRow
+    job_key: str
+    uploader: str
+    values: list[tuple[DerivedValue, int]] = field(default_factory=list)
+    errors: list[dict[str, object]] = field(default_factory=list)
+    created: bool = True
+
+
+def normalise_sha256(value: str | None) -> str | None:
+    if value is None:
+        return None
+    lowered = value.strip().lower()
+    if not _SHA256.fullmatch(lowered):
+        raise InvalidInput("sha256 must be 64 hexadecimal characters")
+    return lowered
+
+
+class UploadService:
+    def __init__(
+        self, db: Database, backend: StorageBackend, plugins: PluginRegistry, limits: UploadLimits
+    ) -> None:
+        self.db = db
+        self.backend = backend
+        self.plugins = plugins
+        self.limits = limits
+
+    # -- start ---------------------------------------------------------------------------------
+
+    async def start(self, identity: Identity, key: str, req: UploadRequest) -> UploadTicket:
+        file_class = self.plugins.resolve_class(req.file_class)
+        name = validate_file_name(req.name)
+        sha256 = normalise_sha256(req.sha256)
+        if req.size is not None and req.size > self.limits.max_file_size:
+            raise PayloadTooLarge(f"declared size exceeds the limit of {self.limits.max_file_size}")
+        upload_id = secrets.token_urlsafe(18)
+        now = datetime.now(UTC)
+        expires = now + timedelta(seconds=self.limits.deadline_seconds)
+        direct = None
+        if req.direct:
+            direct = self.backend.direct_upload(
+                staging_key(upload_id, "direct"), size=req.size, sha256=sha256, expires=expires
+            )
+            if direct is None:
+                raise InvalidInput(f"the {self.backend.name} backend offers no direct uploads")
+
+        def reserve(session: Session) -> list[str]:
+            job = jobs.writable_job(session, identity, key)
+            ended = self._expire_in(session, job.id)
+            row = UploadRow(
+                id=upload_id,
+                job_id=job.id,
+                file_class=file_class,
+                name=name,
+                content_type=req.content_type,
+                declared_size=req.size,
+                declared_sha256=sha256,
+                method=direct.method if direct else "api",
+                state="open",
+                slot=uploads.slot(job.id, file_class, name),
+                starter_id=identities.identity_id(session, identity.subject),
+                created_at=now,
+                expires_at=expires,
+                staging_key=staging_key(upload_id, "direct") if direct else None,
+            )
+            if files.get(session, job.id, file_class, name) is not None:
+                raise Conflict(f"file ({file_class}, {name!r}) is already stored for this job")
+            if not uploads.insert(session, row):
+                raise Conflict(f"an upload of ({file_class}, {name!r}) is already in progress")
+            return ended
+
+        for ended_id in await self.db.run(reserve):
+            await self._drop_staging(ended_id)
+        return UploadTicket(upload_id, direct.method if direct else "api", expires, direct)
+
+    # -- bytes ---------------------------------------------------------------------------------
+
+    async def receive(
+        self, identity: Identity, upload_id: str, chunks: AsyncIterator[bytes]
+    ) -> None:
+        upload = await self.db.run(lambda s: self._open_upload(s, identity, upload_id))
+        if upload.method != "api":
+            raise Conflict("this upload's bytes go to the storage directly, not through the API")
+        key = staging_key(upload_id, secrets.token_hex(8))
+        stored = await self.backend.put_stream(key, chunks, max_size=self.limits.max_file_size)
+        accepted = await self.db.run(
+            lambda s: uploads.record_received(s, upload_id, key, stored.size, stored.sha256)
+        )
+        if not accepted:
+            await self.backend.delete(key)
+            raise Gone("the upload ended while its bytes were arriving")
+        if upload.staging_key and upload.staging_key != key:
+            await self.backend.delete(upload.staging_key)  # an earlier attempt's bytes
+
+    def _open_upload(self, session: Session, identity: Identity, upload_id: str) -> UploadRow:
+        upload = uploads.get(session, upload_id)
+        if upload is None:
+            raise NotFound("no such upload")
+        if identities.identity_id(session, identity.subject) != upload.starter_id:
+            raise Forbidden("only the identity that started an upload may send or commit it")
+        if upload.state == "committed":
+            raise Conflict("the upload is already committed")
+        if upload.state in ("aborted", "expired"):
+            raise Gone(f"the upload was {upload.state}")
+        if upload.expires_at <= datetime.now(UTC):
+            raise Gone("the upload's deadline has passed")
+        return upload
+
+    # -- commit --------------------------------------------------------------------------------
+
+    async def commit(self, identity: Identity, upload_id: str) -> CommittedFile:
+        try:
+            upload = await self.db.run(lambda s: self._open_upload(s, identity, upload_id))
+        except Conflict:
+            return await self._already_committed(upload_id)
+        size, sha256 = await self._received(upload)
+        await self._verify(upload, size, sha256)
+        job = await self.db.run(lambda s: jobs.job_by_id(s, upload.job_id))
+        assert upload.staging_key is not None
+        now = datetime.now(UTC)
+        file_id = FileIdentity(job.jobid, job.key, upload.file_class, upload.name)
+        outcome = await anyio.to_thread.run_sync(
+            extract_sync, self.plugins, self.backend, upload.staging_key, file_id, now
+        )
+        location = final_key(job.key, upload.file_class, upload.name)
+        await self.backend.publish(upload.staging_key, location)
+        row = FileRow(
+            job_id=upload.job_id,
+            file_class=upload.file_class,
+            name=upload.name,
+            size=size,
+            sha256=sha256,
+            content_type=upload.content_type,
+            uploader_id=upload.starter_id,
+            upload_id=upload.id,
+            committed_at=now,
+            location=location,
+            extraction_errors=json.dumps([e.as_dict() for e in outcome.extraction.errors]),
+        )
+        derived = outcome.extraction.values
+        detail = origin_detail(upload.file_class, upload.name)
+        return await self.db.run(
+            lambda s: self._record_commit(s, upload, row, derived, detail, identity, job.key)
+        )
+
+    async def _received(self, upload: UploadRow) -> tuple[int, str]:
+        if upload.received_size is not None and upload.received_sha256 is not None:
+            return upload.received_size, upload.received_sha256
+        if upload.method == "api" or upload.staging_key is None:
+            raise Conflict("no bytes were received for this upload")
+        return await self._inspect_direct(upload.staging_key)
+
+    async def _inspect_direct(self, key: str) -> tuple[int, str]:
+        """Size and sha256 of bytes a client put into the store directly."""
+        try:
+            info = await self.backend.stat(key)
+        except FileNotFoundError:
+            raise Conflict("no bytes were received for this upload") from None
+        if info.sha256:
+            return info.size, info.sha256
+        digest = hashlib.sha256()
+        async for chunk in self.backend.read(key):
+            digest.update(chunk)
+        return info.size, digest.hexdigest()
+
+    async def _verify(self, upload: UploadRow, size: int, sha256: str) -> None:
+        problems = []
+        if upload.declared_size is not None and upload.declared_size != size:
+            problems.append(f"declared size {upload.declared_size}, received {size}")
+        if upload.declared_sha256 is not None and upload.declared_sha256 != sha256:
+            problems.append(f"declared sha256 {upload.declared_sha256}, received {sha256}")
+        if not problems:
+            return
+        if upload.staging_key:
+            await self.backend.delete(upload.staging_key)
+        await self.db.run(lambda s: uploads.clear_received(s, upload.id))
+        raise DigestMismatch("; ".join(problems) + "; nothing was stored, send the bytes again")
+
+    def _record_commit(
+        self,
+        session: Session,
+        upload: UploadRow,
+        row: FileRow,
+        derived: list[DerivedValue],
+        detail: str,
+        identity: Identity,
+        job_key: str,
+    ) -> CommittedFile:
+        if not uploads.end(session, upload.id, "committed"):
+            existing = files.by_upload(session, upload.id)
+            if existing is None:
+                raise Gone("the upload ended before it could be committed")
+            return CommittedFile(existing, job_key, identity.subject, created=False)
+        if not files.insert(session, row):
+            raise Conflict(f"file ({row.file_class}, {row.name!r}) is already stored for this job")
+        assert row.id is not None
+        new = [
+            values.NewValue(
+                v.name, v.value, "FILE", v.timestamp, v.origin_detail or detail, file_id=row.id
+            )
+            for v in derived
+        ]
+        seqs = values.append(session, upload.job_id, new)
+        errors = json.loads(row.extraction_errors)
+        return CommittedFile(
+            row, job_key, identity.subject, list(zip(derived, seqs, strict=True)), errors
+        )
+
+    async def _already_committed(self, upload_id: str) -> CommittedFile:
+        def lookup(session: Session) -> CommittedFile:
+            row = files.by_upload(session, upload_id)
+            if row is None:
+                raise Conflict("the upload is already committed")
+            job = jobs.job_by_id(session, row.job_id)
+            uploader = identities.subjects(session, {row.uploader_id})[row.uploader_id]
+            errors = json.loads(row.extraction_errors)
+            return CommittedFile(row, job.key, uploader, errors=errors, created=False)
+
+        return await self.db.run(lambda s: lookup(s))
+
+    # -- abort, one-shot, expiry ---------------------------------------------------------------
+
+    async def abort(self, identity: Identity, upload_id: str) -> None:
+        upload = await self.db.run(lambda s: self._open_upload(s, identity, upload_id))
+        if await self.db.run(lambda s: uploads.end(s, upload_id, "aborted")):
+            await self._drop_staging(upload.id)
+
+    async def put_file(
+        self,
+        identity: Identity,
+        key: str,
+        req: UploadRequest,
+        chunks: AsyncIterator[bytes],
+    ) -> CommittedFile:
+        """Start, send and commit in one go (fire and forget senders)."""
+        ticket = await self.start(identity, key, req)
+        try:
+            await self.receive(identity, ticket.upload_id, chunks)
+            return await self.commit(identity, ticket.upload_id)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._abandon(ticket.upload_id)
+            raise
+
+    async def _abandon(self, upload_id: str) -> None:
+        if await self.db.run(lambda s: uploads.end(s, upload_id, "aborted")):
+            await self._drop_staging(upload_id)
+
+    async def _drop_staging(self, upload_id: str) -> None:
+        async for obj in self.backend.list(staging_prefix(upload_id)):
+            await self.backend.delete(obj.key)
+
+    def _expire_in(self, session: Session, job_id: int | None = None) -> list[str]:
+        ended = []
+        for upload in uploads.expired(session, datetime.now(UTC), job_id):
+            if uploads.end(session, upload.id, "expired"):
+                ended.append(upload.id)
+        return ended
+
+    async def expire_due(self) -> int:
+        """End every upload past its deadline and remove its bytes; return how many."""
+        ended = await self.db.run(lambda s: self._expire_in(s))
+        for upload_id in ended:
+            await self._drop_staging(upload_id)
+        return len(ended)
