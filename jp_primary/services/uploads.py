@@ -11,7 +11,7 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import anyio.to_thread
@@ -266,10 +266,9 @@ class UploadService:
         if not files.insert(session, row):
             raise Conflict(f"file ({row.file_class}, {row.name!r}) is already stored for this job")
         assert row.id is not None
+        derived = [replace(v, origin_detail=v.origin_detail or detail) for v in derived]
         new = [
-            values.NewValue(
-                v.name, v.value, "FILE", v.timestamp, v.origin_detail or detail, file_id=row.id
-            )
+            values.NewValue(v.name, v.value, "FILE", v.timestamp, v.origin_detail, file_id=row.id)
             for v in derived
         ]
         seqs = values.append(session, upload.job_id, new)

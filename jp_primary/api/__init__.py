@@ -1,0 +1,1 @@
+"""HTTP routes: parse, authorize, call one service function, shape the response."""

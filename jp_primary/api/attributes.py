@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from jp_primary.api import schemas, views
+from jp_primary.api.deps import Caller, Services
+from jp_primary.api.errors import responses
+from jp_primary.api.policies import JobReader
+from jp_primary.services import attributes
+
+router = APIRouter(prefix="/v1/jobs/{key}", tags=["attributes"])
+
+
+@router.get("/attributes", responses=responses(401, 403, 404))
+async def get_attributes(
+    key: str,
+    services: Services,
+    name: Annotated[
+        list[str] | None, Query(description="Attribute names or aliases; none: all")
+    ] = None,
+    caller: Caller = JobReader,
+) -> schemas.AttributesOut:
+    """Attribute values of one job (SYSTEM, USER and FILE origins)."""
+    job, found = await attributes.get(services.db, caller, key, name)
+    return schemas.AttributesOut(
+        jobid=job.jobid, key=job.key, values=[views.value_out(v) for v in found]
+    )

@@ -1,0 +1,85 @@
+"""The one place where errors become HTTP responses ``{"error", "detail"}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from jp_primary.errors import JPError
+
+log = logging.getLogger(__name__)
+
+
+class ErrorOut(BaseModel):
+    error: str
+    detail: str
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request (e.g. a body that is not JSON)",
+    401: "No identity, or invalid credentials",
+    403: "The identity lacks the right",
+    404: "No such job, file or upload",
+    409: "Conflict with what is stored",
+    410: "The upload ended or its deadline passed",
+    413: "The file exceeds the size limit",
+    416: "The requested range is outside the file",
+    422: "Invalid request",
+    503: "A dependency (database or storage) is unavailable; retry after Retry-After",
+}
+
+
+Responses = dict[int | str, dict[str, Any]]
+
+
+def responses(*codes: int, extra: Responses | None = None) -> Responses:
+    """OpenAPI declarations of a route's error responses (plus ``extra`` success variants)."""
+    declared: Responses = dict(extra or {})
+    for code in codes:
+        declared[code] = {"model": ErrorOut, "description": _DESCRIPTIONS[code]}
+    return declared
+
+
+def _body(error: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"error": error, "detail": detail, **extra}
+
+
+async def _jp_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, JPError)
+    return JSONResponse(_body(exc.error, exc.detail), exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return JSONResponse(_body("BadRequest", "the request body is not valid JSON"), 400)
+    readable = [
+        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors
+    ]
+    detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in readable)
+    return JSONResponse(_body("ValidationError", detail, errors=readable), 422)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    name = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+    return JSONResponse(_body(name, str(exc.detail)), exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return JSONResponse(_body("InternalError", "an unexpected error occurred"), 500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(JPError, _jp_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from jp_primary.api import schemas, views
+from jp_primary.api.deps import Caller, Services
+from jp_primary.api.errors import Responses, responses
+from jp_primary.api.policies import JobReader
+from jp_primary.api.ranges import parse_range
+
+router = APIRouter(prefix="/v1/jobs/{key}/files", tags=["files"])
+
+BYTES: Responses = {
+    200: {
+        "content": {"application/octet-stream": {}, "application/json": {}},
+        "description": "The file's bytes, or with link=1 a presigned URL",
+    },
+    206: {"content": {"application/octet-stream": {}}, "description": "The requested byte range"},
+    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+}
+
+
+@router.get("", responses=responses(401, 403, 404))
+async def list_files(
+    key: str, services: Services, caller: Caller = JobReader
+) -> list[schemas.FileOut]:
+    """The job's committed files."""
+    return [
+        views.file_out(f.file, f.uploader) for f in await services.files.list_files(caller, key)
+    ]
+
+
+@router.get(
+    "/{file_class}",
+    response_class=Response,
+    responses=responses(401, 403, 404, 416, 422, 503, extra=BYTES),
+)
+async def download(
+    key: str,
+    file_class: str,
+    request: Request,
+    services: Services,
+    name: str = "",
+    link: bool = False,
+    caller: Caller = JobReader,
+) -> Response:
+    """A file's bytes (Range and ETag honoured) or, with link=1, a presigned URL as JSON."""
+    row = await services.files.find(caller, key, file_class, name)
+    if link:
+        url, expires = services.files.link(row)
+        return Response(
+            schemas.LinkOut(url=url, expires_at=expires).model_dump_json(),
+            media_type="application/json",
+        )
+    etag = f'"{row.sha256}"'
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    await services.files.ensure_present(row)
+    headers = {"ETag": etag, "Accept-Ranges": "bytes"}
+    wanted = parse_range(request.headers.get("range"), row.size)
+    if request.headers.get("if-range", etag) != etag:
+        wanted = None
+    media = row.content_type or "application/octet-stream"
+    if wanted is None:
+        headers["Content-Length"] = str(row.size)
+        return StreamingResponse(
+            services.files.read(row, 0, None), headers=headers, media_type=media
+        )
+    start, length = wanted
+    headers["Content-Range"] = f"bytes {start}-{start + length - 1}/{row.size}"
+    headers["Content-Length"] = str(length)
+    body = services.files.read(row, start, length)
+    return StreamingResponse(body, status_code=206, headers=headers, media_type=media)

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from jp_primary.api import schemas, views
+from jp_primary.api.deps import Caller, Services
+from jp_primary.api.errors import responses
+from jp_primary.api.policies import AnyUser, JobReader, Trusted
+from jp_primary.services import jobs
+from jp_primary.services.jobs import BulkItem
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(
+        400,
+        401,
+        403,
+        409,
+        422,
+        extra={200: {"model": schemas.JobOut, "description": "Already registered"}},
+    ),
+)
+async def register_job(
+    body: schemas.RegisterIn, response: Response, services: Services, caller: Caller = AnyUser
+) -> schemas.JobOut:
+    """Register a job (idempotent for the same owner)."""
+    reg = await jobs.register(services.db, caller, body.jobid, body.owner)
+    if not reg.created:
+        response.status_code = status.HTTP_200_OK
+    return views.job_out(reg.job)
+
+
+@router.post("/bulk", responses=responses(400, 401, 403, 422))
+async def register_jobs(
+    body: schemas.BulkIn, services: Services, caller: Caller = Trusted
+) -> schemas.BulkOut:
+    """Register many jobs in one transaction; each item reports its own status."""
+    items = [BulkItem(j.jobid, j.owner) for j in body.jobs]
+    results = await jobs.register_bulk(services.db, caller, items)
+    return schemas.BulkOut(
+        results=[
+            schemas.BulkItemOut(
+                jobid=r.jobid,
+                status=r.status,
+                job=views.job_out(r.job) if r.job else None,
+                error=r.error,
+                detail=r.detail,
+            )
+            for r in results
+        ]
+    )
+
+
+@router.get("", responses=responses(401, 403, 404, 422))
+async def find_job(
+    services: Services,
+    jobid: Annotated[str, Query(description="The full jobid")],
+    caller: Caller = JobReader,
+) -> schemas.JobOut:
+    """Look a job up by its full jobid."""
+    job = await services.db.run(lambda s: jobs.readable_job_by_jobid(s, caller, jobid))
+    return views.job_out(job, await services.files.list_files(caller, job.key))
+
+
+@router.get("/{key}", responses=responses(401, 403, 404))
+async def get_job(key: str, services: Services, caller: Caller = JobReader) -> schemas.JobOut:
+    """A job with its committed files."""
+    job = await services.db.run(lambda s: jobs.readable_job(s, caller, key))
+    return views.job_out(job, await services.files.list_files(caller, key))

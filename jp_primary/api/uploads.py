@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response, status
+
+from jp_primary.api import schemas, views
+from jp_primary.api.deps import Caller, Services, base_url
+from jp_primary.api.errors import responses
+from jp_primary.api.policies import JobWriter, UploadStarter
+from jp_primary.services.uploads import UploadRequest
+
+router = APIRouter(tags=["uploads"])
+
+RAW_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    }
+}
+
+
+@router.post(
+    "/v1/jobs/{key}/uploads",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(400, 401, 403, 404, 409, 413, 422, 503),
+)
+async def start_upload(
+    key: str,
+    body: schemas.UploadIn,
+    request: Request,
+    services: Services,
+    caller: Caller = JobWriter,
+) -> schemas.UploadOut:
+    """Start an upload: reserve (class, name) and say where to send the bytes."""
+    req = UploadRequest(
+        body.file_class, body.name, body.content_type, body.size, body.sha256, body.direct
+    )
+    ticket = await services.uploads.start(caller, key, req)
+    if ticket.direct is None:
+        url = f"{base_url(request, services)}/v1/uploads/{ticket.upload_id}"
+        return schemas.UploadOut(
+            upload_id=ticket.upload_id, method="api", url=url, expires_at=ticket.expires_at
+        )
+    return schemas.UploadOut(
+        upload_id=ticket.upload_id,
+        method=ticket.method,
+        url=ticket.direct.url,
+        fields=ticket.direct.fields or None,
+        headers=ticket.direct.headers or None,
+        expires_at=ticket.expires_at,
+    )
+
+
+@router.put(
+    "/v1/uploads/{upload_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    openapi_extra=RAW_BODY,
+    responses=responses(401, 403, 404, 409, 410, 413, 503),
+)
+async def send_bytes(
+    upload_id: str, request: Request, services: Services, caller: Caller = UploadStarter
+) -> Response:
+    """Stream the bytes of an upload (any length, constant memory; a retry replaces them)."""
+    await services.uploads.receive(caller, upload_id, request.stream())
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/v1/uploads/{upload_id}/commit", responses=responses(401, 403, 404, 409, 410, 422, 503)
+)
+async def commit_upload(
+    upload_id: str, services: Services, caller: Caller = UploadStarter
+) -> schemas.CommittedOut:
+    """Verify size and sha256, make the file visible, derive its attributes."""
+    return views.committed_out(await services.uploads.commit(caller, upload_id))
+
+
+@router.delete(
+    "/v1/uploads/{upload_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(401, 403, 404, 409, 410),
+)
+async def abort_upload(
+    upload_id: str, services: Services, caller: Caller = UploadStarter
+) -> Response:
+    """Abort an upload in progress; its bytes are dropped."""
+    await services.uploads.abort(caller, upload_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.put(
+    "/v1/jobs/{key}/files/{file_class}",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=RAW_BODY,
+    responses=responses(401, 403, 404, 409, 413, 422, 503),
+)
+async def put_file(
+    key: str,
+    file_class: str,
+    request: Request,
+    services: Services,
+    name: str = "",
+    caller: Caller = JobWriter,
+) -> schemas.CommittedOut:
+    """Upload and commit in one request (fire and forget); X-Content-SHA256 is verified."""
+    req = UploadRequest(
+        file_class,
+        name,
+        request.headers.get("content-type"),
+        sha256=request.headers.get("x-content-sha256"),
+    )
+    committed = await services.uploads.put_file(caller, key, req, request.stream())
+    return views.committed_out(committed)

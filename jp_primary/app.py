@@ -1,0 +1,61 @@
+"""The ASGI application: ``create_app()`` (uvicorn ``--factory jp_primary.app:create_app``)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from jp_primary import __version__
+from jp_primary.api import attributes, errors, files, health, jobs, tags, uploads
+from jp_primary.api.metrics import MetricsMiddleware
+from jp_primary.config import Settings, load_settings
+from jp_primary.services.container import AppServices
+
+log = logging.getLogger(__name__)
+EXPIRY_INTERVAL = 60.0
+
+ROUTERS = (health.router, jobs.router, uploads.router, files.router, tags.router, attributes.router)
+
+
+async def _expire_uploads(services: AppServices, interval: float) -> None:
+    """End uploads past their deadline and drop their bytes (safe in every process at once)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if ended := await services.uploads.expire_due():
+                log.info("expired %d uncommitted upload(s)", ended)
+        except Exception:
+            log.exception("upload expiry failed; retrying in %.0f s", interval)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = AppServices.build(settings)
+        app.state.services = services
+        expiry = asyncio.create_task(_expire_uploads(services, EXPIRY_INTERVAL))
+        try:
+            yield
+        finally:
+            expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await expiry
+            await services.close()
+
+    app = FastAPI(
+        title="jp_primary",
+        version=__version__,
+        summary="Job Provenance primary storage: the permanent archive of grid and batch jobs",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(MetricsMiddleware)
+    return app

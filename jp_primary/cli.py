@@ -1,0 +1,89 @@
+"""``jp-primary``: run, migrate and operate the service."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from jp_primary.auth.identity import Role
+from jp_primary.auth.tokens import ServiceTokens, load_or_create_key
+from jp_primary.config import Settings, load_settings
+from jp_primary.errors import ConfigurationError
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from jp_primary.db import migrate
+
+    migrate.upgrade(settings.database_url)
+    print(f"database is at the newest schema: {_safe_url(settings.database_url)}")
+    return 0
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _token(args: argparse.Namespace, settings: Settings) -> int:
+    tokens = ServiceTokens(load_or_create_key(settings.token_key_path))
+    ttl = args.ttl or settings.auth.token_ttl
+    print(tokens.issue(args.subject, [Role(r) for r in args.role or []], ttl))
+    return 0
+
+
+def _openapi(args: argparse.Namespace, settings: Settings) -> int:
+    from jp_primary.app import create_app
+
+    print(json.dumps(create_app(settings).openapi(), indent=2, sort_keys=True))
+    return 0
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from jp_primary.serve import serve
+
+    return serve(args, settings)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jp-primary", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the REST service")
+    serve.add_argument("--host", help="listen address (default JP_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default JP_PORT or 8901)")
+    serve.add_argument("--workers", type=int, help="worker processes (default JP_WORKERS or 1)")
+    serve.add_argument("--tls-cert", help="server certificate (PEM); enables TLS")
+    serve.add_argument("--tls-key", help="server private key (PEM)")
+    serve.add_argument("--ca-file", help="CA certificates for client certificates (PEM)")
+    serve.add_argument("--ca-dir", help="directory of CA certificates for client certificates")
+    serve.add_argument("--client-cert", choices=["required", "optional"], default="optional")
+    serve.set_defaults(run=_serve)
+
+    sub.add_parser("migrate", help="apply the database migrations").set_defaults(run=_migrate)
+
+    token = sub.add_parser("token", help="print a bearer token signed with the service's key")
+    token.add_argument("--subject", required=True, help="the identity, e.g. an X.509 DN")
+    token.add_argument(
+        "--role", action="append", choices=[r.value for r in Role], help="repeatable"
+    )
+    token.add_argument("--ttl", type=int, help="lifetime in seconds (default JP_TOKEN_TTL)")
+    token.set_defaults(run=_token)
+
+    sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(run=_openapi)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args, load_settings()))
+    except ConfigurationError as exc:
+        print(f"jp-primary: configuration error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

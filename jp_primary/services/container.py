@@ -1,0 +1,61 @@
+"""Everything a process serves requests with, built once at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+
+from jp_primary.auth.authenticate import Authenticator, build_authenticator
+from jp_primary.backends.base import StorageBackend
+from jp_primary.backends.registry import create_backend
+from jp_primary.config import Settings
+from jp_primary.db.session import Database, create_db_engine
+from jp_primary.errors import StorageUnavailable
+from jp_primary.plugins.registry import PluginRegistry
+from jp_primary.services.files import FileService
+from jp_primary.services.uploads import UploadLimits, UploadService
+
+
+@dataclass
+class AppServices:
+    settings: Settings
+    db: Database
+    backend: StorageBackend
+    plugins: PluginRegistry
+    authenticator: Authenticator
+    uploads: UploadService
+    files: FileService
+
+    @classmethod
+    def build(cls, settings: Settings) -> AppServices:
+        engine = create_db_engine(settings.database_url, settings.database.database_pool_size)
+        db = Database(engine)
+        backend = create_backend(settings)
+        plugins = PluginRegistry()
+        plugins.load()
+        limits = UploadLimits(
+            max_file_size=int(settings.storage.max_file_size),
+            deadline_seconds=settings.storage.upload_deadline,
+        )
+        return cls(
+            settings=settings,
+            db=db,
+            backend=backend,
+            plugins=plugins,
+            authenticator=build_authenticator(settings),
+            uploads=UploadService(db, backend, plugins, limits),
+            files=FileService(db, backend, plugins),
+        )
+
+    async def check_ready(self) -> None:
+        """Raise ``StorageUnavailable`` unless the database and the storage answer."""
+        try:
+            await self.db.run(lambda s: s.execute(text("SELECT 1")))
+        except Exception as exc:
+            raise StorageUnavailable(f"database unavailable: {type(exc).__name__}") from None
+        await self.backend.check()
+
+    async def close(self) -> None:
+        await self.backend.close()
+        self.db.engine.dispose()
