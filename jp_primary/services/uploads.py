@@ -190,12 +190,14 @@ class UploadService:
         job = await self.db.run(lambda s: jobs.job_by_id(s, upload.job_id))
         assert upload.staging_key is not None
         now = datetime.now(UTC)
-        file_id = FileIdentity(job.jobid, job.key, upload.file_class, upload.name)
-        outcome = await anyio.to_thread.run_sync(
-            extract_sync, self.plugins, self.backend, upload.staging_key, file_id, now
-        )
+        # Publish before extracting: a commit retried after a crash finds the bytes at their
+        # final key (publish is idempotent) and derives the same values from them.
         location = final_key(job.key, upload.file_class, upload.name)
         await self.backend.publish(upload.staging_key, location)
+        file_id = FileIdentity(job.jobid, job.key, upload.file_class, upload.name)
+        outcome = await anyio.to_thread.run_sync(
+            extract_sync, self.plugins, self.backend, location, file_id, now
+        )
         row = FileRow(
             job_id=upload.job_id,
             file_class=upload.file_class,

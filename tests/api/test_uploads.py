@@ -1,0 +1,214 @@
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+
+import httpx
+import pytest
+
+from jp_primary.app import create_app
+from jp_primary.auth.identity import Role
+from tests.conftest import ALICE, BOB, LB_HOST, Api, new_jobid
+
+
+def job(api: Api, owner: str = ALICE) -> str:
+    response = api.client.post("/v1/jobs", json={"jobid": new_jobid()}, headers=api.auth(owner))
+    assert response.status_code == 201
+    return str(response.json()["key"])
+
+
+def start(api: Api, key: str, subject: str = ALICE, **body: object) -> httpx.Response:
+    payload = {"class": "osb", **body}
+    return api.client.post(f"/v1/jobs/{key}/uploads", json=payload, headers=api.auth(subject))
+
+
+def disk_files(api: Api) -> set[str]:
+    root = api.storage_root
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_two_phase_upload_round_trip(api: Api) -> None:
+    key = job(api)
+    data = os.urandom(300_000)
+    digest = hashlib.sha256(data).hexdigest()
+    started = start(api, key, name="out.tar", size=len(data), sha256=digest)
+    assert started.status_code == 201
+    ticket = started.json()
+    assert ticket["method"] == "api"
+    assert ticket["url"].endswith(f"/v1/uploads/{ticket['upload_id']}")
+    sent = api.client.put(ticket["url"], content=data, headers=api.auth(ALICE))
+    assert sent.status_code == 204
+    committed = api.client.post(f"/v1/uploads/{ticket['upload_id']}/commit", headers=api.auth(ALICE))
+    assert committed.status_code == 200
+    assert committed.json()["sha256"] == digest
+    assert committed.json()["size"] == len(data)
+    listed = api.client.get(f"/v1/jobs/{key}/files", headers=api.auth(ALICE)).json()
+    assert [(f["class"], f["name"], f["sha256"]) for f in listed] == [("osb", "out.tar", digest)]
+    body = api.client.get(f"/v1/jobs/{key}/files/osb", params={"name": "out.tar"}, headers=api.auth(ALICE))
+    assert body.content == data
+
+
+def test_class_and_name_are_write_once(api: Api) -> None:
+    key = job(api)
+    first = start(api, key, name="a").json()
+    assert start(api, key, name="a").status_code == 409  # in progress
+    api.client.put(f"/v1/uploads/{first['upload_id']}", content=b"x", headers=api.auth(ALICE))
+    api.client.post(f"/v1/uploads/{first['upload_id']}/commit", headers=api.auth(ALICE))
+    again = start(api, key, name="a")
+    assert again.status_code == 409  # stored
+    assert start(api, key, name="b").status_code == 201
+
+
+def test_urn_aliases_and_unknown_classes(api: Api) -> None:
+    key = job(api)
+    assert start(api, key, **{"class": "urn:org.glite.jp.primary:isb"}).json()["upload_id"]
+    unknown = start(api, key, **{"class": "no-such-class"})
+    assert unknown.status_code == 422
+
+
+def test_digest_mismatch_stores_nothing_and_allows_a_retry(api: Api) -> None:
+    key = job(api)
+    data = b"the real bytes"
+    ticket = start(api, key, sha256=hashlib.sha256(b"other bytes").hexdigest()).json()
+    url = f"/v1/uploads/{ticket['upload_id']}"
+    api.client.put(url, content=data, headers=api.auth(ALICE))
+    before = disk_files(api)
+    response = api.client.post(f"{url}/commit", headers=api.auth(ALICE))
+    assert response.status_code == 422
+    assert response.json()["error"] == "DigestMismatch"
+    assert api.client.get(f"/v1/jobs/{key}/files", headers=api.auth(ALICE)).json() == []
+    assert len(disk_files(api)) == len(before) - 1  # the received bytes were dropped
+    missing = api.client.post(f"{url}/commit", headers=api.auth(ALICE))
+    assert missing.status_code == 409  # no bytes any more
+
+
+def test_size_mismatch_is_refused(api: Api) -> None:
+    key = job(api)
+    ticket = start(api, key, size=10).json()
+    url = f"/v1/uploads/{ticket['upload_id']}"
+    api.client.put(url, content=b"12345", headers=api.auth(ALICE))
+    assert api.client.post(f"{url}/commit", headers=api.auth(ALICE)).status_code == 422
+
+
+def test_only_the_starter_may_send_commit_or_abort(api: Api) -> None:
+    key = job(api)
+    ticket = start(api, key).json()
+    url = f"/v1/uploads/{ticket['upload_id']}"
+    assert api.client.put(url, content=b"x", headers=api.auth(BOB)).status_code == 403
+    assert api.client.post(f"{url}/commit", headers=api.auth(BOB)).status_code == 403
+    assert api.client.delete(url, headers=api.auth(BOB)).status_code == 403
+    assert api.client.delete(url, headers=api.auth(ALICE)).status_code == 204
+    assert api.client.put(url, content=b"x", headers=api.auth(ALICE)).status_code == 410
+
+
+def test_only_owner_or_trusted_may_start(api: Api) -> None:
+    key = job(api)
+    assert start(api, key, BOB).status_code == 403
+    trusted = api.client.post(
+        f"/v1/jobs/{key}/uploads", json={"class": "lb"}, headers=api.auth(LB_HOST, Role.TRUSTED)
+    )
+    assert trusted.status_code == 201
+
+
+@pytest.mark.parametrize(
+    "name", ["..", ".", "a/b", "../../etc/passwd", "x\x00y", "tab\there", "n" * 256, "a\\b"]
+)
+def test_escaping_file_names_are_rejected(api: Api, name: str) -> None:
+    key = job(api)
+    response = start(api, key, name=name)
+    assert response.status_code == 422
+    one_shot = api.client.put(
+        f"/v1/jobs/{key}/files/osb", params={"name": name}, content=b"x", headers=api.auth(ALICE)
+    )
+    assert one_shot.status_code == 422
+    assert not any(".." in p or "passwd" in p for p in disk_files(api))
+
+
+def test_oversized_upload_is_413_and_leaves_the_disk_unchanged(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(max_file_size=1024)
+    key = job(api)
+    ticket = start(api, key).json()
+    before = disk_files(api)
+    url = f"/v1/uploads/{ticket['upload_id']}"
+    response = api.client.put(url, content=b"x" * 5000, headers=api.auth(ALICE))
+    assert response.status_code == 413
+    assert disk_files(api) == before
+    assert start(api, key, name="big", size=5000).status_code == 413
+    one_shot = api.client.put(
+        f"/v1/jobs/{key}/files/osb",
+        params={"name": "one-shot"},
+        content=b"y" * 2000,
+        headers=api.auth(ALICE),
+    )
+    assert one_shot.status_code == 413
+    assert disk_files(api) == before
+
+
+def test_expired_uploads_are_refused_and_cleaned_up(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(upload_deadline=1)
+    key = job(api)
+    ticket = start(api, key, name="late").json()
+    url = f"/v1/uploads/{ticket['upload_id']}"
+    api.client.put(url, content=b"bytes", headers=api.auth(ALICE))
+    assert any(p.startswith("staging") for p in disk_files(api))
+    time.sleep(1.2)
+    assert api.client.post(f"{url}/commit", headers=api.auth(ALICE)).status_code == 410
+    expired = api.client.portal.call(api.client.app.state.services.uploads.expire_due)  # type: ignore[union-attr,attr-defined]
+    assert expired >= 1
+    assert not any(p.startswith("staging") for p in disk_files(api))
+    assert start(api, key, name="late").status_code == 201  # the slot is free again
+
+
+def test_one_shot_put_verifies_the_header_digest(api: Api) -> None:
+    key = job(api)
+    data = b"sandbox bytes"
+    wrong = {"X-Content-SHA256": hashlib.sha256(b"nope").hexdigest()}
+    response = api.client.put(
+        f"/v1/jobs/{key}/files/isb", content=data, headers=api.auth(ALICE) | wrong
+    )
+    assert response.status_code == 422
+    assert api.client.get(f"/v1/jobs/{key}/files", headers=api.auth(ALICE)).json() == []
+    right = {"X-Content-SHA256": hashlib.sha256(data).hexdigest()}
+    ok = api.client.put(f"/v1/jobs/{key}/files/isb", content=data, headers=api.auth(ALICE) | right)
+    assert ok.status_code == 201
+    assert ok.json()["sha256"] == right["X-Content-SHA256"]
+    again = api.client.put(f"/v1/jobs/{key}/files/isb", content=data, headers=api.auth(ALICE))
+    assert again.status_code == 409
+
+
+def test_two_concurrent_commits_make_exactly_one_file(api: Api) -> None:
+    key = job(api)
+    data = os.urandom(2_000_000)
+    ticket = start(api, key, name="race").json()
+    url = f"/v1/uploads/{ticket['upload_id']}"
+    api.client.put(url, content=data, headers=api.auth(ALICE))
+    app = create_app(api.settings)
+
+    async def race() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                commits = [client.post(f"{url}/commit", headers=api.auth(ALICE)) for _ in range(4)]
+                return list(await asyncio.gather(*commits))
+
+    responses = asyncio.run(race())
+    assert [r.status_code for r in responses] == [200] * 4
+    assert len({r.json()["committed_at"] for r in responses}) == 1
+    files = api.client.get(f"/v1/jobs/{key}/files", headers=api.auth(ALICE)).json()
+    assert len(files) == 1
+    assert files[0]["sha256"] == hashlib.sha256(data).hexdigest()
+    body = api.client.get(f"/v1/jobs/{key}/files/osb", params={"name": "race"}, headers=api.auth(ALICE))
+    assert body.content == data
+
+
+def test_a_second_put_replaces_the_first(api: Api) -> None:
+    key = job(api)
+    ticket = start(api, key).json()
+    url = f"/v1/uploads/{ticket['upload_id']}"
+    api.client.put(url, content=b"first attempt", headers=api.auth(ALICE))
+    api.client.put(url, content=b"second", headers=api.auth(ALICE))
+    committed = api.client.post(f"{url}/commit", headers=api.auth(ALICE)).json()
+    assert committed["sha256"] == hashlib.sha256(b"second").hexdigest()
+    assert not any(p.startswith("staging") for p in disk_files(api))
