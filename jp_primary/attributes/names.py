@@ -17,6 +17,8 @@ LB_TAG = "http://egee.cesnet.cz/en/WSDL/jp-lbtag"
 JDL_FILE = "http://jdl"
 # Attributes that jp_primary adds beyond the original schema (documented in docs/attributes.md).
 JP_PRIMARY = "http://jp-primary/Schema/Attributes"
+# Derived from HTCondor user logs by the condor-log plugin (documented in docs/plugins.md).
+CONDOR_LOG = "http://jp-primary/Schema/Condor"
 
 SYSTEM_OWNER = f"{JP_SYSTEM}:owner"
 SYSTEM_REGTIME = f"{JP_SYSTEM}:regtime"
@@ -35,6 +37,7 @@ ALIASES: dict[str, str] = {
     "lbtag": LB_TAG,
     "tag": LB_TAG,
     "jpp": JP_PRIMARY,
+    "condor": CONDOR_LOG,
 }
 
 # Longest first so that ".../Attributes:JDL:Foo" resolves to the JDL namespace.

@@ -44,7 +44,13 @@ def test_plain_user_cannot_register_for_someone_else(api: Api) -> None:
 
 
 def test_malformed_jobids_are_rejected(api: Api) -> None:
-    for bad in ["nojob", "https://lb.example.org:9000/", "ftp://x/abc", "https://x/a b", "x" * 2000]:
+    for bad in [
+        "nojob",
+        "https://lb.example.org:9000/",
+        "ftp://x/abc",
+        "https://x/a b",
+        "x" * 2000,
+    ]:
         response = register(api, bad)
         assert response.status_code == 422, bad
         assert response.json()["error"] in {"InvalidInput", "ValidationError"}

@@ -40,13 +40,17 @@ def test_two_phase_upload_round_trip(api: Api) -> None:
     assert ticket["url"].endswith(f"/v1/uploads/{ticket['upload_id']}")
     sent = api.client.put(ticket["url"], content=data, headers=api.auth(ALICE))
     assert sent.status_code == 204
-    committed = api.client.post(f"/v1/uploads/{ticket['upload_id']}/commit", headers=api.auth(ALICE))
+    committed = api.client.post(
+        f"/v1/uploads/{ticket['upload_id']}/commit", headers=api.auth(ALICE)
+    )
     assert committed.status_code == 200
     assert committed.json()["sha256"] == digest
     assert committed.json()["size"] == len(data)
     listed = api.client.get(f"/v1/jobs/{key}/files", headers=api.auth(ALICE)).json()
     assert [(f["class"], f["name"], f["sha256"]) for f in listed] == [("osb", "out.tar", digest)]
-    body = api.client.get(f"/v1/jobs/{key}/files/osb", params={"name": "out.tar"}, headers=api.auth(ALICE))
+    body = api.client.get(
+        f"/v1/jobs/{key}/files/osb", params={"name": "out.tar"}, headers=api.auth(ALICE)
+    )
     assert body.content == data
 
 
@@ -199,7 +203,9 @@ def test_two_concurrent_commits_make_exactly_one_file(api: Api) -> None:
     files = api.client.get(f"/v1/jobs/{key}/files", headers=api.auth(ALICE)).json()
     assert len(files) == 1
     assert files[0]["sha256"] == hashlib.sha256(data).hexdigest()
-    body = api.client.get(f"/v1/jobs/{key}/files/osb", params={"name": "race"}, headers=api.auth(ALICE))
+    body = api.client.get(
+        f"/v1/jobs/{key}/files/osb", params={"name": "race"}, headers=api.auth(ALICE)
+    )
     assert body.content == data
 
 

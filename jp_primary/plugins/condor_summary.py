@@ -1,0 +1,137 @@
+"""What one HTCondor job's user-log events add up to (pure: events in, attribute values out).
+
+Statuses use HTCondor's own ``JobStatus`` names: ``Idle``, ``Running``, ``Suspended``, ``Held``,
+``Completed`` (terminated, normally or not), ``Removed`` (aborted). Times are ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import parse_qsl
+
+from htcondor2 import JobEventType as Ev
+
+_STATUS_AFTER: dict[int, str] = {
+    Ev.SUBMIT: "Idle",
+    Ev.EXECUTE: "Running",
+    Ev.JOB_EVICTED: "Idle",
+    Ev.SHADOW_EXCEPTION: "Idle",
+    Ev.JOB_RECONNECT_FAILED: "Idle",
+    Ev.JOB_TERMINATED: "Completed",
+    Ev.JOB_ABORTED: "Removed",
+    Ev.JOB_HELD: "Held",
+    Ev.JOB_RELEASED: "Idle",
+    Ev.JOB_SUSPENDED: "Suspended",
+    Ev.JOB_UNSUSPENDED: "Running",
+}
+
+Value = tuple[str, str, datetime]  # (local name, value, timestamp)
+
+
+@dataclass
+class JobSummary:
+    cluster: int
+    proc: int
+    event_count: int = 0
+    first_time: datetime | None = None
+    last_time: datetime | None = None
+    status: tuple[str, datetime] | None = None
+    found: list[Value] = field(default_factory=list)
+
+    @property
+    def job_id(self) -> str:
+        return f"{self.cluster}.{self.proc}"
+
+    def add(self, event_type: int, when: datetime, fields: dict[str, object]) -> None:
+        """Account for one event of this job (events arrive in log order)."""
+        self.event_count += 1
+        self.first_time = self.first_time or when
+        self.last_time = when
+        if event_type in _STATUS_AFTER:
+            self.status = (_STATUS_AFTER[event_type], when)
+        describe = _DESCRIBERS.get(event_type)
+        if describe is not None:
+            self.found.extend((name, value, when) for name, value in describe(fields, when))
+
+    def values(self, fallback_time: datetime) -> list[Value]:
+        first = self.first_time or fallback_time
+        last = self.last_time or fallback_time
+        values: list[Value] = [
+            ("jobId", self.job_id, first),
+            ("cluster", str(self.cluster), first),
+            ("proc", str(self.proc), first),
+            *self.found,
+            ("eventCount", str(self.event_count), last),
+        ]
+        if self.status is not None:
+            status, when = self.status
+            values += [("finalStatus", status, when), ("finalStatusTime", iso(when), when)]
+        return values
+
+
+def _submit(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+    address = str(fields.get("SubmitHost", ""))
+    found = [("submitTime", iso(when))]
+    if address:
+        found += [("submitHost", host_of(address)), ("submitAddress", address)]
+    return found
+
+
+def _execute(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+    address = str(fields.get("ExecuteHost", ""))
+    found = [("executeTime", iso(when))]
+    if address:
+        found += [("executeHost", host_of(address)), ("executeAddress", address)]
+    if "SlotName" in fields:
+        found.append(("slotName", str(fields["SlotName"])))
+    return found
+
+
+def _terminated(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+    normally = bool(fields.get("TerminatedNormally", False))
+    found = [("terminateTime", iso(when)), ("terminatedNormally", "true" if normally else "false")]
+    if normally and "ReturnValue" in fields:
+        found.append(("returnValue", str(fields["ReturnValue"])))
+    if not normally and "TerminatedBySignal" in fields:
+        found.append(("terminatedBySignal", str(fields["TerminatedBySignal"])))
+    return found
+
+
+def _aborted(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+    return [("abortTime", iso(when)), ("abortReason", str(fields.get("Reason", "")))]
+
+
+def _held(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+    found = [("holdTime", iso(when)), ("holdReason", str(fields.get("HoldReason", "")))]
+    for key, name in (("HoldReasonCode", "holdReasonCode"), ("HoldReasonSubCode", "holdSubCode")):
+        if key in fields:
+            found.append((name, str(fields[key])))
+    return found
+
+
+_DESCRIBERS = {
+    Ev.SUBMIT: _submit,
+    Ev.EXECUTE: _execute,
+    Ev.JOB_TERMINATED: _terminated,
+    Ev.JOB_ABORTED: _aborted,
+    Ev.JOB_HELD: _held,
+}
+
+
+def host_of(sinful: str) -> str:
+    """The host of an HTCondor "sinful" address: its ``alias`` if given, else its IP.
+
+    ``<192.168.1.20:9618?addrs=...&alias=worker1.example.org>`` -> ``worker1.example.org``.
+    """
+    inner = sinful.strip().removeprefix("<").removesuffix(">")
+    address, _, query = inner.partition("?")
+    alias = dict(parse_qsl(query, keep_blank_values=True)).get("alias")
+    if alias:
+        return alias
+    host = address.rpartition(":")[0] if address.count(":") == 1 or "]" in address else address
+    return host.strip("[]") or address
+
+
+def iso(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

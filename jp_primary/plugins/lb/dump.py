@@ -1,0 +1,78 @@
+"""From the lines of an L&B dump file to events, with problems reported per line.
+
+A dump is read leniently: a line that cannot be parsed is reported (with its number) and
+skipped, and the rest of the file still counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from jp_primary.plugins.base import ExtractionProblem
+from jp_primary.plugins.lb.events import Event, event_from_fields
+from jp_primary.plugins.lb.jobids import unique_part
+from jp_primary.plugins.lb.ulm import ULMError, parse_line
+
+
+@dataclass
+class ParsedDump:
+    events: list[Event] = field(default_factory=list)
+    problems: list[ExtractionProblem] = field(default_factory=list)
+
+
+def decode_line(raw: bytes) -> str:
+    """UTF-8, else Latin-1 (2005-era DNs); NUL bytes mean binary data, not text."""
+    if b"\x00" in raw:
+        raise ULMError("binary data (NUL bytes), not a ULM line")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def parse_dump(lines: Iterable[bytes | str], first_line: int = 1) -> ParsedDump:
+    """Parse every non-empty line; unparsable ones become problems naming their line."""
+    parsed = ParsedDump()
+    for number, raw in enumerate(lines, start=first_line):
+        try:
+            text = decode_line(raw) if isinstance(raw, bytes) else raw
+            text = text.rstrip("\r\n")
+            if not text.strip():
+                continue
+            parsed.events.append(event_from_fields(parse_line(text, number), number))
+        except ULMError as exc:
+            parsed.problems.append(ExtractionProblem(exc.message, number))
+    return parsed
+
+
+def select_job(
+    events: list[Event], jobid: str | None
+) -> tuple[list[Event], list[ExtractionProblem]]:
+    """Keep the events of one job (``jobid``'s, else the first event's); report the others.
+
+    One problem names the first line of another job (and how many more there are), as the
+    original refused such a dump with "Attempt to process different jobs".
+    """
+    if not events:
+        return [], []
+    problems: list[ExtractionProblem] = []
+    wanted = unique_part(jobid) if jobid else unique_part(events[0].jobid)
+    if all(unique_part(event.jobid) != wanted for event in events):
+        problems.append(ExtractionProblem(f"the dump holds no event of job {jobid}", None))
+        wanted = unique_part(events[0].jobid)
+    kept = [event for event in events if unique_part(event.jobid) == wanted]
+    others = [event for event in events if unique_part(event.jobid) != wanted]
+    if others:
+        more = f" (and {len(others) - 1} more line(s))" if len(others) > 1 else ""
+        message = f"event of a different job {others[0].jobid}, ignored{more}"
+        problems.append(ExtractionProblem(message, others[0].line))
+    return kept, problems
+
+
+def split_by_job(events: Iterable[Event]) -> dict[str, list[Event]]:
+    """Group the events of a multi-job (purge) dump by jobid unique part, in file order."""
+    jobs: dict[str, list[Event]] = {}
+    for event in events:
+        jobs.setdefault(unique_part(event.jobid), []).append(event)
+    return jobs

@@ -1,0 +1,74 @@
+"""The L&B dump plugin: a committed ``lb`` file (one job's L&B events) to JP attributes.
+
+The file is read line by line, parsed leniently, restricted to one job, sorted and replayed
+through the gLite state machine; the attribute values follow the original L&B plugin (see
+docs/lb-plugin.md). Problems are reported next to the values, never instead of them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from jp_primary.attributes.names import JP_PRIMARY, LB_ATTRIBUTES, LB_JDL, LB_TAG
+from jp_primary.plugins.base import ExtractContext, Extraction, ExtractionProblem
+from jp_primary.plugins.lb.attributes import ClassAdParser, derive_attributes
+from jp_primary.plugins.lb.dump import parse_dump, select_job
+from jp_primary.plugins.lb.record import job_record
+from jp_primary.plugins.lb.statemachine import Replay, replay
+
+
+def _classad_parser() -> ClassAdParser | None:
+    try:
+        from jp_primary.plugins.classads import classad_values
+    except ImportError:  # the ClassAd bindings are optional at run time
+        return None
+    return classad_values
+
+
+class LBPlugin:
+    name: ClassVar[str] = "lb"
+    classes: ClassVar[tuple[str, ...]] = ("lb",)
+    aliases: ClassVar[dict[str, str]] = {"urn:org.glite.jp.primary:lb": "lb"}
+    namespaces: ClassVar[tuple[str, ...]] = (LB_ATTRIBUTES, LB_JDL, LB_TAG, JP_PRIMARY)
+
+    def extract(self, path: Path, context: ExtractContext) -> Extraction:
+        result, problems = self.replay_file(path, context.jobid)
+        if result is None:
+            return Extraction([], problems)
+        values, more = derive_attributes(result, _classad_parser())
+        return Extraction(values, problems + more)
+
+    def job_record(self, path: Path, jobid: str) -> str:
+        """The JobRecord XML of the job in ``path`` (``lb-job-record.xsd``)."""
+        result, problems = self.replay_file(path, jobid)
+        if result is None:
+            detail = "; ".join(p.message for p in problems) or "no events"
+            raise ValueError(f"no job record: {detail}")
+        values, _ = derive_attributes(result, _classad_parser())
+        return job_record(result, values, jobid)
+
+    def commit_tags(self, path: Path, jobid: str) -> list[tuple[str, str]]:
+        """``(name, value)`` of UserTag events whose name holds ':': JP tags at commit (§5.3)."""
+        result, _ = self.replay_file(path, jobid)
+        if result is None:
+            return []
+        return [
+            (event.get("name") or "", event.get("value") or "")
+            for event in result.events
+            if event.type == "UserTag" and ":" in (event.get("name") or "")
+        ]
+
+    def replay_file(
+        self, path: Path, jobid: str | None
+    ) -> tuple[Replay | None, list[ExtractionProblem]]:
+        with path.open("rb") as stream:
+            parsed = parse_dump(stream)
+        events, problems = select_job(parsed.events, jobid)
+        problems = parsed.problems + problems
+        if not events:
+            problems.append(ExtractionProblem("the file holds no L&B event"))
+            return None, problems
+        result = replay(events)
+        problems += [ExtractionProblem(message, line) for message, line in result.problems]
+        return result, problems

@@ -1,0 +1,152 @@
+"""The ULM line format of L&B events: ``KEY=value KEY="quoted \\"value\\"" ...``.
+
+One event per line. Keys are case-insensitive (returned upper-cased) and values are either bare
+tokens (``DATE``, ``LVL``, ``DG.PRIORITY``) or double-quoted strings in which ``"`` and ``\\`` are
+backslash-escaped and a newline is written as ``\\n``. Purge and dump files prefix each line with
+``DG.ARRIVED=<date>``, which is returned like any other key.
+
+Pure functions: no I/O. Errors carry the line number they were given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+# One ``KEY=value`` pair, optionally preceded by blanks. The quoted alternative uses the
+# "unrolled loop" form so that multi-megabyte values do not backtrack; a bare value may not start
+# with a quote, so an unterminated quoted string is a gap in the matches, not a bare token.
+_PAIR = re.compile(r'[ \t]*([A-Za-z][A-Za-z0-9_.]*)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^"\s]\S*|))')
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_UNESCAPED = {"n": "\n"}
+
+
+class ULMError(ValueError):
+    """A line that is not valid ULM; ``line`` is the 1-based line number when known."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(f"line {line}: {message}" if line is not None else message)
+        self.message = message
+        self.line = line
+
+
+def unescape(value: str) -> str:
+    """Undo ULM escaping: ``\\n`` is a newline, any other ``\\x`` is ``x``."""
+    if "\\" not in value:
+        return value
+    return _ESCAPE.sub(lambda m: _UNESCAPED.get(m.group(1), m.group(1)), value)
+
+
+def escape(value: str) -> str:
+    """ULM-escape ``value`` for use between double quotes."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def parse_line(line: str, line_number: int | None = None) -> dict[str, str]:
+    """Parse one ULM line into ``{UPPER-CASE KEY: unescaped value}``.
+
+    A key that occurs twice keeps its first value (later duplicates are ignored like unknown
+    keys). Raises ``ULMError`` for text that is not a sequence of ``KEY=value`` pairs.
+    """
+    if "\\" not in line and "\t" not in line:
+        fields = _parse_unescaped(line)
+        if fields is not None:
+            return fields
+    return _parse_general(line, line_number)
+
+
+def _parse_unescaped(line: str) -> dict[str, str] | None:
+    """Fast path for lines without backslashes: split at the quotes.
+
+    The pieces alternate between text outside quotes (bare ``KEY=value`` tokens, then the
+    ``KEY=`` of the next quoted value) and quoted values. Anything irregular returns None and is
+    left to the general parser, which also words the error.
+    """
+    pieces = line.split('"')
+    last = len(pieces) - 1
+    if last % 2:
+        return None  # an odd number of quotes: unterminated
+    fields: dict[str, str] = {}
+    for index in range(0, last, 2):
+        body = pieces[index]
+        if index and body[:1] != " ":
+            return None  # text glued to the closing quote
+        body = body.strip(" ")
+        if body[-1:] != "=":
+            return None  # a quote inside a bare value
+        space = body.rfind(" ")
+        if space >= 0 and not _add_bare(fields, body[:space]):
+            return None
+        key = _KEY_UPPER.get(body[space + 1 : -1]) or _learn_key(body[space + 1 : -1])
+        if key is None:
+            return None
+        if key not in fields:
+            fields[key] = pieces[index + 1]
+    tail = pieces[last]
+    if tail.strip() and ((last and tail[0] != " ") or not _add_bare(fields, tail)):
+        return None
+    return fields or None
+
+
+def _add_bare(fields: dict[str, str], text: str) -> bool:
+    """Add the bare ``KEY=value`` tokens of ``text``; False if one is not such a token."""
+    for token in text.split():
+        name, sep, value = token.partition("=")
+        key = _KEY_UPPER.get(name) or _learn_key(name)
+        if not sep or key is None:
+            return False
+        if key not in fields:
+            fields[key] = value
+    return True
+
+
+# Keys repeat on every line: remember each valid one with its upper-case form (boundedly).
+_KEY_UPPER: dict[str, str] = {}
+_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_.]*")
+
+
+def _learn_key(name: str) -> str | None:
+    if _KEY.fullmatch(name) is None:
+        return None
+    key = name.upper()
+    if len(_KEY_UPPER) < 10_000:
+        _KEY_UPPER[name] = key
+    return key
+
+
+def _parse_general(line: str, line_number: int | None) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    position = 0
+    end = len(line.rstrip())
+    for match in _PAIR.finditer(line):
+        if match.start() != position:
+            break
+        key = match.group(1).upper()
+        quoted = match.group(2)
+        value = unescape(quoted) if quoted is not None else match.group(3)
+        fields.setdefault(key, value)
+        position = match.end()
+    if position < end:
+        raise ULMError(_describe_gap(line, position), line_number)
+    if not fields:
+        raise ULMError("no KEY=value fields", line_number)
+    return fields
+
+
+def _describe_gap(line: str, position: int) -> str:
+    rest = line[position:].lstrip(" \t")
+    column = len(line) - len(rest) + 1
+    snippet = rest[:40]
+    if re.match(r'[A-Za-z][A-Za-z0-9_.]*="', rest):
+        return f"unterminated quoted value at column {column}: {snippet!r}"
+    if re.match(r'[A-Za-z][A-Za-z0-9_.]*=\S*"', rest):
+        return f"misplaced quote at column {column}: {snippet!r}"
+    return f"expected KEY=value at column {column}: {snippet!r}"
+
+
+def format_line(pairs: Iterable[tuple[str, str, bool]]) -> str:
+    """Render ``(key, value, quoted)`` triples as one ULM line (no trailing newline)."""
+    parts = []
+    for key, value, quoted in pairs:
+        parts.append(f'{key}="{escape(value)}"' if quoted else f"{key}={value}")
+    return " ".join(parts)
