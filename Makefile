@@ -1,0 +1,42 @@
+# jp_primary: the two commands a newcomer needs are `make run` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test lint openapi migration clean
+
+$(STAMP): pyproject.toml
+	@sh scripts/check-prerequisites.sh "$(PYTHON)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## Install, migrate the embedded database (./var) and serve on http://127.0.0.1:8901
+run: install
+	$(BIN)/jp-primary migrate
+	$(BIN)/jp-primary serve
+
+## Install and run everything CI runs: lint, format, types, the whole test suite
+test: install lint
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+## Regenerate the committed OpenAPI document
+openapi: install
+	$(BIN)/jp-primary openapi > openapi/openapi.json
+
+## Generate a migration from the model changes: make migration MSG="add feeds"
+migration: install
+	rm -f var/migration-scratch.sqlite
+	$(BIN)/python -c 'import sys; from alembic import command; from jp_primary.db.migrate import alembic_config, upgrade; url = "sqlite:///var/migration-scratch.sqlite"; upgrade(url); command.revision(alembic_config(url), message=sys.argv[1], autogenerate=True)' "$(MSG)"
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
