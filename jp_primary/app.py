@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from jp_primary import __version__
-from jp_primary.api import attributes, errors, files, health, jobs, tags, uploads
+from jp_primary.api import attributes, errors, files, health, jobs, records, tags, uploads
 from jp_primary.api.metrics import MetricsMiddleware
 from jp_primary.config import Settings, load_settings
 from jp_primary.services.container import AppServices
@@ -18,7 +18,15 @@ from jp_primary.services.container import AppServices
 log = logging.getLogger(__name__)
 EXPIRY_INTERVAL = 60.0
 
-ROUTERS = (health.router, jobs.router, uploads.router, files.router, tags.router, attributes.router)
+ROUTERS = (
+    health.router,
+    jobs.router,
+    uploads.router,
+    files.router,
+    tags.router,
+    attributes.router,
+    records.router,
+)
 
 
 async def _expire_uploads(services: AppServices, interval: float) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from jp_primary.auth.identity import Role
 from jp_primary.auth.tokens import ServiceTokens, load_or_create_key
 from jp_primary.config import Settings, load_settings
-from jp_primary.errors import ConfigurationError
+from jp_primary.errors import ConfigurationError, JPError
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
@@ -39,6 +39,33 @@ def _openapi(args: argparse.Namespace, settings: Settings) -> int:
 
     print(json.dumps(create_app(settings).openapi(), indent=2, sort_keys=True))
     return 0
+
+
+def _reextract(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from jp_primary.services.container import AppServices
+    from jp_primary.services.reextract import reextract
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 100 == 0:
+            print(f"re-extracted {done}/{total} files", file=sys.stderr, flush=True)
+
+    async def run() -> int:
+        services = AppServices.build(settings)
+        try:
+            report = await reextract(
+                services.db, services.backend, services.plugins, args.file_class, args.job, progress
+            )
+        finally:
+            await services.close()
+        print(
+            f"{report.files} files, {report.values} values derived, "
+            f"{report.files_with_errors} files with extraction problems"
+        )
+        return 0
+
+    return asyncio.run(run())
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -73,6 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     token.set_defaults(run=_token)
 
     sub.add_parser("openapi", help="print the OpenAPI document").set_defaults(run=_openapi)
+
+    again = sub.add_parser("reextract", help="recompute derived values from the stored bytes")
+    again.add_argument("--class", dest="file_class", help="only files of this class (e.g. lb)")
+    again.add_argument("--job", help="only the files of this job key")
+    again.set_defaults(run=_reextract)
     return parser
 
 
@@ -83,6 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"jp-primary: configuration error: {exc}", file=sys.stderr)
         return 2
+    except JPError as exc:
+        print(f"jp-primary: {exc.detail}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from jp_primary.api.deps import Caller, Services
+from jp_primary.api.errors import Responses, responses
+from jp_primary.api.policies import JobReader
+from jp_primary.services import records
+
+router = APIRouter(prefix="/v1/jobs/{key}", tags=["attributes"])
+
+XML: Responses = {
+    200: {"content": {"application/xml": {}}, "description": "The JobRecord XML document"}
+}
+
+
+@router.get("/record", response_class=Response, responses=responses(401, 403, 404, 503, extra=XML))
+async def get_record(key: str, services: Services, caller: Caller = JobReader) -> Response:
+    """The JobRecord (JRA2 statistics record) derived from the job's L&B dump."""
+    xml = await records.job_record(services.db, services.backend, caller, key)
+    return Response(xml, media_type="application/xml")

@@ -1,0 +1,87 @@
+"""Recompute derived values from the stored bytes when a plugin improves.
+
+Each file is handled in its own transaction: its previous FILE values are replaced by the new
+ones (with new seqs, so feeds see the change) and its extraction problems are updated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import anyio.to_thread
+from sqlmodel import Session
+
+from jp_primary.backends.base import StorageBackend
+from jp_primary.db.models import FileRow
+from jp_primary.db.repositories import files, jobs, values
+from jp_primary.db.session import Database
+from jp_primary.errors import NotFound
+from jp_primary.plugins.registry import PluginRegistry
+from jp_primary.services.extraction import FileIdentity, extract_sync, origin_detail
+
+
+@dataclass(frozen=True)
+class ReextractReport:
+    files: int
+    values: int
+    files_with_errors: int
+
+
+def _selected(session: Session, file_class: str | None, job_key: str | None) -> list[FileRow]:
+    job_id = None
+    if job_key is not None:
+        job = jobs.by_key(session, job_key)
+        if job is None:
+            raise NotFound(f"no job with key {job_key!r}")
+        job_id = job.id
+    return files.for_class(session, file_class, job_id)
+
+
+def _replace(session: Session, row: FileRow, new: list[values.NewValue], errors: str) -> int:
+    assert row.id is not None
+    values.remove_for_file(session, row.id)
+    files.set_extraction_errors(session, row.id, errors)
+    return len(values.append(session, row.job_id, new))
+
+
+async def _reextract_one(
+    db: Database, backend: StorageBackend, plugins: PluginRegistry, row: FileRow
+) -> tuple[int, bool]:
+    assert row.id is not None
+    job = await db.run(lambda s: jobs.by_id(s, row.job_id))
+    assert job is not None
+    ident = FileIdentity(job.jobid, job.key, row.file_class, row.name)
+    outcome = await anyio.to_thread.run_sync(
+        extract_sync, plugins, backend, row.location, ident, datetime.now(UTC)
+    )
+    detail = origin_detail(row.file_class, row.name)
+    new = [
+        values.NewValue(v.name, v.value, "FILE", v.timestamp, v.origin_detail or detail, row.id)
+        for v in outcome.extraction.values
+    ]
+    errors = json.dumps([e.as_dict() for e in outcome.extraction.errors])
+    stored = await db.run(lambda s: _replace(s, row, new, errors))
+    return stored, bool(outcome.extraction.errors)
+
+
+async def reextract(
+    db: Database,
+    backend: StorageBackend,
+    plugins: PluginRegistry,
+    file_class: str | None = None,
+    job_key: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ReextractReport:
+    canonical = plugins.resolve_class(file_class) if file_class else None
+    rows = await db.run(lambda s: _selected(s, canonical, job_key))
+    stored = with_errors = 0
+    for done, row in enumerate(rows, start=1):
+        count, had_errors = await _reextract_one(db, backend, plugins, row)
+        stored += count
+        with_errors += had_errors
+        if progress is not None:
+            progress(done, len(rows))
+    return ReextractReport(len(rows), stored, with_errors)
