@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ByteSize, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def _env_file() -> str | None:
@@ -73,7 +73,31 @@ class AuthSettings(_JPSettings):
         None, description="HMAC key of the service's own tokens; default $JP_HOME/token.key."
     )
     token_ttl: int = Field(86400, ge=1, description="Default lifetime of `jp-primary token`.")
-    policy_file: Path | None = Field(None, description="TOML file assigning roles to subjects.")
+    policy_file: Path | None = Field(
+        None, description="TOML file assigning roles to subjects (JP_POLICY_FILE; docs/auth.md)."
+    )
+    issuers_file: Path | None = Field(
+        None,
+        description="TOML file of accepted external token issuers, with their key files "
+        "(JP_ISSUERS_FILE; docs/auth.md).",
+    )
+    trusted_frontends: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDRs of TLS-terminating front ends whose client-DN header is "
+        "believed, comma-separated (JP_TRUSTED_FRONTENDS, e.g. 127.0.0.1,10.1.0.0/24).",
+    )
+    frontend_dn_header: str = Field(
+        "X-SSL-Client-S-DN",
+        description="Header in which a trusted front end passes the verified client DN, slash or "
+        "RFC 4514 form (JP_FRONTEND_DN_HEADER).",
+    )
+
+    @field_validator("trusted_frontends", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
 
 class Settings(BaseModel):

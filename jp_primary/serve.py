@@ -53,10 +53,11 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
     workers = args.workers or settings.server.workers
-    tls = _tls_kwargs(args)
+    # The TCP peer must reach the app unchanged: trusted front ends are recognised by it.
+    tls = {"proxy_headers": False} | _tls_kwargs(args)
     # Worker processes re-read the settings from the environment: pass CLI choices on.
     os.environ["JP_HOST"], os.environ["JP_PORT"] = host, str(port)
-    scheme = "https" if tls else "http"
+    scheme = "https" if "ssl_certfile" in tls else "http"
     print(_banner(f"{scheme}://{host}:{port}", settings), file=sys.stderr, flush=True)
     logging.basicConfig(level=logging.INFO)
     uvicorn.run(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 
-from jp_primary.auth.authenticate import Credentials
+from jp_primary.auth.authenticate import credentials_from_scope
 from jp_primary.auth.identity import Identity, Role
 from jp_primary.errors import Forbidden, Unauthenticated
 
@@ -21,23 +21,12 @@ class Policy:
     roles: frozenset[Role] | None = None  # None: any authenticated identity passes the route
 
 
-def _credentials(request: Request) -> Credentials:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    tls = request.scope.get("extensions", {}).get("tls", {})
-    return Credentials(
-        bearer=token.strip() if scheme.lower() == "bearer" and token.strip() else None,
-        peer_host=request.client.host if request.client else None,
-        headers=request.headers,
-        tls_chain=tls.get("client_cert_chain"),
-    )
-
-
 def _dependency(policy: Policy) -> Callable[[Request], Awaitable[Identity | None]]:
     async def caller(request: Request) -> Identity | None:
         if policy.anonymous:
             return None
-        identity = request.app.state.services.authenticator.authenticate(_credentials(request))
+        credentials = credentials_from_scope(request.scope)
+        identity = request.app.state.services.authenticator.authenticate(credentials)
         if identity is None:
             raise Unauthenticated(
                 "authentication required: a bearer token, a client certificate or a trusted "

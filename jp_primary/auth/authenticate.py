@@ -2,37 +2,98 @@
 
 Transport-agnostic: the API layer collects ``Credentials`` from the request (bearer token, peer
 address, headers, the verified TLS client chain) and calls ``Authenticator.authenticate``.
+Precedence: a bearer token if present, else the TLS client chain, else a trusted front end's DN
+header. Credentials that are presented but invalid raise ``Unauthenticated`` (401) instead of
+falling back to a weaker method; the detail says what is wrong, never echoes the credential.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import jwt
 
+from jp_primary.auth.frontend import TrustedFrontEnds
 from jp_primary.auth.identity import Identity
-from jp_primary.auth.tokens import ServiceTokens
+from jp_primary.auth.issuers import ExternalIssuers, load_issuers, unverified_issuer
+from jp_primary.auth.policy import Policy, load_policy
+from jp_primary.auth.tokens import ISSUER, ServiceTokens, load_or_create_key
+from jp_primary.auth.x509 import identity_from_chain
+from jp_primary.config import Settings
 from jp_primary.errors import Unauthenticated
 
 
 @dataclass(frozen=True)
 class Credentials:
     bearer: str | None = None
-    peer_host: str | None = None
+    peer_host: str | None = None  # the TCP peer, not a forwarded-for address
     headers: Mapping[str, str] = field(default_factory=dict)
-    tls_chain: Sequence[bytes] | None = None  # PEM certificates, leaf first, as verified by TLS
+    # PEM certificates (str or bytes), leaf first, as verified by TLS (scope extensions "tls").
+    tls_chain: Sequence[str | bytes] | None = None
+
+
+def credentials_from_scope(scope: Mapping[str, Any]) -> Credentials:
+    """The credentials of one ASGI HTTP request (plain ASGI: no web framework needed).
+
+    ``scope["client"]`` must be the TCP peer: run uvicorn without proxy-header rewriting (or
+    with ``forwarded_allow_ips`` not covering the trusted front ends), or a client could pose as
+    a front end's address.
+    """
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    tls = scope.get("extensions", {}).get("tls") or {}
+    client = scope.get("client")
+    return Credentials(
+        bearer=token.strip() if scheme.lower() == "bearer" else None,
+        peer_host=client[0] if client else None,
+        headers=headers,
+        tls_chain=list(tls.get("client_cert_chain") or []) or None,
+    )
 
 
 class Authenticator:
-    def __init__(self, tokens: ServiceTokens) -> None:
+    def __init__(
+        self,
+        tokens: ServiceTokens,
+        issuers: ExternalIssuers | None = None,
+        frontends: TrustedFrontEnds | None = None,
+        policy: Policy | None = None,
+    ) -> None:
         self._tokens = tokens
+        self._issuers = issuers or ExternalIssuers()
+        self._frontends = frontends or TrustedFrontEnds(())
+        self._policy = policy or Policy()
 
     def authenticate(self, creds: Credentials) -> Identity | None:
+        identity = self._identify(creds)
+        return None if identity is None else self._policy.apply(identity)
+
+    def _identify(self, creds: Credentials) -> Identity | None:
         if creds.bearer is not None:
-            try:
-                return self._tokens.verify(creds.bearer)
-            except jwt.PyJWTError as exc:
-                # Say what is wrong with the token, never echo the token itself.
-                raise Unauthenticated(f"invalid bearer token: {exc}") from None
-        return None
+            return self._bearer(creds.bearer)
+        if creds.tls_chain:
+            return identity_from_chain(creds.tls_chain)
+        return self._frontends.identity(creds.peer_host, creds.headers)
+
+    def _bearer(self, token: str) -> Identity:
+        iss = unverified_issuer(token)
+        try:
+            if iss == ISSUER or iss is None:
+                return self._tokens.verify(token)
+            return self._issuers.verify(token, iss)
+        except jwt.PyJWTError as exc:
+            # Say what is wrong with the token, never echo the token itself.
+            raise Unauthenticated(f"invalid bearer token: {exc}") from None
+
+
+def build_authenticator(settings: Settings) -> Authenticator:
+    """Everything from the settings; raises ``ConfigurationError`` for unusable files/addresses."""
+    auth = settings.auth
+    return Authenticator(
+        tokens=ServiceTokens(load_or_create_key(settings.token_key_path)),
+        issuers=load_issuers(auth.issuers_file),
+        frontends=TrustedFrontEnds(auth.trusted_frontends, auth.frontend_dn_header),
+        policy=load_policy(auth.policy_file),
+    )

@@ -1,0 +1,160 @@
+"""Every route against {anonymous, another user, owner, trusted service, indexer, admin}."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from jp_primary.auth.identity import Role
+from jp_primary.plugins.lb.generate import generate_job
+from tests.api.test_route_policies import api_routes
+from tests.conftest import ALICE, BOB, LB_HOST, Api, new_jobid
+
+WHO = ("anonymous", "other", "owner", "trusted", "indexer", "admin")
+SUBJECTS = {
+    "other": (BOB,),
+    "owner": (ALICE,),
+    "trusted": (LB_HOST, Role.TRUSTED),
+    "indexer": ("/CN=index.example.org", Role.INDEXER),
+    "admin": ("/CN=Operator", Role.ADMIN),
+}
+READ = {"anonymous": 401, "other": 403, "owner": 200, "trusted": 200, "indexer": 403, "admin": 200}
+WRITE = {"anonymous": 401, "other": 403, "owner": 201, "trusted": 201, "indexer": 403, "admin": 403}
+STARTER = {"anonymous": 401, "other": 403, "owner": 0, "trusted": 403, "indexer": 403, "admin": 403}
+EVERYONE = dict.fromkeys(WHO, 200)
+
+
+@dataclass
+class World:
+    api: Api
+    key: str
+    jobid: str
+
+    def upload(self, sent: bool = False) -> str:
+        started = self.api.client.post(
+            f"/v1/jobs/{self.key}/uploads",
+            json={"class": "osb", "name": new_jobid()[-8:]},
+            headers=self.api.auth(ALICE),
+        ).json()
+        if sent:
+            self.api.client.put(
+                f"/v1/uploads/{started['upload_id']}", content=b"x", headers=self.api.auth(ALICE)
+            )
+        return str(started["upload_id"])
+
+
+@pytest.fixture
+def world(api: Api) -> World:
+    jobid = new_jobid()
+    key = api.client.post("/v1/jobs", json={"jobid": jobid}, headers=api.auth(ALICE)).json()["key"]
+    dump = "\n".join(generate_job(random.Random(1), "done", jobid=jobid)).encode()
+    api.client.put(f"/v1/jobs/{key}/files/lb", content=dump, headers=api.auth(ALICE))
+    return World(api, key, jobid)
+
+
+# (method, path template, expected per identity, request builder)
+Case = tuple[str, str, dict[str, int], Callable[[World], dict]]  # type: ignore[type-arg]
+CASES: list[Case] = [
+    ("GET", "/healthz", EVERYONE, lambda w: {"url": "/healthz"}),
+    ("GET", "/readyz", EVERYONE, lambda w: {"url": "/readyz"}),
+    ("GET", "/metrics", EVERYONE, lambda w: {"url": "/metrics"}),
+    (
+        "POST",
+        "/v1/jobs",
+        WRITE | {"indexer": 201, "admin": 201, "other": 201},
+        lambda w: {"url": "/v1/jobs", "json": {"jobid": new_jobid()}},
+    ),
+    (
+        "POST",
+        "/v1/jobs/bulk",
+        dict.fromkeys(WHO, 403) | {"anonymous": 401, "trusted": 200},
+        lambda w: {
+            "url": "/v1/jobs/bulk",
+            "json": {"jobs": [{"jobid": new_jobid(), "owner": ALICE}]},
+        },
+    ),
+    ("GET", "/v1/jobs", READ, lambda w: {"url": "/v1/jobs", "params": {"jobid": w.jobid}}),
+    ("GET", "/v1/jobs/{key}", READ, lambda w: {"url": f"/v1/jobs/{w.key}"}),
+    (
+        "POST",
+        "/v1/jobs/{key}/uploads",
+        WRITE,
+        lambda w: {
+            "url": f"/v1/jobs/{w.key}/uploads",
+            "json": {"class": "isb", "name": new_jobid()[-8:]},
+        },
+    ),
+    (
+        "PUT",
+        "/v1/uploads/{upload_id}",
+        STARTER | {"owner": 204},
+        lambda w: {"url": f"/v1/uploads/{w.upload()}", "content": b"bytes"},
+    ),
+    (
+        "POST",
+        "/v1/uploads/{upload_id}/commit",
+        STARTER | {"owner": 200},
+        lambda w: {"url": f"/v1/uploads/{w.upload(sent=True)}/commit"},
+    ),
+    (
+        "DELETE",
+        "/v1/uploads/{upload_id}",
+        STARTER | {"owner": 204},
+        lambda w: {"url": f"/v1/uploads/{w.upload()}"},
+    ),
+    (
+        "PUT",
+        "/v1/jobs/{key}/files/{file_class}",
+        WRITE,
+        lambda w: {
+            "url": f"/v1/jobs/{w.key}/files/osb",
+            "params": {"name": new_jobid()[-8:]},
+            "content": b"x",
+        },
+    ),
+    ("GET", "/v1/jobs/{key}/files", READ, lambda w: {"url": f"/v1/jobs/{w.key}/files"}),
+    (
+        "GET",
+        "/v1/jobs/{key}/files/{file_class}",
+        READ,
+        lambda w: {"url": f"/v1/jobs/{w.key}/files/lb"},
+    ),
+    (
+        "POST",
+        "/v1/jobs/{key}/tags",
+        WRITE,
+        lambda w: {"url": f"/v1/jobs/{w.key}/tags", "json": {"name": "t", "value": "v"}},
+    ),
+    ("GET", "/v1/jobs/{key}/tags", READ, lambda w: {"url": f"/v1/jobs/{w.key}/tags"}),
+    ("GET", "/v1/jobs/{key}/attributes", READ, lambda w: {"url": f"/v1/jobs/{w.key}/attributes"}),
+    ("GET", "/v1/jobs/{key}/record", READ, lambda w: {"url": f"/v1/jobs/{w.key}/record"}),
+]
+
+
+def test_the_matrix_covers_every_route() -> None:
+    declared = {(m, r.path) for r in api_routes() for m in r.methods}
+    assert declared == {(method, path) for method, path, _, _ in CASES}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "expected", "build"), CASES, ids=[f"{c[0]} {c[1]}" for c in CASES]
+)
+def test_route_answers_each_identity_as_the_api_says(
+    world: World,
+    method: str,
+    path: str,
+    expected: dict[str, int],
+    build: Callable[[World], dict],  # type: ignore[type-arg]
+) -> None:
+    got = {}
+    for who in WHO:
+        request = build(world)
+        headers = {} if who == "anonymous" else world.api.auth(*SUBJECTS[who])  # type: ignore[arg-type]
+        response = world.api.client.request(method, headers=headers, **request)
+        got[who] = response.status_code
+        if response.status_code >= 400:
+            assert set(response.json()) >= {"error", "detail"}
+    assert got == expected
