@@ -26,7 +26,7 @@ test: install lint
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff format --check jp_primary tests bench
 	$(BIN)/mypy
 
 ## Regenerate the committed OpenAPI document
