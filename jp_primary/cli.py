@@ -68,6 +68,36 @@ def _reextract(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def _gc(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    from datetime import timedelta
+
+    from jp_primary.backends.base import ObjectInfo
+    from jp_primary.services import gc
+    from jp_primary.services.container import AppServices
+
+    def show(info: ObjectInfo) -> None:
+        print(f"{'deleting' if args.delete else 'orphan'} {info.key} ({info.size} bytes)")
+
+    async def run() -> int:
+        services = AppServices.build(settings)
+        try:
+            report = await gc.collect(
+                services.db,
+                services.backend,
+                delete=args.delete,
+                min_age=timedelta(seconds=args.min_age),
+                progress=show,
+            )
+        finally:
+            await services.close()
+        verb = "deleted" if report.deleted else "found (dry run; --delete removes them)"
+        print(f"{len(report.orphans)} orphan objects, {report.bytes} bytes {verb}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from jp_primary.serve import serve
 
@@ -105,6 +135,13 @@ def _parser() -> argparse.ArgumentParser:
     again.add_argument("--class", dest="file_class", help="only files of this class (e.g. lb)")
     again.add_argument("--job", help="only the files of this job key")
     again.set_defaults(run=_reextract)
+
+    collect = sub.add_parser("gc", help="find stored objects no file or upload refers to")
+    collect.add_argument("--delete", action="store_true", help="remove them (default: dry run)")
+    collect.add_argument(
+        "--min-age", type=int, default=3600, help="leave younger objects alone (seconds)"
+    )
+    collect.set_defaults(run=_gc)
     return parser
 
 

@@ -1,0 +1,62 @@
+"""``jp-primary gc``: find (and with ``delete``, remove) stored objects nothing refers to.
+
+Orphans arise from crashes between storing bytes and committing them, from interrupted writes
+(temporary ``.tmp-`` objects) and from uploads that expired while the service was down. Objects
+younger than ``min_age`` are never touched: an upload or commit may be about to refer to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import Session
+
+from jp_primary.backends.base import ObjectInfo, StorageBackend
+from jp_primary.backends.gc import find_orphans
+from jp_primary.db.repositories import files, uploads
+from jp_primary.db.session import Database
+from jp_primary.services.storage_keys import FILES_PREFIX, STAGING_PREFIX
+
+
+@dataclass(frozen=True)
+class GcReport:
+    orphans: list[ObjectInfo]
+    deleted: bool
+
+    @property
+    def bytes(self) -> int:
+        return sum(o.size for o in self.orphans)
+
+
+def _referenced(session: Session) -> tuple[set[str], set[str]]:
+    return files.all_locations(session), uploads.in_progress_ids(session)
+
+
+def _upload_of(key: str) -> str:
+    return key[len(STAGING_PREFIX) :].split("/", 1)[0]
+
+
+async def collect(
+    db: Database,
+    backend: StorageBackend,
+    *,
+    delete: bool = False,
+    min_age: timedelta = timedelta(hours=1),
+    progress: Callable[[ObjectInfo], None] | None = None,
+) -> GcReport:
+    cutoff = datetime.now(UTC) - min_age
+    locations, active_uploads = await db.run(_referenced)
+    found: list[ObjectInfo] = []
+    async for info in find_orphans(backend, locations, FILES_PREFIX, cutoff):
+        found.append(info)
+    async for info in find_orphans(backend, (), STAGING_PREFIX, cutoff):
+        if _upload_of(info.key) not in active_uploads:
+            found.append(info)
+    for info in found:
+        if progress is not None:
+            progress(info)
+        if delete:
+            await backend.delete(info.key)
+    return GcReport(found, delete)
