@@ -55,16 +55,5 @@ def tag_out(v: StoredValue) -> schemas.TagOut:
 
 def committed_out(c: CommittedFile) -> schemas.CommittedOut:
     base = file_out(c.file, c.uploader)
-    derived = [
-        schemas.ValueOut(
-            name=v.name,
-            value=v.value,
-            origin="FILE",
-            origin_detail=v.origin_detail,
-            timestamp=v.timestamp,
-            seq=seq,
-        )
-        for v, seq in c.values
-    ]
-    extraction = schemas.ExtractionOut(values=derived, errors=c.errors)
+    extraction = schemas.ExtractionOut(values=[value_out(v) for v in c.values], errors=c.errors)
     return schemas.CommittedOut(**base.model_dump(by_alias=False), extraction=extraction)

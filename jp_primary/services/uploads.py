@@ -21,6 +21,7 @@ from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import DirectUpload, StorageBackend
 from jp_primary.db.models import FileRow, UploadRow
 from jp_primary.db.repositories import files, identities, uploads, values
+from jp_primary.db.repositories.values import StoredValue
 from jp_primary.db.session import Database
 from jp_primary.errors import (
     Conflict,
@@ -74,7 +75,7 @@ class CommittedFile:
     file: FileRow
     job_key: str
     uploader: str
-    values: list[tuple[DerivedValue, int]] = field(default_factory=list)
+    values: list[StoredValue] = field(default_factory=list)
     errors: list[dict[str, object]] = field(default_factory=list)
     created: bool = True
 
@@ -86,6 +87,15 @@ def normalise_sha256(value: str | None) -> str | None:
     if not _SHA256.fullmatch(lowered):
         raise InvalidInput("sha256 must be 64 hexadecimal characters")
     return lowered
+
+
+def _as_committed(session: Session, row: FileRow, job_key: str) -> CommittedFile:
+    """The answer to a commit that an earlier (possibly unanswered) attempt completed."""
+    assert row.id is not None
+    uploader = identities.subjects(session, {row.uploader_id})[row.uploader_id]
+    derived = values.for_file(session, row.id)
+    errors = json.loads(row.extraction_errors)
+    return CommittedFile(row, job_key, uploader, derived, errors, created=False)
 
 
 class UploadService:
@@ -264,7 +274,7 @@ class UploadService:
             existing = files.by_upload(session, upload.id)
             if existing is None:
                 raise Gone("the upload ended before it could be committed")
-            return CommittedFile(existing, job_key, identity.subject, created=False)
+            return _as_committed(session, existing, job_key)
         if not files.insert(session, row):
             raise Conflict(f"file ({row.file_class}, {row.name!r}) is already stored for this job")
         assert row.id is not None
@@ -274,22 +284,21 @@ class UploadService:
             for v in derived
         ]
         seqs = values.append(session, upload.job_id, new)
+        stored = [
+            StoredValue(v.name, v.value, v.origin, v.origin_detail, v.timestamp, seq, None)
+            for v, seq in zip(new, seqs, strict=True)
+        ]
         errors = json.loads(row.extraction_errors)
-        return CommittedFile(
-            row, job_key, identity.subject, list(zip(derived, seqs, strict=True)), errors
-        )
+        return CommittedFile(row, job_key, identity.subject, stored, errors)
 
     async def _already_committed(self, upload_id: str) -> CommittedFile:
         def lookup(session: Session) -> CommittedFile:
             row = files.by_upload(session, upload_id)
             if row is None:
                 raise Conflict("the upload is already committed")
-            job = jobs.job_by_id(session, row.job_id)
-            uploader = identities.subjects(session, {row.uploader_id})[row.uploader_id]
-            errors = json.loads(row.extraction_errors)
-            return CommittedFile(row, job.key, uploader, errors=errors, created=False)
+            return _as_committed(session, row, jobs.job_by_id(session, row.job_id).key)
 
-        return await self.db.run(lambda s: lookup(s))
+        return await self.db.run(lookup)
 
     # -- abort, one-shot, expiry ---------------------------------------------------------------
 

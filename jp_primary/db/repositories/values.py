@@ -97,6 +97,18 @@ def for_job(
     ]
 
 
+def for_file(session: Session, file_id: int) -> list[StoredValue]:
+    stmt = (
+        select(AttributeValueRow)
+        .where(col(AttributeValueRow.file_id) == file_id)
+        .order_by(col(AttributeValueRow.seq))
+    )
+    return [
+        StoredValue(v.name, v.value, v.origin, v.origin_detail, v.timestamp, v.seq, None)
+        for v in session.exec(stmt)
+    ]
+
+
 def remove_for_file(session: Session, file_id: int) -> int:
     """Drop a file's derived values (re-extraction replaces them with new ones, new seqs)."""
     result = session.execute(

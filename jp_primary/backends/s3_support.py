@@ -1,0 +1,147 @@
+"""Pieces of the S3 backend that do not need a store: error translation, checksum encodings,
+key joining, expiry arithmetic and the multipart writer."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from boto3.exceptions import Boto3Error
+from botocore.exceptions import BotoCoreError, ClientError
+
+from jp_primary.errors import StorageUnavailable
+
+MISSING_CODES = {"404", "NoSuchKey", "NotFound"}
+UNSATISFIABLE_CODES = {"416", "InvalidRange"}
+
+Call = Callable[..., Awaitable[Any]]
+
+
+def error_code(exc: BaseException | None) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_missing(exc: BaseException | None) -> bool:
+    return error_code(exc) in MISSING_CODES
+
+
+def is_unsatisfiable_range(exc: BaseException | None) -> bool:
+    return error_code(exc) in UNSATISFIABLE_CODES
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Missing objects become ``FileNotFoundError``, every other provider error
+    ``StorageUnavailable`` (the detail names the provider's error code, never credentials)."""
+    try:
+        yield
+    except ClientError as exc:
+        if is_missing(exc):
+            raise FileNotFoundError(exc.operation_name) from exc
+        raise StorageUnavailable(f"object store error: {error_code(exc)}") from exc
+    except (BotoCoreError, Boto3Error, OSError) as exc:
+        if isinstance(exc, FileNotFoundError):
+            raise
+        raise StorageUnavailable(f"object store unreachable: {type(exc).__name__}") from exc
+
+
+def checksum_b64(sha256_hex: str) -> str:
+    return base64.b64encode(bytes.fromhex(sha256_hex)).decode("ascii")
+
+
+def checksum_hex(value: str | None) -> str | None:
+    """The hex digest of a stored full-object ``ChecksumSHA256``; composite multipart checksums
+    ("...-N", a hash of part hashes) are not a file's sha256, so they give None."""
+    if not value or "-" in value:
+        return None
+    raw = base64.b64decode(value)
+    return raw.hex() if len(raw) == 32 else None
+
+
+def join_key(prefix: str, key: str) -> str:
+    prefix = prefix.strip("/")
+    return f"{prefix}/{key}" if prefix else key
+
+
+def seconds_until(expires: datetime, limit: int) -> int:
+    """Presign lifetimes are whole seconds, at least one, at most what SigV4 accepts."""
+    remaining = int((expires - datetime.now(UTC)).total_seconds())
+    return max(1, min(limit, remaining))
+
+
+class MultipartWriter:
+    """One multipart upload, at most one part in flight while the caller reads the next."""
+
+    def __init__(self, client: Any, bucket: str, key: str, call: Call) -> None:
+        self.client, self.bucket, self.key, self._call = client, bucket, key, call
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+        self._in_flight: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        created = await self._call(
+            self.client.create_multipart_upload, Bucket=self.bucket, Key=self.key
+        )
+        self.upload_id = created["UploadId"]
+
+    async def _upload(self, number: int, data: bytes | bytearray) -> None:
+        done = await self._call(
+            self.client.upload_part,
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+        )
+        part = {"PartNumber": number, "ETag": done["ETag"]}
+        # With JP_S3_CHECKSUM=when_supported boto3 adds a checksum to each part; the store
+        # then wants it repeated when the upload completes.
+        part |= {name: value for name, value in done.items() if name.startswith("Checksum")}
+        self.parts.append(part)
+
+    async def _drain(self) -> None:
+        if self._in_flight is not None:
+            task, self._in_flight = self._in_flight, None
+            await task
+
+    async def add_part(self, data: bytes | bytearray) -> None:
+        await self._drain()
+        number = len(self.parts) + 1
+        self._in_flight = asyncio.ensure_future(self._upload(number, data))
+        # An abandoned part's failure is reported by the error that aborted the upload.
+        self._in_flight.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def complete(self) -> None:
+        await self._drain()
+        self.parts.sort(key=lambda part: part["PartNumber"])
+        await self._call(
+            self.client.complete_multipart_upload,
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+        )
+
+    async def abort(self) -> None:
+        """Drop the parts sent so far; also runs while the caller is being cancelled."""
+        if self._in_flight is not None:
+            self._in_flight.cancel()
+        if self.upload_id is None:
+            return
+        pending = asyncio.ensure_future(
+            self._call(
+                self.client.abort_multipart_upload,
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+            )
+        )
+        # Shielded: a cancelled caller still gets its parts removed in the background.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(pending)
