@@ -98,6 +98,12 @@ def _gc(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def _ftpd(args: argparse.Namespace, settings: Settings) -> int:
+    from jp_primary.door import serve_door
+
+    return serve_door(settings)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from jp_primary.serve import serve
 
@@ -142,6 +148,9 @@ def _parser() -> argparse.ArgumentParser:
         "--min-age", type=int, default=3600, help="leave younger objects alone (seconds)"
     )
     collect.set_defaults(run=_gc)
+
+    door = sub.add_parser("ftpd", help="run the FTP upload door (JP_FTPD_* settings)")
+    door.set_defaults(run=_ftpd)
     return parser
 
 

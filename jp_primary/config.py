@@ -100,6 +100,27 @@ class AuthSettings(_JPSettings):
         return value
 
 
+class DoorSettings(_JPSettings):
+    """The FTP upload door (``jp-primary ftpd``). Named ``JP_FTPD_*``: ``JP_FTP_*`` belongs to the
+    FTP storage backend."""
+
+    ftpd_public_url: str | None = Field(
+        None,
+        description="How uploaders reach the door, ftp://host:port or ftps://host:port; when set, "
+        "uploads started with direct=true on the filesystem backend get one-time FTP URLs.",
+    )
+    ftpd_host: str = Field("127.0.0.1", description="Listen address of the door.")
+    ftpd_port: int = Field(8911, ge=0, le=65535, description="Listen port of the door.")
+    ftpd_certfile: Path | None = Field(None, description="Certificate (PEM): enables FTPS.")
+    ftpd_keyfile: Path | None = Field(None, description="Private key of the certificate (PEM).")
+    ftpd_passive_ports: str | None = Field(
+        None, description="Passive port range, e.g. 60000-60100."
+    )
+    ftpd_masquerade_address: str | None = Field(
+        None, description="Address announced for passive connections (behind NAT)."
+    )
+
+
 class Settings(BaseModel):
     """All settings of one service process."""
 
@@ -107,6 +128,7 @@ class Settings(BaseModel):
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    door: DoorSettings = Field(default_factory=DoorSettings)
 
     @property
     def home(self) -> Path:

@@ -111,3 +111,16 @@ class ChangeCounterRow(SQLModel, table=True):
 
     id: int = Field(primary_key=True)
     last_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class DoorGrantRow(SQLModel, table=True):
+    """One-time credentials of the FTP upload door, shared by the API (issues) and the door."""
+
+    __tablename__ = "door_grants"
+
+    user: str = Field(primary_key=True, max_length=64)
+    password_sha256: str = Field(max_length=64)
+    upload_id: str = Field(foreign_key="uploads.id", index=True, max_length=64)
+    target: str = Field(max_length=1024)
+    deadline: datetime
+    used_at: datetime | None = None

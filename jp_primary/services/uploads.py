@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import DirectUpload, StorageBackend
+from jp_primary.backends.door_grants import DoorGrants, door_upload
 from jp_primary.db.models import FileRow, UploadRow
 from jp_primary.db.repositories import files, identities, uploads, values
 from jp_primary.db.repositories.values import StoredValue
@@ -98,14 +99,28 @@ def _as_committed(session: Session, row: FileRow, job_key: str) -> CommittedFile
     return CommittedFile(row, job_key, uploader, derived, errors, created=False)
 
 
+@dataclass(frozen=True)
+class Door:
+    """The FTP upload door as the API sees it: where it is and where its grants live."""
+
+    public_url: str
+    grants: DoorGrants
+
+
 class UploadService:
     def __init__(
-        self, db: Database, backend: StorageBackend, plugins: PluginRegistry, limits: UploadLimits
+        self,
+        db: Database,
+        backend: StorageBackend,
+        plugins: PluginRegistry,
+        limits: UploadLimits,
+        door: Door | None = None,
     ) -> None:
         self.db = db
         self.backend = backend
         self.plugins = plugins
         self.limits = limits
+        self.door = door
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -118,13 +133,7 @@ class UploadService:
         upload_id = secrets.token_urlsafe(18)
         now = datetime.now(UTC)
         expires = now + timedelta(seconds=self.limits.deadline_seconds)
-        direct = None
-        if req.direct:
-            direct = self.backend.direct_upload(
-                staging_key(upload_id, "direct"), size=req.size, sha256=sha256, expires=expires
-            )
-            if direct is None:
-                raise InvalidInput(f"the {self.backend.name} backend offers no direct uploads")
+        direct = self._direct_target(upload_id, req, sha256, expires) if req.direct else None
 
         def reserve(session: Session) -> list[str]:
             job = jobs.writable_job(session, identity, key)
@@ -154,6 +163,20 @@ class UploadService:
         for ended_id in await self.db.run(reserve):
             await self._drop_staging(ended_id)
         return UploadTicket(upload_id, direct.method if direct else "api", expires, direct)
+
+    def _direct_target(
+        self, upload_id: str, req: UploadRequest, sha256: str | None, expires: datetime
+    ) -> DirectUpload:
+        """Where a client sends the bytes itself: the store (presigned POST) or the FTP door."""
+        if req.size is None:
+            raise InvalidInput("a direct upload needs the declared size (the store enforces it)")
+        key = staging_key(upload_id, "direct")
+        direct = self.backend.direct_upload(key, size=req.size, sha256=sha256, expires=expires)
+        if direct is None and self.door is not None:
+            direct = door_upload(self.door.grants, self.door.public_url, upload_id, key, expires)
+        if direct is None:
+            raise InvalidInput(f"the {self.backend.name} backend offers no direct uploads")
+        return direct
 
     # -- bytes ---------------------------------------------------------------------------------
 

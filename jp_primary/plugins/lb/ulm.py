@@ -16,7 +16,7 @@ from collections.abc import Iterable
 # One ``KEY=value`` pair, optionally preceded by blanks. The quoted alternative uses the
 # "unrolled loop" form so that multi-megabyte values do not backtrack; a bare value may not start
 # with a quote, so an unterminated quoted string is a gap in the matches, not a bare token.
-_PAIR = re.compile(r'[ \t]*([A-Za-z][A-Za-z0-9_.]*)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^"\s]\S*|))')
+_PAIR = re.compile(r'[ \t]*([A-Za-z][A-Za-z0-9_.]*)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^"\s]*))')
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _UNESCAPED = {"n": "\n"}
 
@@ -48,20 +48,24 @@ def parse_line(line: str, line_number: int | None = None) -> dict[str, str]:
     A key that occurs twice keeps its first value (later duplicates are ignored like unknown
     keys). Raises ``ULMError`` for text that is not a sequence of ``KEY=value`` pairs.
     """
-    if "\\" not in line and "\t" not in line:
-        fields = _parse_unescaped(line)
+    if "\t" not in line and "\x00" not in line and "\x01" not in line:
+        fields = _parse_split(line)
         if fields is not None:
             return fields
     return _parse_general(line, line_number)
 
 
-def _parse_unescaped(line: str) -> dict[str, str] | None:
-    """Fast path for lines without backslashes: split at the quotes.
+def _parse_split(line: str) -> dict[str, str] | None:
+    """Fast path: split at the quotes.
 
-    The pieces alternate between text outside quotes (bare ``KEY=value`` tokens, then the
-    ``KEY=`` of the next quoted value) and quoted values. Anything irregular returns None and is
-    left to the general parser, which also words the error.
+    Escaped backslashes and quotes are first swapped for placeholder characters, so the pieces
+    alternate between text outside quotes (bare ``KEY=value`` tokens, then the ``KEY=`` of the
+    next quoted value) and quoted values. Anything irregular returns None and is left to the
+    general parser, which also words the error.
     """
+    escaped = "\\" in line
+    if escaped:
+        line = line.replace("\\\\", "\x00").replace('\\"', "\x01")
     pieces = line.split('"')
     last = len(pieces) - 1
     if last % 2:
@@ -71,21 +75,27 @@ def _parse_unescaped(line: str) -> dict[str, str] | None:
         body = pieces[index]
         if index and body[:1] != " ":
             return None  # text glued to the closing quote
-        body = body.strip(" ")
-        if body[-1:] != "=":
+        if body[-1:] != "=" or (escaped and ("\x00" in body or "\x01" in body)):
             return None  # a quote inside a bare value
         space = body.rfind(" ")
-        if space >= 0 and not _add_bare(fields, body[:space]):
+        if space > 0 and body[:space].strip() and not _add_bare(fields, body[:space]):
             return None
         key = _KEY_UPPER.get(body[space + 1 : -1]) or _learn_key(body[space + 1 : -1])
         if key is None:
             return None
         if key not in fields:
-            fields[key] = pieces[index + 1]
+            fields[key] = _restore(pieces[index + 1]) if escaped else pieces[index + 1]
     tail = pieces[last]
+    if escaped and ("\x00" in tail or "\x01" in tail):
+        return None
     if tail.strip() and ((last and tail[0] != " ") or not _add_bare(fields, tail)):
         return None
     return fields or None
+
+
+def _restore(value: str) -> str:
+    """Undo the placeholders of ``_parse_split`` and the remaining escapes (``\\n``)."""
+    return unescape(value).replace("\x00", "\\").replace("\x01", '"')
 
 
 def _add_bare(fields: dict[str, str], text: str) -> bool:
@@ -119,7 +129,8 @@ def _parse_general(line: str, line_number: int | None) -> dict[str, str]:
     position = 0
     end = len(line.rstrip())
     for match in _PAIR.finditer(line):
-        if match.start() != position:
+        glued = position > 0 and match.start(1) == position  # pairs are separated by blanks
+        if match.start() != position or glued:
             break
         key = match.group(1).upper()
         quoted = match.group(2)
@@ -137,10 +148,12 @@ def _describe_gap(line: str, position: int) -> str:
     rest = line[position:].lstrip(" \t")
     column = len(line) - len(rest) + 1
     snippet = rest[:40]
-    if re.match(r'[A-Za-z][A-Za-z0-9_.]*="', rest):
-        return f"unterminated quoted value at column {column}: {snippet!r}"
-    if re.match(r'[A-Za-z][A-Za-z0-9_.]*=\S*"', rest):
+    if rest.startswith('"'):
+        if '"' not in rest[1:].replace("\\\\", "").replace('\\"', ""):
+            return f"unterminated quoted value at column {column}: {snippet!r}"
         return f"misplaced quote at column {column}: {snippet!r}"
+    if position > 0 and line[position] not in " \t":
+        return f"missing blank between fields at column {column}: {snippet!r}"
     return f"expected KEY=value at column {column}: {snippet!r}"
 
 

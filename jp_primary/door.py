@@ -1,0 +1,59 @@
+"""``jp-primary ftpd``: the FTP upload door next to (or apart from) the API processes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from jp_primary.backends.ftpdoor import DoorTLS, FTPDoor
+from jp_primary.config import Settings
+from jp_primary.db import migrate
+from jp_primary.db.repositories.door_grants import DatabaseDoorGrants
+from jp_primary.db.session import create_db_engine
+from jp_primary.errors import ConfigurationError
+
+
+def _passive_ports(spec: str | None) -> range | None:
+    if not spec:
+        return None
+    first, _, last = spec.partition("-")
+    try:
+        return range(int(first), int(last or first) + 1)
+    except ValueError:
+        raise ConfigurationError(
+            f"JP_FTPD_PASSIVE_PORTS must be FIRST-LAST, got {spec!r}"
+        ) from None
+
+
+def build_door(settings: Settings) -> FTPDoor:
+    door = settings.door
+    if settings.storage.storage_backend != "filesystem":
+        raise ConfigurationError("the FTP upload door works with the filesystem backend only")
+    if migrate.pending(settings.database_url):
+        raise ConfigurationError("the database schema is not up to date: run `jp-primary migrate`")
+    tls = None
+    if door.ftpd_certfile:
+        tls = DoorTLS(door.ftpd_certfile, door.ftpd_keyfile)
+    grants = DatabaseDoorGrants(create_db_engine(settings.database_url, pool_size=4))
+    return FTPDoor(
+        settings.storage_root,
+        grants,
+        host=door.ftpd_host,
+        port=door.ftpd_port,
+        tls=tls,
+        passive_ports=_passive_ports(door.ftpd_passive_ports),
+        masquerade_address=door.ftpd_masquerade_address,
+    )
+
+
+def serve_door(settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO)
+    door = build_door(settings)
+    scheme = "ftps" if settings.door.ftpd_certfile else "ftp"
+    print(
+        f"jp_primary FTP upload door on {scheme}://{settings.door.ftpd_host}:{door.port}",
+        file=sys.stderr,
+        flush=True,
+    )
+    door.serve_forever()
+    return 0
