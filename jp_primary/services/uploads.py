@@ -133,7 +133,9 @@ class UploadService:
         upload_id = secrets.token_urlsafe(18)
         now = datetime.now(UTC)
         expires = now + timedelta(seconds=self.limits.deadline_seconds)
-        direct = self._direct_target(upload_id, req, sha256, expires) if req.direct else None
+        direct = self._store_upload(upload_id, req, sha256, expires) if req.direct else None
+        # A door grant refers to the upload row, so it is issued once the row exists.
+        method = direct.method if direct else ("ftp" if req.direct else "api")
 
         def reserve(session: Session) -> list[str]:
             job = jobs.writable_job(session, identity, key)
@@ -146,13 +148,13 @@ class UploadService:
                 content_type=req.content_type,
                 declared_size=req.size,
                 declared_sha256=sha256,
-                method=direct.method if direct else "api",
+                method=method,
                 state="open",
                 slot=uploads.slot(job.id, file_class, name),
                 starter_id=identities.identity_id(session, identity.subject),
                 created_at=now,
                 expires_at=expires,
-                staging_key=staging_key(upload_id, "direct") if direct else None,
+                staging_key=staging_key(upload_id, "direct") if req.direct else None,
             )
             if files.get(session, job.id, file_class, name) is not None:
                 raise Conflict(f"file ({file_class}, {name!r}) is already stored for this job")
@@ -162,19 +164,23 @@ class UploadService:
 
         for ended_id in await self.db.run(reserve):
             await self._drop_staging(ended_id)
-        return UploadTicket(upload_id, direct.method if direct else "api", expires, direct)
+        if method == "ftp" and self.door is not None:
+            target = staging_key(upload_id, "direct")
+            grants, url = self.door.grants, self.door.public_url
+            direct = await anyio.to_thread.run_sync(
+                door_upload, grants, url, upload_id, target, expires
+            )
+        return UploadTicket(upload_id, method, expires, direct)
 
-    def _direct_target(
+    def _store_upload(
         self, upload_id: str, req: UploadRequest, sha256: str | None, expires: datetime
-    ) -> DirectUpload:
-        """Where a client sends the bytes itself: the store (presigned POST) or the FTP door."""
+    ) -> DirectUpload | None:
+        """A presigned upload straight into the store; None when the FTP door takes the bytes."""
         if req.size is None:
             raise InvalidInput("a direct upload needs the declared size (the store enforces it)")
         key = staging_key(upload_id, "direct")
         direct = self.backend.direct_upload(key, size=req.size, sha256=sha256, expires=expires)
-        if direct is None and self.door is not None:
-            direct = door_upload(self.door.grants, self.door.public_url, upload_id, key, expires)
-        if direct is None:
+        if direct is None and self.door is None:
             raise InvalidInput(f"the {self.backend.name} backend offers no direct uploads")
         return direct
 
