@@ -218,3 +218,14 @@ def test_a_second_put_replaces_the_first(api: Api) -> None:
     committed = api.client.post(f"{url}/commit", headers=api.auth(ALICE)).json()
     assert committed["sha256"] == hashlib.sha256(b"second").hexdigest()
     assert not any(p.startswith("staging") for p in disk_files(api))
+
+
+def test_upload_start_is_strict_about_types(api: Api) -> None:
+    key = job(api)
+    for body in ({"class": "osb", "size": False}, {"class": "osb", "size": "10"}, {"class": 1}):
+        response = api.client.post(f"/v1/jobs/{key}/uploads", json=body, headers=api.auth(ALICE))
+        assert response.status_code == 422, body
+    bad_digest = start(api, key, sha256="not-hex")
+    assert bad_digest.status_code == 422
+    no_door = start(api, key, size=3, direct=True)
+    assert no_door.status_code == 422  # the filesystem backend without a door has no direct path
