@@ -8,7 +8,7 @@ from jp_primary.auth.identity import Identity
 from jp_primary.services.container import AppServices
 
 
-def _services(request: Request) -> AppServices:
+async def _services(request: Request) -> AppServices:  # async: no thread hop per request
     services: AppServices = request.app.state.services
     return services
 

@@ -9,6 +9,8 @@ falling back to a weaker method; the detail says what is wrong, never echoes the
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -65,10 +67,18 @@ class Authenticator:
         self._issuers = issuers or ExternalIssuers()
         self._frontends = frontends or TrustedFrontEnds(())
         self._policy = policy or Policy()
+        self._verified = VerifiedTokens()
 
     def authenticate(self, creds: Credentials) -> Identity | None:
+        if creds.bearer is not None and (known := self._verified.get(creds.bearer)) is not None:
+            return known
         identity = self._identify(creds)
-        return None if identity is None else self._policy.apply(identity)
+        if identity is None:
+            return None
+        identity = self._policy.apply(identity)
+        if creds.bearer is not None:
+            self._verified.put(creds.bearer, identity)
+        return identity
 
     def _identify(self, creds: Credentials) -> Identity | None:
         if creds.bearer is not None:
@@ -86,6 +96,34 @@ class Authenticator:
         except jwt.PyJWTError as exc:
             # Say what is wrong with the token, never echo the token itself.
             raise Unauthenticated(f"invalid bearer token: {exc}") from None
+
+
+class VerifiedTokens:
+    """Tokens already verified by this process, until they expire.
+
+    Verifying a signature on every request of a client that reuses its token is most of the
+    authentication cost. A token's claims cannot change, so its identity holds until ``exp``.
+    """
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._capacity = capacity
+        self._entries: dict[str, tuple[Identity, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, token: str) -> Identity | None:
+        entry = self._entries.get(token)
+        if entry is None or entry[1] <= time.time():
+            return None
+        return entry[0]
+
+    def put(self, token: str, identity: Identity) -> None:
+        expires = jwt.decode(token, options={"verify_signature": False}).get("exp")
+        if not isinstance(expires, int | float):
+            return
+        with self._lock:
+            if len(self._entries) >= self._capacity:
+                self._entries.clear()  # simple and bounded; refills from live clients
+            self._entries[token] = (identity, float(expires))
 
 
 def build_authenticator(settings: Settings) -> Authenticator:

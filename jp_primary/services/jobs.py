@@ -66,18 +66,16 @@ def _system_values(jobid: str, owner: str, at: datetime) -> list[values.NewValue
 def register_in(session: Session, identity: Identity, jobid: str, owner: str) -> Registration:
     """Register one job inside the caller's transaction (idempotent for the same owner)."""
     key = job_key(jobid)
-    existing = jobs.by_key(session, key)
-    if existing is None:
-        now = datetime.now(UTC)
-        owner_id = identities.identity_id(session, owner)
-        registrar_id = identities.identity_id(session, identity.subject)
-        inserted = jobs.insert(
-            session, key=key, jobid=jobid, owner_id=owner_id, registrar_id=registrar_id, at=now
-        )
-        existing = _must(jobs.by_key(session, key))
-        if inserted:
-            values.append(session, existing.id, _system_values(jobid, owner, now))
-            return Registration(existing, created=True)
+    now = datetime.now(UTC)
+    owner_id = identities.identity_id(session, owner)
+    registrar_id = identities.identity_id(session, identity.subject)
+    new_id = jobs.insert(
+        session, key=key, jobid=jobid, owner_id=owner_id, registrar_id=registrar_id, at=now
+    )
+    if new_id is not None:
+        values.append(session, new_id, _system_values(jobid, owner, now))
+        return Registration(JobRecord(new_id, key, jobid, owner, now, identity.subject), True)
+    existing = _must(jobs.by_key(session, key))
     if existing.jobid != jobid:
         raise Conflict(f"the key {key!r} is already used by another jobid")
     if existing.owner != owner:
