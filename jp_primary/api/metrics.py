@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from functools import cache
+from typing import Any
 
 from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,5 +34,12 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_and_note)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            REQUESTS.labels(scope["method"], route, str(status)).inc()
-            LATENCY.labels(scope["method"], route).observe(time.perf_counter() - started)
+            counter, latency = _children(scope["method"], route, status)
+            counter.inc()
+            latency.observe(time.perf_counter() - started)
+
+
+@cache
+def _children(method: str, route: str, status: int) -> tuple[Any, Any]:
+    # Looking labelled children up takes a lock and hashing on every request: keep them.
+    return REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route)

@@ -15,6 +15,7 @@ from jp_primary.db.session import Database, create_db_engine
 from jp_primary.errors import ConfigurationError, StorageUnavailable
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services.files import FileService
+from jp_primary.services.jobs import Registrar
 from jp_primary.services.uploads import Door, UploadLimits, UploadService
 
 
@@ -36,6 +37,7 @@ class AppServices:
     authenticator: Authenticator
     uploads: UploadService
     files: FileService
+    registrar: Registrar
 
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
@@ -56,6 +58,7 @@ class AppServices:
             authenticator=build_authenticator(settings),
             uploads=UploadService(db, backend, plugins, limits, _door(settings, db)),
             files=FileService(db, backend, plugins),
+            registrar=Registrar(db),
         )
 
     async def check_ready(self) -> None:
@@ -67,5 +70,6 @@ class AppServices:
         await self.backend.check()
 
     async def close(self) -> None:
+        await self.registrar.close()
         await self.backend.close()
         self.db.engine.dispose()

@@ -16,6 +16,7 @@ from jp_primary.db.repositories.jobs import JobRecord
 from jp_primary.db.session import Database
 from jp_primary.errors import Conflict, Forbidden, InvalidInput, NotFound
 from jp_primary.services import access
+from jp_primary.services.batching import Batcher
 from jp_primary.services.timefmt import rfc3339
 
 _KEY = re.compile(r"[A-Za-z0-9._~-]{1,128}")
@@ -89,10 +90,44 @@ def _must(job: JobRecord | None) -> JobRecord:
     return job
 
 
-async def register(db: Database, identity: Identity, jobid: str, owner: str | None) -> Registration:
-    resolved = _owner_for(identity, owner)
-    job_key(jobid)  # reject malformed ids before touching the database
-    return await db.run(lambda s: register_in(s, identity, jobid, resolved))
+@dataclass(frozen=True)
+class RegistrationRequest:
+    identity: Identity
+    jobid: str
+    owner: str
+
+
+def _register_each(
+    session: Session, requests: list[RegistrationRequest]
+) -> list[Registration | Exception]:
+    """Register a group in one transaction; a refused item does not disturb the others (its
+    only side effect, recording the subjects it names, is harmless)."""
+    outcomes: list[Registration | Exception] = []
+    for req in requests:
+        try:
+            outcomes.append(register_in(session, req.identity, req.jobid, req.owner))
+        except (Conflict, InvalidInput) as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+class Registrar:
+    """Single registrations, group-committed (see ``services.batching``)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._batcher: Batcher[RegistrationRequest, Registration] = Batcher(self._run)
+
+    async def _run(self, requests: list[RegistrationRequest]) -> list[Registration | Exception]:
+        return await self._db.run(lambda s: _register_each(s, requests))
+
+    async def register(self, identity: Identity, jobid: str, owner: str | None) -> Registration:
+        resolved = _owner_for(identity, owner)
+        job_key(jobid)  # reject malformed ids before they join a batch
+        return await self._batcher.submit(RegistrationRequest(identity, jobid, resolved))
+
+    async def close(self) -> None:
+        await self._batcher.close()
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,8 @@ def identity_id(session: Session, subject: str) -> int:
     found = session.exec(select(IdentityRow.id).where(IdentityRow.subject == subject)).first()
     if found is None:
         values = {"subject": subject, "created_at": datetime.now(UTC)}
-        session.execute(insert_ignore(session, "identities", values, ["subject"]))
+        found = insert_ignore(session, "identities", values, ["subject"])
+    if found is None:  # created meanwhile by a concurrent transaction
         found = session.exec(select(IdentityRow.id).where(IdentityRow.subject == subject)).one()
     assert found is not None
     session.info.setdefault(_PENDING, {})[subject] = found

@@ -71,6 +71,4 @@ def insert(
         "registered_by_id": registrar_id,
         "registered_at": at,
     }
-    stmt = insert_ignore(session, "jobs", values, ["key"]).returning(JobRow.__table__.c.id)  # type: ignore[attr-defined]
-    new_id = session.execute(stmt).scalar()
-    return None if new_id is None else int(new_id)
+    return insert_ignore(session, "jobs", values, ["key"])

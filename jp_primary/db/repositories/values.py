@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import delete, insert, update
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, delete, insert, update
+from sqlmodel import Session, SQLModel, col, select
 
 from jp_primary.db.models import AttributeValueRow, ChangeCounterRow, IdentityRow
 
@@ -41,15 +41,19 @@ class StoredValue:
     author: str | None
 
 
+_COUNTER = SQLModel.metadata.tables["change_counter"]
+_ALLOCATE = (
+    update(_COUNTER)
+    .where(_COUNTER.c.id == 1)
+    .values(last_seq=_COUNTER.c.last_seq + bindparam("count"))
+    .returning(_COUNTER.c.last_seq)
+)
+_INSERT = insert(SQLModel.metadata.tables["attribute_values"])
+
+
 def allocate_seq(session: Session, count: int) -> int:
     """Reserve ``count`` consecutive sequence numbers; return the first."""
-    stmt = (
-        update(ChangeCounterRow)
-        .where(col(ChangeCounterRow.id) == 1)
-        .values(last_seq=ChangeCounterRow.last_seq + count)
-        .returning(col(ChangeCounterRow.last_seq))
-    )
-    last = session.execute(stmt).scalar_one()
+    last = session.connection().execute(_ALLOCATE, {"count": count}).scalar_one()
     return int(last) - count + 1
 
 
@@ -74,7 +78,7 @@ def append(session: Session, job_id: int, values: Sequence[NewValue]) -> list[in
         }
         for i, v in enumerate(values)
     ]
-    session.execute(insert(AttributeValueRow), rows)
+    session.connection().execute(_INSERT, rows)
     return list(range(first, first + len(values)))
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 # One ``KEY=value`` pair, optionally preceded by blanks. The quoted alternative uses the
 # "unrolled loop" form so that multi-megabyte values do not backtrack; a bare value may not start
 # with a quote, so an unterminated quoted string is a gap in the matches, not a bare token.
-_PAIR = re.compile(r'[ \t]*([A-Za-z][A-Za-z0-9_.]*)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^"\s]*))')
+_PAIR = re.compile(r'[ \t]*+([A-Za-z][A-Za-z0-9_.]*+)=(?:"([^"\\]*(?:\\.[^"\\]*)*)"|([^"\s]*))')
 _ESCAPE = re.compile(r"\\(.)", re.DOTALL)
 _UNESCAPED = {"n": "\n"}
 
@@ -125,17 +125,19 @@ def _learn_key(name: str) -> str | None:
 
 
 def _parse_general(line: str, line_number: int | None) -> dict[str, str]:
+    # Anchored matches one after the other: a search (finditer) would rescan a long garbage
+    # line from every position, quadratic in its length.
     fields: dict[str, str] = {}
     position = 0
     end = len(line.rstrip())
-    for match in _PAIR.finditer(line):
-        glued = position > 0 and match.start(1) == position  # pairs are separated by blanks
-        if match.start() != position or glued:
+    while position < end:
+        match = _PAIR.match(line, position)
+        glued = position > 0 and match is not None and match.start(1) == position
+        if match is None or glued or match.end() == position:
             break
-        key = match.group(1).upper()
         quoted = match.group(2)
         value = unescape(quoted) if quoted is not None else match.group(3)
-        fields.setdefault(key, value)
+        fields.setdefault(match.group(1).upper(), value)
         position = match.end()
     if position < end:
         raise ULMError(_describe_gap(line, position), line_number)
