@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 
@@ -33,3 +34,14 @@ def insert_ignore(
     stmt = _statement(dialect, table, tuple(values), tuple(conflict))
     new_id = session.connection().execute(stmt, values).scalar()
     return None if new_id is None else int(new_id)
+
+
+def add_unless_conflict(session: Session, row: SQLModel) -> bool:
+    """Insert an ORM row in a savepoint; False (and nothing written) on a unique conflict."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        return False
+    return True

@@ -1,20 +1,14 @@
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from jp_primary.db.models import FileRow
+from jp_primary.db.repositories._upsert import add_unless_conflict
 
 
 def insert(session: Session, row: FileRow) -> bool:
     """Insert a committed file; False when ``(job, class, name)`` is already stored."""
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return add_unless_conflict(session, row)
 
 
 def get(session: Session, job_id: int, file_class: str, name: str) -> FileRow | None:

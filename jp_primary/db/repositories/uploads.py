@@ -4,10 +4,10 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from jp_primary.db.models import UploadRow
+from jp_primary.db.repositories._upsert import add_unless_conflict
 
 IN_PROGRESS = ("open", "received")
 
@@ -18,13 +18,7 @@ def slot(job_id: int, file_class: str, name: str) -> str:
 
 def insert(session: Session, row: UploadRow) -> bool:
     """Reserve the upload's slot; False when the slot is taken by an upload in progress."""
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+    return add_unless_conflict(session, row)
 
 
 def get(session: Session, upload_id: str) -> UploadRow | None:
