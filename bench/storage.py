@@ -41,6 +41,7 @@ from typing import Any
 
 from boto3.s3.transfer import TransferConfig
 from serverctl import bench_home, require_tool
+from storeanatomy import ftp_commit_anatomy, s3_commit_anatomy, timed
 from storeclients import Api, curl_post_form, find_py_spy, profiled, summarize_profile
 from storeservers import (
     BUCKET,
@@ -192,60 +193,9 @@ def bench_s3(args: argparse.Namespace, payload: Payload, work: Path) -> list[Com
             api.close()
         if args.profile:
             print("  a commit's store operations, by boto3 with the service's transfer settings: ")
-            print(f"    {seconds_text(s3_commit_anatomy(client, payload, work))}")
+            print(f"    {seconds_text(s3_commit_anatomy(client, payload.path, work))}")
         client.close()
     return results
-
-
-def timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
-
-
-def s3_commit_anatomy(client: Any, payload: Payload, work: Path) -> dict[str, float]:
-    """What a commit asks of the store (S3Backend.stat, publish, local_copy for the plugin),
-    done here on a copy of the file, so each step's share can be read off."""
-    staging, final, local = "anatomy/staging", "anatomy/final", work / "anatomy.bin"
-    parts = TransferConfig(multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE)
-    client.upload_file(str(payload.path), BUCKET, staging, Config=parts)
-    copy = TransferConfig(multipart_threshold=512 * MIB, multipart_chunksize=512 * MIB)
-    download = TransferConfig(
-        multipart_threshold=PART_SIZE, multipart_chunksize=PART_SIZE, max_concurrency=4
-    )
-    source = {"Bucket": BUCKET, "Key": staging}
-    steps = {
-        "stat": lambda: client.head_object(Bucket=BUCKET, Key=staging, ChecksumMode="ENABLED"),
-        "publish (copy)": lambda: client.copy(source, BUCKET, final, Config=copy),
-        "publish (delete)": lambda: client.delete_object(Bucket=BUCKET, Key=staging),
-        "local_copy": lambda: client.download_file(BUCKET, final, str(local), Config=download),
-    }
-    try:
-        return {name: timed(step) for name, step in steps.items()}
-    finally:
-        local.unlink(missing_ok=True)
-        client.delete_object(Bucket=BUCKET, Key=final)
-
-
-def ftp_commit_anatomy(port: int, payload: Payload, work: Path) -> dict[str, float]:
-    """What a commit asks of the FTP server (rename, then local_copy: RETR into a temporary
-    file with ftplib's default 8 KiB blocks, as FTPBackend.local_copy does)."""
-    local = work / "anatomy.bin"
-    with ftplib.FTP() as ftp:  # noqa: S321  (the server under test speaks plain FTP)
-        ftp.connect("127.0.0.1", port, timeout=60)
-        ftp.login(FTP_USER, FTP_PASSWORD)
-        with payload.path.open("rb") as f:
-            ftp.storbinary("STOR anatomy.tmp", f, blocksize=FTP_BLOCK)
-        try:
-            with local.open("wb") as out:
-                return {
-                    "publish (rename)": timed(lambda: ftp.rename("anatomy.tmp", "anatomy.bin")),
-                    "local_copy": timed(lambda: ftp.retrbinary("RETR anatomy.bin", out.write)),
-                }
-        finally:
-            local.unlink(missing_ok=True)
-            with contextlib.suppress(ftplib.Error):
-                ftp.delete("anatomy.bin")
 
 
 def hash_seconds(payload: Payload) -> float:
@@ -348,7 +298,7 @@ def bench_ftp(args: argparse.Namespace, payload: Payload, work: Path) -> list[Co
             api.close()
         if args.profile:
             print("  a commit's FTP operations, by ftplib as the service does them: ")
-            print(f"    {seconds_text(ftp_commit_anatomy(port, payload, work))}")
+            print(f"    {seconds_text(ftp_commit_anatomy(port, payload.path, work))}")
     return [result]
 
 

@@ -49,7 +49,7 @@ def parse_dump(lines: Iterable[bytes | str], first_line: int = 1) -> ParsedDump:
 def select_job(
     events: list[Event], jobid: str | None
 ) -> tuple[list[Event], list[ExtractionProblem]]:
-    """Keep the events of one job (``jobid``'s, else the first event's); report the others.
+    """Keep the events of job ``jobid`` (of the first event's job if not given); report others.
 
     One problem names the first line of another job (and how many more there are), as the
     original refused such a dump with "Attempt to process different jobs".
@@ -59,8 +59,8 @@ def select_job(
     problems: list[ExtractionProblem] = []
     wanted = unique_part(jobid) if jobid else unique_part(events[0].jobid)
     if all(unique_part(event.jobid) != wanted for event in events):
-        problems.append(ExtractionProblem(f"the dump holds no event of job {jobid}", None))
-        wanted = unique_part(events[0].jobid)
+        # Another job's values must not be recorded under this one.
+        return [], [ExtractionProblem(f"the dump holds no event of job {jobid}", None)]
     kept = [event for event in events if unique_part(event.jobid) == wanted]
     others = [event for event in events if unique_part(event.jobid) != wanted]
     if others:

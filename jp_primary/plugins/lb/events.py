@@ -59,7 +59,8 @@ _GLITE_EVENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "ResourceUsage": (("resource", "quantity", "unit"), ()),
 }
 EVENT_TYPES = _GLITE_EVENTS
-_CANONICAL_TYPE = {name.upper(): name for name in _GLITE_EVENTS}
+# Exact spellings first, then upper-cased ones (keys are case-insensitive in ULM).
+_CANONICAL_TYPE = {name: name for name in _GLITE_EVENTS} | {n.upper(): n for n in _GLITE_EVENTS}
 
 SOURCES = (
     "UserInterface",
@@ -82,7 +83,11 @@ SOURCES = (
     "VMManager",
     "VMSystem",
 )
-_CANONICAL_SOURCE = {name.upper(): name for name in SOURCES} | {"WMPROXY": "NetworkServer"}
+_CANONICAL_SOURCE = (
+    {name: name for name in SOURCES}
+    | {name.upper(): name for name in SOURCES}
+    | {"WMPROXY": "NetworkServer", "WMProxy": "NetworkServer"}
+)
 # DG.USER is not insisted on: the perf templates of the original lack it on some lines.
 _REQUIRED_COMMON = ("DATE", "HOST", "DG.PRIORITY", "DG.SOURCE", "DG.EVNT", "DG.JOBID", "DG.SEQCODE")
 
@@ -119,11 +124,20 @@ def _day_seconds(day: str) -> int:
 
 def parse_ulm_date(text: str) -> int:
     """``YYYYMMDDhhmmss.uuuuuu`` (UTC) to microseconds since the epoch."""
+    # Events come in bursts: the minute is looked up, only seconds and microseconds are parsed.
+    minute = _MINUTES.get(text[:12]) if len(text) == 21 and text[14] == "." else None
+    if minute is not None and text[12:14].isdigit() and text[15:].isdigit():
+        return (minute + int(text[12:14])) * 1_000_000 + int(text[15:])
     seconds, _, micros = text.partition(".")
     if len(seconds) != 14 or not seconds.isdigit() or (micros and not micros.isdigit()):
         raise ValueError(f"not a ULM date: {text[:40]!r}")
-    clock = int(seconds[8:10]) * 3600 + int(seconds[10:12]) * 60 + int(seconds[12:14])
-    return (_day_seconds(seconds[:8]) + clock) * 1_000_000 + int(micros.ljust(6, "0")[:6] or 0)
+    minute = _day_seconds(seconds[:8]) + int(seconds[8:10]) * 3600 + int(seconds[10:12]) * 60
+    if len(_MINUTES) < 65_536:
+        _MINUTES[seconds[:12]] = minute
+    return (minute + int(seconds[12:14])) * 1_000_000 + int(micros.ljust(6, "0")[:6] or 0)
+
+
+_MINUTES: dict[str, int] = {}
 
 
 def event_from_fields(fields: dict[str, str], line: int | None = None) -> Event:
@@ -140,7 +154,7 @@ def event_from_fields(fields: dict[str, str], line: int | None = None) -> Event:
     except KeyError:
         missing = [key for key in _REQUIRED_COMMON if key not in fields]
         raise ULMError(f"missing required field(s): {', '.join(missing)}", line) from None
-    event_type = _CANONICAL_TYPE.get(type_text.upper(), type_text)
+    event_type = _CANONICAL_TYPE.get(type_text) or _CANONICAL_TYPE.get(type_text.upper(), type_text)
     try:
         seq = parse_seqcode(seqcode)
         time_us = parse_ulm_date(date)
@@ -151,7 +165,8 @@ def event_from_fields(fields: dict[str, str], line: int | None = None) -> Event:
         jobid=jobid,
         seq=seq,
         time_us=time_us,
-        source=_CANONICAL_SOURCE.get(source_text.upper(), source_text),
+        source=_CANONICAL_SOURCE.get(source_text)
+        or _CANONICAL_SOURCE.get(source_text.upper(), source_text),
         host=host,
         user=fields.get("DG.USER", ""),
         src_instance=null(fields.get("DG.SRC_INSTANCE")),

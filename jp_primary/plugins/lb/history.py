@@ -7,7 +7,7 @@ the Submitted entry plus everything from the last Waiting on (the last submissio
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from xml.sax.saxutils import quoteattr
+from functools import lru_cache
 
 from jp_primary.attributes.names import LB_ATTRIBUTES
 from jp_primary.plugins.lb.status import HistoryEntry, State
@@ -15,6 +15,7 @@ from jp_primary.plugins.lb.status import HistoryEntry, State
 _DESTINATION_STATES = range(State.READY, State.DONE + 1)
 
 
+@lru_cache(maxsize=1024)
 def iso_time(time_us: int) -> str:
     """``YYYY-MM-DDThh:mm:ss.uuuuuu`` in UTC, the L&B plugin's date format."""
     return to_datetime(time_us).strftime("%Y-%m-%dT%H:%M:%S.%f")
@@ -50,9 +51,9 @@ def last_cycle(history: list[HistoryEntry]) -> list[HistoryEntry]:
 def status_element(entry: HistoryEntry, *, full: bool) -> str:
     """One ``<status .../>`` element; ``full`` adds destination (Ready..Done) and doneCode."""
     parts = [
-        f"<status xmlns={quoteattr(LB_ATTRIBUTES)}",
-        f"name={quoteattr(entry.state.name)}",
-        f"timestamp={quoteattr(iso_time(entry.time_us))}",
+        f'<status xmlns="{LB_ATTRIBUTES}"',
+        f'name="{entry.state.name}"',
+        f'timestamp="{iso_time(entry.time_us)}"',
     ]
     if entry.reason is not None:
         parts.append(f"reason={_attr(entry.reason)}")
@@ -73,4 +74,19 @@ def last_history_xml(history: list[HistoryEntry]) -> str:
 
 
 def _attr(value: str) -> str:
-    return quoteattr(value, {"\n": "&#10;", "\r": "&#13;", "\t": "&#9;"})
+    """A double-quoted XML attribute value."""
+    for char, entity in _ENTITIES:
+        if char in value:
+            value = value.replace(char, entity)
+    return f'"{value}"'
+
+
+_ENTITIES = (
+    ("&", "&amp;"),
+    ("<", "&lt;"),
+    (">", "&gt;"),
+    ('"', "&quot;"),
+    ("\n", "&#10;"),
+    ("\r", "&#13;"),
+    ("\t", "&#9;"),
+)

@@ -67,7 +67,8 @@ class LBPlugin:
         events, problems = select_job(parsed.events, jobid)
         problems = parsed.problems + problems
         if not events:
-            problems.append(ExtractionProblem("the file holds no L&B event"))
+            if not parsed.events:
+                problems.append(ExtractionProblem("the file holds no L&B event"))
             return None, problems
         result = replay(events)
         problems += [ExtractionProblem(message, line) for message, line in result.problems]

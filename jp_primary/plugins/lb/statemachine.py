@@ -37,6 +37,11 @@ from jp_primary.plugins.lb.status import (
 OK, LATE, IGNORE = "ok", "late", "ignore"
 # Finer verdicts about resubmission branches.
 NONE, TOOOLD, BADBRANCH, GOODBRANCH = "none", "tooold", "badbranch", "goodbranch"
+_VERDICTS = {
+    (res, fine): res if fine == NONE else f"{res}/{fine}"
+    for res in (OK, LATE, IGNORE)
+    for fine in (NONE, TOOOLD, BADBRANCH, GOODBRANCH)
+}
 
 _RESETS_JW = (State.WAITING, State.READY, State.SCHEDULED)
 # Events that change nothing, and events whose sequence code must not move ``last_seq``.
@@ -143,7 +148,7 @@ class StateMachine:
         if step.usable:
             self._after_accepted(step)
         self._fill_network_server(event)
-        self.verdicts.append(step.res if step.fine == NONE else f"{step.res}/{step.fine}")
+        self.verdicts.append(_VERDICTS[step.res, step.fine])
 
     def _register_type(self, event: Event) -> bool:
         if self.status.jobtype is not None:

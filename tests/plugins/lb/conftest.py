@@ -1,0 +1,32 @@
+"""Fixtures for the L&B plugin tests: the real L&B dumps and small helpers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jp_primary.plugins.lb.dump import parse_dump
+from jp_primary.plugins.lb.events import Event
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+REAL_DUMPS = REPO_ROOT.parent / "shared" / "data" / "lb"
+
+
+@pytest.fixture(scope="session")
+def real_dumps() -> Path:
+    """The directory of real L&B dumps (``<repo root>/../shared/data/lb``)."""
+    if not REAL_DUMPS.is_dir():
+        pytest.skip(f"real L&B dumps not present at {REAL_DUMPS}")
+    return REAL_DUMPS
+
+
+def with_jobid(lines: list[str], jobid: str) -> list[str]:
+    """Template dumps carry no DG.JOBID (the perf test inserted one per run): add it."""
+    return [f'{line} DG.JOBID="{jobid}"' if line.strip() else line for line in lines]
+
+
+def events_of(lines: list[str]) -> list[Event]:
+    parsed = parse_dump(lines)
+    assert parsed.problems == [], parsed.problems
+    return parsed.events
