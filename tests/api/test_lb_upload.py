@@ -71,3 +71,11 @@ def test_reextract_replaces_the_derived_values_with_new_seqs(api: Api) -> None:
     assert len(file_values) == len(before)
     assert min(v["seq"] for v in file_values) > max(before)
     assert status_values(api, key) == ["Aborted"]
+
+
+def test_attribute_names_match_case_insensitively(api: Api) -> None:
+    key, _ = upload_dump(api, "done")
+    url = f"/v1/jobs/{key}/attributes"
+    upper = api.client.get(url, params={"name": "lb:STATUS"}, headers=api.auth(ALICE)).json()
+    assert [v["value"] for v in upper["values"]] == ["Done"]
+    assert upper["values"][0]["name"] == f"{names.LB_ATTRIBUTES}:status"

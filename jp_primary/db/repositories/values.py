@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import bindparam, delete, func, insert, update
 from sqlmodel import Session, SQLModel, col, select
 
 from jp_primary.db.models import AttributeValueRow, ChangeCounterRow, IdentityRow
@@ -92,7 +92,8 @@ def for_job(
         .order_by(col(AttributeValueRow.seq))
     )
     if names is not None:
-        stmt = stmt.where(col(AttributeValueRow.name).in_(names))
+        # Names match case-insensitively, as the original L&B attributes and ClassAds do.
+        stmt = stmt.where(func.lower(AttributeValueRow.name).in_([n.lower() for n in names]))
     if origin is not None:
         stmt = stmt.where(AttributeValueRow.origin == origin)
     return [
