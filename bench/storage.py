@@ -399,6 +399,9 @@ def main() -> int:
                 results += bench_s3(args, payload, work)
             if "ftp" in args.only:
                 results += bench_ftp(args, payload, work)
+    except TimeoutError as stopped:
+        print(f"error: {stopped}; every server was stopped", file=sys.stderr)
+        return 2
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0 if report(results, args.size_mib * MIB) else 1

@@ -8,6 +8,7 @@ import contextlib
 import ftplib
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,11 @@ def s3_commit_anatomy(client: Any, source: Path, work: Path) -> dict[str, float]
         client.delete_object(Bucket=BUCKET, Key=final)
 
 
+def _retrieve(ftp: ftplib.FTP, name: str, local: Path, block: int) -> None:
+    with local.open("wb") as out:
+        ftp.retrbinary(f"RETR {name}", out.write, block)
+
+
 def ftp_commit_anatomy(port: int, source: Path, work: Path) -> dict[str, float]:
     """What a commit asks of the FTP server (rename, then local_copy: RETR into a temporary
     file with ftplib's default 8 KiB blocks, as FTPBackend.local_copy does, and with 1 MiB)."""
@@ -61,12 +67,7 @@ def ftp_commit_anatomy(port: int, source: Path, work: Path) -> dict[str, float]:
         try:
             steps = {"publish (rename)": timed(lambda: ftp.rename("anatomy.tmp", "anatomy.bin"))}
             for label, block in (("local_copy", 8192), ("local_copy with 1 MiB blocks", MIB)):
-                with local.open("wb") as out:
-                    steps[label] = timed(
-                        lambda out=out, block=block: ftp.retrbinary(
-                            "RETR anatomy.bin", out.write, block
-                        )
-                    )
+                steps[label] = timed(partial(_retrieve, ftp, "anatomy.bin", local, block))
             return steps
         finally:
             local.unlink(missing_ok=True)
