@@ -55,6 +55,9 @@ class BackendOptions(BaseModel):
 @runtime_checkable
 class StorageBackend(Protocol):
     name: ClassVar[str]
+    # True where ``publish`` is a cheap rename (filesystem, FTP); False where it would copy every
+    # byte (object stores): there a committed file stays at the key it was written to.
+    renames_cheaply: ClassVar[bool]
 
     async def put_stream(
         self, key: str, chunks: AsyncIterator[bytes], *, max_size: int

@@ -44,6 +44,7 @@ def _fsync_dir(path: Path) -> None:
 
 class FilesystemBackend:
     name: ClassVar[str] = "filesystem"
+    renames_cheaply: ClassVar[bool] = True
     options_model: ClassVar[type[BackendOptions]] = FilesystemOptions
 
     def __init__(self, options: FilesystemOptions) -> None:

@@ -88,6 +88,7 @@ def stat_path(conn: ftplib.FTP, path: str) -> tuple[int, datetime | None]:
 
 class FTPBackend:
     name: ClassVar[str] = "ftp"
+    renames_cheaply: ClassVar[bool] = True
     options_model: ClassVar[type[BackendOptions]] = FTPOptions
 
     def __init__(self, options: FTPOptions) -> None:
@@ -247,7 +248,7 @@ class FTPBackend:
         with tempfile.TemporaryDirectory(prefix="jp-ftp-") as tmp:
             local = Path(tmp) / "object"
             with local.open("wb") as f, translate_errors("read"):
-                self.pool.run(lambda c: c.retrbinary(f"RETR {path}", f.write))
+                self.pool.run(lambda c: c.retrbinary(f"RETR {path}", f.write, CHUNK_SIZE))
             yield local
 
     def _check(self, conn: ftplib.FTP) -> None:

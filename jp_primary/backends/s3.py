@@ -94,6 +94,7 @@ def make_client(options: S3Options) -> Any:
 
 class S3Backend:
     name: ClassVar[str] = "s3"
+    renames_cheaply: ClassVar[bool] = False
     options_model: ClassVar[type[BackendOptions]] = S3Options
 
     def __init__(self, options: S3Options) -> None:

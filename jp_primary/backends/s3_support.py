@@ -76,13 +76,18 @@ def seconds_until(expires: datetime, limit: int) -> int:
 
 
 class MultipartWriter:
-    """One multipart upload, at most one part in flight while the caller reads the next."""
+    """One multipart upload with a few parts in flight while the caller reads the next: one
+    part at a time leaves the connection idle between parts (memory: parts × part size)."""
 
-    def __init__(self, client: Any, bucket: str, key: str, call: Call) -> None:
+    def __init__(
+        self, client: Any, bucket: str, key: str, call: Call, max_in_flight: int = 4
+    ) -> None:
         self.client, self.bucket, self.key, self._call = client, bucket, key, call
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
-        self._in_flight: asyncio.Task[None] | None = None
+        self._in_flight: list[asyncio.Task[None]] = []
+        self._max_in_flight = max_in_flight
+        self._parts_sent = 0
 
     async def start(self) -> None:
         created = await self._call(
@@ -105,17 +110,17 @@ class MultipartWriter:
         part |= {name: value for name, value in done.items() if name.startswith("Checksum")}
         self.parts.append(part)
 
-    async def _drain(self) -> None:
-        if self._in_flight is not None:
-            task, self._in_flight = self._in_flight, None
-            await task
+    async def _drain(self, keep: int = 0) -> None:
+        while len(self._in_flight) > keep:
+            await self._in_flight.pop(0)
 
     async def add_part(self, data: bytes | bytearray) -> None:
-        await self._drain()
-        number = len(self.parts) + 1
-        self._in_flight = asyncio.ensure_future(self._upload(number, data))
+        await self._drain(keep=self._max_in_flight - 1)
+        self._parts_sent += 1  # numbers in sending order; completions may come back in any
+        task = asyncio.ensure_future(self._upload(self._parts_sent, data))
         # An abandoned part's failure is reported by the error that aborted the upload.
-        self._in_flight.add_done_callback(lambda t: t.cancelled() or t.exception())
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        self._in_flight.append(task)
 
     async def complete(self) -> None:
         await self._drain()
@@ -130,8 +135,8 @@ class MultipartWriter:
 
     async def abort(self) -> None:
         """Drop the parts sent so far; also runs while the caller is being cancelled."""
-        if self._in_flight is not None:
-            self._in_flight.cancel()
+        for task in self._in_flight:
+            task.cancel()
         if self.upload_id is None:
             return
         pending = asyncio.ensure_future(

@@ -51,7 +51,7 @@ async def collect(
     found: list[ObjectInfo] = []
     async for info in find_orphans(backend, locations, FILES_PREFIX, cutoff):
         found.append(info)
-    async for info in find_orphans(backend, (), STAGING_PREFIX, cutoff):
+    async for info in find_orphans(backend, locations, STAGING_PREFIX, cutoff):
         if _upload_of(info.key) not in active_uploads:
             found.append(info)
     for info in found:

@@ -229,10 +229,9 @@ class UploadService:
         job = await self.db.run(lambda s: jobs.job_by_id(s, upload.job_id))
         assert upload.staging_key is not None
         now = datetime.now(UTC)
-        # Publish before extracting: a commit retried after a crash finds the bytes at their
-        # final key (publish is idempotent) and derives the same values from them.
-        location = final_key(job.key, upload.file_class, upload.name)
-        await self.backend.publish(upload.staging_key, location)
+        location = await self._publish(
+            upload.staging_key, final_key(job.key, upload.file_class, upload.name)
+        )
         file_id = FileIdentity(job.jobid, job.key, upload.file_class, upload.name)
         outcome = await anyio.to_thread.run_sync(
             extract_sync, self.plugins, self.backend, location, file_id, now
@@ -255,6 +254,15 @@ class UploadService:
         return await self.db.run(
             lambda s: self._record_commit(s, upload, row, derived, detail, identity, job.key)
         )
+
+    async def _publish(self, staged: str, final: str) -> str:
+        """Where the committed bytes live. Published before extraction, so a commit retried after
+        a crash finds them there (publish is idempotent) and derives the same values. Object
+        stores would copy every byte to rename: there the bytes stay at their staging key."""
+        if not self.backend.renames_cheaply:
+            return staged
+        await self.backend.publish(staged, final)
+        return final
 
     async def _received(self, upload: UploadRow) -> tuple[int, str]:
         if upload.received_size is not None and upload.received_sha256 is not None:

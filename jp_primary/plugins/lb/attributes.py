@@ -169,8 +169,10 @@ def _event_values(out: _Collector, events: list[Event], s: JobStatus) -> None:
         out.add("LRMSDoneStatus", DoneCode(s.done_code).name)
     spelling: dict[str, str] = {}  # tag names match case-insensitively: first spelling wins
     for event in events:
+        if event.type != "UserTag":
+            continue
         name, value = event.get("name"), event.get("value")
-        if event.type == "UserTag" and name and value is not None and ":" not in name:
+        if name and value is not None and ":" not in name:
             name = spelling.setdefault(name.lower(), name)
             out.add(name, value, event.time_us, ns=LB_TAG)
 

@@ -7,7 +7,6 @@ the Submitted entry plus everything from the last Waiting on (the last submissio
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from functools import lru_cache
 
 from jp_primary.attributes.names import LB_ATTRIBUTES
 from jp_primary.plugins.lb.status import HistoryEntry, State
@@ -15,10 +14,23 @@ from jp_primary.plugins.lb.status import HistoryEntry, State
 _DESTINATION_STATES = range(State.READY, State.DONE + 1)
 
 
-@lru_cache(maxsize=1024)
 def iso_time(time_us: int) -> str:
     """``YYYY-MM-DDThh:mm:ss.uuuuuu`` in UTC, the L&B plugin's date format."""
-    return to_datetime(time_us).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    # A job's events come in bursts: the text up to the minute is looked up, not formatted.
+    minute, within = divmod(time_us, 60_000_000)
+    prefix = _MINUTE_TEXTS.get(minute) or _minute_text(minute)
+    seconds, micros = divmod(within, 1_000_000)
+    return f"{prefix}{seconds:02d}.{micros:06d}"
+
+
+_MINUTE_TEXTS: dict[int, str] = {}
+
+
+def _minute_text(minute: int) -> str:
+    text = to_datetime(minute * 60_000_000).strftime("%Y-%m-%dT%H:%M:")
+    if len(_MINUTE_TEXTS) < 65_536:
+        _MINUTE_TEXTS[minute] = text
+    return text
 
 
 def to_datetime(time_us: int) -> datetime:

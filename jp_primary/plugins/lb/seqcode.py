@@ -13,6 +13,10 @@ COMPONENTS = ("UI", "NS", "WM", "BH", "JSS", "LM", "LRMS", "APP", "LBS")
 UI, NS, WM, BH, JSS, LM, LRMS, APP, LBS = range(9)
 _WIDTHS = (6, 10, 6, 10, 6, 6, 6, 6, 6)
 _GLITE = re.compile(":".join(f"{name}=([0-9]+)" for name in COMPONENTS[:-1]) + "(?::LBS=([0-9]+))?")
+# What the services write (zero-padded, with LBS): matched without stripping first.
+_CANONICAL = re.compile(
+    ":".join(f"{name}=([0-9]{{{width}}})" for name, width in zip(COMPONENTS, _WIDTHS, strict=True))
+)
 
 SeqCode = tuple[int, ...]
 
@@ -23,10 +27,38 @@ class SeqCodeError(ValueError):
 
 def parse_seqcode(text: str) -> SeqCode:
     """Parse a gLite sequence code (with or without ``LBS``) into its nine counters."""
+    # The events of one job share the leading (UI..JSS) or the trailing (LM..LBS) counters of
+    # their codes, so both halves of a canonical code are usually known already.
+    head, tail = _HEADS.get(text[:_SPLIT]), _TAILS.get(text[_SPLIT:])
+    if head is not None and tail is not None:
+        return head + tail
+    match = _CANONICAL.fullmatch(text)
+    if match is not None:
+        code = tuple(map(int, match.groups()))
+        _remember_halves(text, code)
+        return code
     match = _GLITE.fullmatch(text.strip())
     if match is None:
         raise SeqCodeError(f"not a gLite sequence code: {text[:120]!r}")
     return tuple(map(int, match.groups("0")))
+
+
+# A canonical code is fixed-width: its UI..JSS half is the first 59 characters (with the colon),
+# and any known head followed by any known tail is again a canonical code.
+_SPLIT = len("UI=000000:NS=0000000000:WM=000000:BH=0000000000:JSS=000000:")
+_HEADS: dict[str, SeqCode] = {}
+_TAILS: dict[str, SeqCode] = {}
+_HALVES_KEPT = 16_384
+
+
+def _remember_halves(text: str, code: SeqCode) -> None:
+    for halves, key, value in (
+        (_HEADS, text[:_SPLIT], code[: JSS + 1]),
+        (_TAILS, text[_SPLIT:], code[JSS + 1 :]),
+    ):
+        if len(halves) >= _HALVES_KEPT:
+            halves.clear()  # bounded; the current job's halves are learnt again
+        halves[key] = value
 
 
 def format_seqcode(code: SeqCode, *, with_lbs: bool = True) -> str:

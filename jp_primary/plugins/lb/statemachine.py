@@ -57,7 +57,7 @@ def event_order_key(event: Event) -> tuple[SeqCode, int]:
     return event.seq, event.time_us
 
 
-@dataclass
+@dataclass(slots=True)
 class Step:
     """The judgement of one event while it is being applied."""
 

@@ -72,52 +72,59 @@ def _parse_split(line: str) -> dict[str, str] | None:
     pieces = line.split('"')
     if len(pieces) % 2 == 0:
         return None  # an odd number of quotes: unterminated
-    if not escaped and len(pieces) > 1:
-        fields = _parse_with_layout(pieces)
+    if len(pieces) > 1:
+        fields = _parse_with_layout(pieces, escaped)
         if fields is not None:
             return fields
     return _parse_pieces(pieces, escaped)
 
 
-def _parse_with_layout(pieces: list[str]) -> dict[str, str] | None:
+def _parse_with_layout(pieces: list[str], escaped: bool) -> dict[str, str] | None:
     """Lines of one event type share everything outside the quotes after the first value.
 
     That outside text (the "layout") is parsed once and remembered; a line then costs a split,
     a dictionary look-up and a zip. The first outside piece (DATE, HOST) varies and is parsed.
     """
     shape = tuple(pieces[2::2])
-    layout = _LAYOUTS[shape] if shape in _LAYOUTS else _learn_layout(shape)
+    layout = _LAYOUTS.get(shape, _UNLEARNED)
+    if layout is _UNLEARNED:
+        layout = _learn_layout(shape)
     if layout is None:
         return None
-    keys, bare = layout
+    keys, bare, names = layout
     fields: dict[str, str] = {}
     head = pieces[0]
-    if head[-1:] != "=":
+    if head[-1:] != "=" or (escaped and _has_placeholder(head)):
         return None
     space = head.rfind(" ")
     if space > 0 and not _add_bare(fields, head[:space]):
         return None
     first = _KEY_UPPER.get(head[space + 1 : -1]) or _learn_key(head[space + 1 : -1])
-    if first is None or first in fields:
-        return None
-    fields[first] = pieces[1]
-    if not fields.keys().isdisjoint(keys) or not fields.keys().isdisjoint(bare):
+    if first is None or first in fields or first in names or not names.isdisjoint(fields):
         return None  # a key repeated: let the general rules (first one wins) apply
-    fields.update(zip(keys, pieces[3::2], strict=True))
+    values = pieces[1::2]
+    if escaped:
+        values = [_restore(value) for value in values]
+    fields[first] = values[0]
+    fields.update(zip(keys, values[1:], strict=True))
     fields.update(bare)
     return fields
 
 
-_Layout = tuple[tuple[str, ...], dict[str, str]]
+# A layout: the keys of the quoted values after the first, the bare fields, and all their names.
+_Layout = tuple[tuple[str, ...], dict[str, str], frozenset[str]]
 _LAYOUTS: dict[tuple[str, ...], _Layout | None] = {}  # None: irregular, use the loop
+_UNLEARNED: _Layout = ((), {}, frozenset())  # marks a shape not seen yet
 
 
 def _learn_layout(shape: tuple[str, ...]) -> _Layout | None:
     """Parse the outside pieces after the first quoted value; None when irregular."""
     keys: list[str] = []
     bare: dict[str, str] = {}
-    regular = True
+    regular = not any(_has_placeholder(body) for body in shape)
     for index, body in enumerate(shape):
+        if not regular:
+            break
         is_tail = index == len(shape) - 1
         if is_tail:
             if body.strip() and (body[:1] != " " or not _add_bare(bare, body)):
@@ -132,11 +139,17 @@ def _learn_layout(shape: tuple[str, ...]) -> _Layout | None:
             regular = False
             break
         keys.append(key)
-    distinct = len(set(keys) | set(bare)) == len(keys) + len(bare)
-    layout = (tuple(keys), bare) if regular and distinct else None
+    names = frozenset(keys) | frozenset(bare)
+    distinct = len(names) == len(keys) + len(bare)
+    layout = (tuple(keys), bare, names) if regular and distinct else None
     if len(_LAYOUTS) < 4096:
         _LAYOUTS[shape] = layout
     return layout
+
+
+def _has_placeholder(text: str) -> bool:
+    """An escaped quote or backslash outside quotes: a quote inside a bare value."""
+    return "\x00" in text or "\x01" in text
 
 
 def _parse_pieces(pieces: list[str], escaped: bool) -> dict[str, str] | None:
