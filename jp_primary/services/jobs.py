@@ -64,8 +64,16 @@ def _system_values(jobid: str, owner: str, at: datetime) -> list[values.NewValue
     ]
 
 
-def register_in(session: Session, identity: Identity, jobid: str, owner: str) -> Registration:
-    """Register one job inside the caller's transaction (idempotent for the same owner)."""
+ValueSink = list[tuple[int, values.NewValue]]
+
+
+def register_in(
+    session: Session, identity: Identity, jobid: str, owner: str, sink: ValueSink | None = None
+) -> Registration:
+    """Register one job inside the caller's transaction (idempotent for the same owner).
+
+    The job's SYSTEM values are stored at once, or, with ``sink``, left there for the caller to
+    store together with other jobs' (one seq allocation for a whole group)."""
     key = job_key(jobid)
     now = datetime.now(UTC)
     owner_id = identities.identity_id(session, owner)
@@ -74,7 +82,11 @@ def register_in(session: Session, identity: Identity, jobid: str, owner: str) ->
         session, key=key, jobid=jobid, owner_id=owner_id, registrar_id=registrar_id, at=now
     )
     if new_id is not None:
-        values.append(session, new_id, _system_values(jobid, owner, now))
+        system = [(new_id, v) for v in _system_values(jobid, owner, now)]
+        if sink is None:
+            values.append_for_jobs(session, system)
+        else:
+            sink.extend(system)
         return Registration(JobRecord(new_id, key, jobid, owner, now, identity.subject), True)
     existing = _must(jobs.by_key(session, key))
     if existing.jobid != jobid:
@@ -103,11 +115,13 @@ def _register_each(
     """Register a group in one transaction; a refused item does not disturb the others (its
     only side effect, recording the subjects it names, is harmless)."""
     outcomes: list[Registration | Exception] = []
+    sink: ValueSink = []
     for req in requests:
         try:
-            outcomes.append(register_in(session, req.identity, req.jobid, req.owner))
+            outcomes.append(register_in(session, req.identity, req.jobid, req.owner, sink))
         except (Conflict, InvalidInput) as exc:
             outcomes.append(exc)
+    values.append_for_jobs(session, sink)
     return outcomes
 
 
@@ -147,13 +161,16 @@ class BulkResult:
 
 def _bulk_in(session: Session, identity: Identity, items: list[BulkItem]) -> list[BulkResult]:
     results = []
+    sink: ValueSink = []
     for item in items:
         try:
-            reg = register_in(session, identity, item.jobid, _owner_for(identity, item.owner))
+            owner = _owner_for(identity, item.owner)
+            reg = register_in(session, identity, item.jobid, owner, sink)
         except (Conflict, InvalidInput, Forbidden) as exc:
             results.append(BulkResult(item.jobid, exc.status_code, None, exc.error, exc.detail))
         else:
             results.append(BulkResult(item.jobid, 201 if reg.created else 200, reg.job))
+    values.append_for_jobs(session, sink)
     return results
 
 

@@ -58,7 +58,12 @@ def allocate_seq(session: Session, count: int) -> int:
 
 
 def append(session: Session, job_id: int, values: Sequence[NewValue]) -> list[int]:
-    """Store values with fresh seqs (in the given order); return the seqs."""
+    """Store values of one job with fresh seqs (in the given order); return the seqs."""
+    return append_for_jobs(session, [(job_id, v) for v in values])
+
+
+def append_for_jobs(session: Session, values: Sequence[tuple[int, NewValue]]) -> list[int]:
+    """Store values of several jobs with one seq allocation and one insert (group commits)."""
     if not values:
         return []
     first = allocate_seq(session, len(values))
@@ -76,7 +81,7 @@ def append(session: Session, job_id: int, values: Sequence[NewValue]) -> list[in
             "file_id": v.file_id,
             "author_id": v.author_id,
         }
-        for i, v in enumerate(values)
+        for i, (job_id, v) in enumerate(values)
     ]
     session.connection().execute(_INSERT, rows)
     return list(range(first, first + len(values)))

@@ -58,11 +58,13 @@ def select_job(
         return [], []
     problems: list[ExtractionProblem] = []
     wanted = unique_part(jobid) if jobid else unique_part(events[0].jobid)
-    if all(unique_part(event.jobid) != wanted for event in events):
+    # A dump spells its jobid(s) the same way on every line: find each unique part once.
+    parts = {text: unique_part(text) for text in {event.jobid for event in events}}
+    kept = [event for event in events if parts[event.jobid] == wanted]
+    if not kept:
         # Another job's values must not be recorded under this one.
         return [], [ExtractionProblem(f"the dump holds no event of job {jobid}", None)]
-    kept = [event for event in events if unique_part(event.jobid) == wanted]
-    others = [event for event in events if unique_part(event.jobid) != wanted]
+    others = [event for event in events if parts[event.jobid] != wanted]
     if others:
         more = f" (and {len(others) - 1} more line(s))" if len(others) > 1 else ""
         message = f"event of a different job {others[0].jobid}, ignored{more}"

@@ -124,23 +124,25 @@ def _day_seconds(day: str) -> int:
 
 def parse_ulm_date(text: str) -> int:
     """``YYYYMMDDhhmmss.uuuuuu`` (UTC) to microseconds since the epoch."""
-    # Events come in bursts: the minute is looked up, only seconds and microseconds are parsed.
-    # "ss" followed by "uuuuuu" is the microseconds within the minute, read by one int().
+    # Events come in bursts: the hour is looked up, only the rest is parsed ("ss" followed by
+    # "uuuuuu" is the microseconds within the minute, read by one int()).
     if len(text) == 21 and text[14] == ".":
-        minute = _MINUTES.get(text[:12])
-        within_minute = text[12:14] + text[15:]
-        if minute is not None and within_minute.isdigit():
-            return minute * 1_000_000 + int(within_minute)
+        hour = _HOURS.get(text[:10])
+        minute, within_minute = text[10:12], text[12:14] + text[15:]
+        if hour is not None and minute.isdigit() and within_minute.isdigit():
+            return (hour + int(minute) * 60) * 1_000_000 + int(within_minute)
     seconds, _, micros = text.partition(".")
     if len(seconds) != 14 or not seconds.isdigit() or (micros and not micros.isdigit()):
         raise ValueError(f"not a ULM date: {text[:40]!r}")
-    minute = _day_seconds(seconds[:8]) + int(seconds[8:10]) * 3600 + int(seconds[10:12]) * 60
-    if len(_MINUTES) < 65_536:
-        _MINUTES[seconds[:12]] = minute
+    hour = _day_seconds(seconds[:8]) + int(seconds[8:10]) * 3600
+    if len(_HOURS) >= 65_536:
+        _HOURS.clear()  # bounded; the hours of the current dump are learnt again
+    _HOURS[seconds[:10]] = hour
+    minute = hour + int(seconds[10:12]) * 60
     return (minute + int(seconds[12:14])) * 1_000_000 + int(micros.ljust(6, "0")[:6] or 0)
 
 
-_MINUTES: dict[str, int] = {}
+_HOURS: dict[str, int] = {}  # "YYYYMMDDhh" to epoch seconds
 
 
 def event_from_fields(fields: dict[str, str], line: int | None = None) -> Event:

@@ -25,13 +25,16 @@ class State(IntEnum):
     @property
     def label(self) -> str:
         """The L&B spelling: ``Done``, ``Cleared``, ..."""
-        return self.name.capitalize()
+        return _LABELS[self]  # Enum.name is a slow descriptor, and labels are read often
 
     @classmethod
     def from_label(cls, text: str | None) -> State | None:
         if text is None:
             return None
         return cls.__members__.get(text.strip().upper())
+
+
+_LABELS = tuple(state.name.capitalize() for state in State)  # indexed by the state's value
 
 
 class DoneCode(IntEnum):
