@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from jp_primary.attributes.names import LB_ATTRIBUTES
 from jp_primary.plugins.lb.status import HistoryEntry, State
 
-_DESTINATION_STATES = range(State.READY, State.DONE + 1)
+_STATE_NAMES = tuple(state.name for state in State)  # Enum.name is a slow descriptor
 
 
 def iso_time(time_us: int) -> str:
@@ -28,8 +28,9 @@ _MINUTE_TEXTS: dict[int, str] = {}
 
 def _minute_text(minute: int) -> str:
     text = to_datetime(minute * 60_000_000).strftime("%Y-%m-%dT%H:%M:")
-    if len(_MINUTE_TEXTS) < 65_536:
-        _MINUTE_TEXTS[minute] = text
+    if len(_MINUTE_TEXTS) >= 65_536:
+        _MINUTE_TEXTS.clear()  # bounded; the minutes of the current job are learnt again
+    _MINUTE_TEXTS[minute] = text
     return text
 
 
@@ -64,12 +65,12 @@ def status_element(entry: HistoryEntry, *, full: bool) -> str:
     """One ``<status .../>`` element; ``full`` adds destination (Ready..Done) and doneCode."""
     parts = [
         f'<status xmlns="{LB_ATTRIBUTES}"',
-        f'name="{entry.state.name}"',
+        f'name="{_STATE_NAMES[entry.state]}"',
         f'timestamp="{iso_time(entry.time_us)}"',
     ]
     if entry.reason is not None:
         parts.append(f"reason={_attr(entry.reason)}")
-    if full and entry.destination is not None and entry.state in _DESTINATION_STATES:
+    if full and entry.destination is not None and State.READY <= entry.state <= State.DONE:
         parts.append(f"destination={_attr(entry.destination)}")
     if full and entry.state == State.DONE:
         code = -1 if entry.done_code is None else entry.done_code

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from jp_primary.plugins.lb.events import Event
 from jp_primary.plugins.lb.seqcode import (
@@ -57,6 +58,9 @@ def event_order_key(event: Event) -> tuple[SeqCode, int]:
     return event.seq, event.time_us
 
 
+_ORDER = attrgetter("seq", "time_us")  # event_order_key without a Python call per event
+
+
 @dataclass(slots=True)
 class Step:
     """The judgement of one event while it is being applied."""
@@ -88,7 +92,7 @@ class Replay:
 
 def replay(events: Iterable[Event]) -> Replay:
     """Sort ``events`` and replay them from an empty status. Pure: the events are not changed."""
-    ordered = sorted(events, key=event_order_key)
+    ordered = sorted(events, key=_ORDER)
     machine = StateMachine()
     history: list[HistoryEntry] = []
     recorded = State.UNDEFINED
@@ -147,7 +151,8 @@ class StateMachine:
             return
         if step.usable:
             self._after_accepted(step)
-        self._fill_network_server(event)
+        if event.source == "NetworkServer":
+            self._fill_network_server(event)
         self.verdicts.append(_VERDICTS[step.res, step.fine])
 
     def _register_type(self, event: Event) -> bool:
@@ -207,7 +212,7 @@ class StateMachine:
             book.last_branch_seq = event.seq
 
     def _fill_network_server(self, event: Event) -> None:
-        if event.source == "NetworkServer" and self.status.network_server is None:
+        if self.status.network_server is None:
             instance = event.src_instance
             separator = ":" if instance is not None else " "
             self.status.network_server = f"{event.host}{separator}{instance or ''}"

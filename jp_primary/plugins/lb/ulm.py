@@ -84,6 +84,7 @@ def _parse_with_layout(pieces: list[str], escaped: bool) -> dict[str, str] | Non
 
     That outside text (the "layout") is parsed once and remembered; a line then costs a split,
     a dictionary look-up and a zip. The first outside piece (DATE, HOST) varies and is parsed.
+    Lines with escapes use it too, with their quoted values restored afterwards.
     """
     shape = tuple(pieces[2::2])
     layout = _LAYOUTS.get(shape, _UNLEARNED)
@@ -106,7 +107,8 @@ def _parse_with_layout(pieces: list[str], escaped: bool) -> dict[str, str] | Non
     if escaped:
         values = [_restore(value) for value in values]
     fields[first] = values[0]
-    fields.update(zip(keys, values[1:], strict=True))
+    # Equally long, as both come from the shape; strict=True would cost a keyword parse per line.
+    fields.update(zip(keys, values[1:]))  # noqa: B905
     fields.update(bare)
     return fields
 
@@ -122,9 +124,7 @@ def _learn_layout(shape: tuple[str, ...]) -> _Layout | None:
     keys: list[str] = []
     bare: dict[str, str] = {}
     regular = not any(_has_placeholder(body) for body in shape)
-    for index, body in enumerate(shape):
-        if not regular:
-            break
+    for index, body in enumerate(shape if regular else ()):
         is_tail = index == len(shape) - 1
         if is_tail:
             if body.strip() and (body[:1] != " " or not _add_bare(bare, body)):
