@@ -37,6 +37,9 @@ class ExtractionProblem:
 class Extraction:
     values: list[DerivedValue] = field(default_factory=list)
     errors: list[ExtractionProblem] = field(default_factory=list)
+    # (name, value) pairs the file asks to record as user tags (origin USER), as the original
+    # L&B plugin did at commit for UserTag events with a namespaced name.
+    user_tags: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

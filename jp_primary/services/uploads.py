@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import anyio.to_thread
 from sqlmodel import Session
 
+from jp_primary.attributes.names import tag_attribute
 from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import DirectUpload, StorageBackend
 from jp_primary.backends.door_grants import DoorGrants, door_upload
@@ -97,6 +98,18 @@ def _as_committed(session: Session, row: FileRow, job_key: str) -> CommittedFile
     derived = values.for_file(session, row.id)
     errors = json.loads(row.extraction_errors)
     return CommittedFile(row, job_key, uploader, derived, errors, created=False)
+
+
+def _record_file_tags(
+    session: Session, upload: UploadRow, tags: list[tuple[str, str]], at: datetime
+) -> None:
+    """User tags a file carries (namespaced L&B UserTags), recorded as if its uploader had
+    tagged the job at commit time."""
+    tagged = [
+        values.NewValue(tag_attribute(name), value, "USER", at, author_id=upload.starter_id)
+        for name, value in tags
+    ]
+    values.append(session, upload.job_id, tagged)
 
 
 @dataclass(frozen=True)
@@ -251,8 +264,9 @@ class UploadService:
         )
         derived = outcome.extraction.values
         detail = origin_detail(upload.file_class, upload.name)
+        tags = outcome.extraction.user_tags
         return await self.db.run(
-            lambda s: self._record_commit(s, upload, row, derived, detail, identity, job.key)
+            lambda s: self._record_commit(s, upload, row, derived, tags, detail, identity, job.key)
         )
 
     async def _publish(self, staged: str, final: str) -> str:
@@ -303,6 +317,7 @@ class UploadService:
         upload: UploadRow,
         row: FileRow,
         derived: list[DerivedValue],
+        tags: list[tuple[str, str]],
         detail: str,
         identity: Identity,
         job_key: str,
@@ -321,6 +336,7 @@ class UploadService:
             for v in derived
         ]
         seqs = values.append(session, upload.job_id, new)
+        _record_file_tags(session, upload, tags, row.committed_at)
         stored = [
             StoredValue(v.name, v.value, v.origin, v.origin_detail, v.timestamp, seq, None)
             for v, seq in zip(new, seqs, strict=True)

@@ -79,3 +79,12 @@ def test_attribute_names_match_case_insensitively(api: Api) -> None:
     upper = api.client.get(url, params={"name": "lb:STATUS"}, headers=api.auth(ALICE)).json()
     assert [v["value"] for v in upper["values"]] == ["Done"]
     assert upper["values"][0]["name"] == f"{names.LB_ATTRIBUTES}:status"
+
+
+def test_namespaced_lb_user_tags_become_jp_user_tags_at_commit(api: Api) -> None:
+    key, committed = upload_dump(api, "tagged")
+    tags = api.client.get(f"/v1/jobs/{key}/tags", headers=api.auth(ALICE)).json()
+    assert [(t["name"], t["value"], t["author"]) for t in tags] == [
+        ("http://example.org/jp:quality", "good", LB_HOST)
+    ]
+    assert tags[0]["seq"] > max(v["seq"] for v in committed["extraction"]["values"])

@@ -26,6 +26,15 @@ def _classad_parser() -> ClassAdParser | None:
     return classad_values
 
 
+def _namespaced_tags(result: Replay) -> list[tuple[str, str]]:
+    """UserTag events whose name holds ':' become JP user tags at commit (original §5.3)."""
+    return [
+        (event.get("name") or "", event.get("value") or "")
+        for event in result.events
+        if event.type == "UserTag" and ":" in (event.get("name") or "")
+    ]
+
+
 class LBPlugin:
     name: ClassVar[str] = "lb"
     classes: ClassVar[tuple[str, ...]] = ("lb",)
@@ -37,7 +46,7 @@ class LBPlugin:
         if result is None:
             return Extraction([], problems)
         values, more = derive_attributes(result, _classad_parser())
-        return Extraction(values, problems + more)
+        return Extraction(values, problems + more, _namespaced_tags(result))
 
     def job_record(self, path: Path, jobid: str) -> str:
         """The JobRecord XML of the job in ``path`` (``lb-job-record.xsd``)."""
@@ -47,17 +56,6 @@ class LBPlugin:
             raise ValueError(f"no job record: {detail}")
         values, _ = derive_attributes(result, _classad_parser())
         return job_record(result, values, jobid)
-
-    def commit_tags(self, path: Path, jobid: str) -> list[tuple[str, str]]:
-        """``(name, value)`` of UserTag events whose name holds ':': JP tags at commit (§5.3)."""
-        result, _ = self.replay_file(path, jobid)
-        if result is None:
-            return []
-        return [
-            (event.get("name") or "", event.get("value") or "")
-            for event in result.events
-            if event.type == "UserTag" and ":" in (event.get("name") or "")
-        ]
 
     def replay_file(
         self, path: Path, jobid: str | None

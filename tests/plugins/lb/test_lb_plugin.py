@@ -98,9 +98,7 @@ def test_tags_and_jdl_values(tmp_path: Path) -> None:
     assert "<tag><name>color</name><value>green</value></tag>" in tags
     assert named(extraction, "VirtualOrganisation", LB_JDL)[0] in ("cms", "atlas")
     assert named(extraction, "VO") == named(extraction, "VirtualOrganisation", LB_JDL)
-    assert LBPlugin().commit_tags(tmp_path / "lb", "") == [
-        ("http://example.org/jp:quality", "good")
-    ]
+    assert extraction.user_tags == [("http://example.org/jp:quality", "good")]
 
 
 def test_escaped_values_reach_the_attributes(tmp_path: Path) -> None:
