@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from jp_primary.errors import JPError
+from jp_primary.errors import BadRequest, JPError
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
-        return JSONResponse(_body("BadRequest", "the request body is not valid JSON"), 400)
+        return await _jp_error(_request, BadRequest("the request body is not valid JSON"))
     readable = [
         {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors
     ]

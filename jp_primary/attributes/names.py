@@ -1,8 +1,7 @@
 """Attribute namespaces of the original JP and the short aliases accepted on input.
 
-A name is ``<namespace>:<local>``; the namespace is everything before the last ``:`` except for
-the few namespaces that themselves contain ``:`` after their scheme (``...LB/Attributes:JDL``),
-which ``split_name`` knows about.
+A name is ``<namespace>:<local>``, e.g. ``http://egee.cesnet.cz/en/Schema/LB/Attributes:status``;
+``lb:status`` is the same name written with an alias.
 """
 
 from __future__ import annotations
@@ -40,9 +39,6 @@ ALIASES: dict[str, str] = {
     "condor": CONDOR_LOG,
 }
 
-# Longest first so that ".../Attributes:JDL:Foo" resolves to the JDL namespace.
-_KNOWN = sorted({*ALIASES.values()}, key=len, reverse=True)
-
 
 def expand(name: str) -> str:
     """Return the fully qualified form of ``name`` (aliases expanded; others unchanged)."""
@@ -50,15 +46,6 @@ def expand(name: str) -> str:
     if sep and prefix.lower() in ALIASES and not local.startswith("//"):
         return f"{ALIASES[prefix.lower()]}:{local}"
     return name
-
-
-def split_name(name: str) -> tuple[str, str]:
-    """Split a fully qualified name into (namespace, local name)."""
-    for namespace in _KNOWN:
-        if name.startswith(namespace + ":"):
-            return namespace, name[len(namespace) + 1 :]
-    namespace, _, local = name.rpartition(":")
-    return namespace, local
 
 
 def tag_attribute(tag_name: str) -> str:

@@ -30,11 +30,3 @@ class Identity:
 
     def has(self, role: Role) -> bool:
         return role in self.roles
-
-    @property
-    def is_trusted(self) -> bool:
-        return Role.TRUSTED in self.roles
-
-    @property
-    def is_admin(self) -> bool:
-        return Role.ADMIN in self.roles

@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -120,7 +120,3 @@ def iter_file(path: Path, offset: int = 0, length: int | None = None) -> Iterato
             if remaining is not None:
                 remaining -= len(chunk)
             yield chunk
-
-
-def options_from(model: type[BackendOptions], raw: dict[str, Any]) -> BackendOptions:
-    return model.model_validate(raw)

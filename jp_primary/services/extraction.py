@@ -3,12 +3,14 @@ plugin does (errors, exceptions), the file is stored and the problems are report
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 from jp_primary.backends.base import StorageBackend
-from jp_primary.plugins.base import ExtractContext, Extraction, ExtractionProblem
+from jp_primary.db.repositories import values
+from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction, ExtractionProblem
 from jp_primary.plugins.registry import PluginRegistry
 
 log = logging.getLogger(__name__)
@@ -22,14 +24,20 @@ class FileIdentity:
     name: str
 
 
-@dataclass
-class ExtractionOutcome:
-    extraction: Extraction = field(default_factory=Extraction)
-    plugin: str | None = None
+def file_values(
+    derived: list[DerivedValue], file_class: str, name: str, file_id: int
+) -> list[values.NewValue]:
+    """A file's derived values as stored: origin FILE, ``origin_detail`` naming the file unless
+    the plugin named something more precise."""
+    detail = f"{file_class} {name}" if name else file_class
+    return [
+        values.NewValue(v.name, v.value, "FILE", v.timestamp, v.origin_detail or detail, file_id)
+        for v in derived
+    ]
 
 
-def origin_detail(file_class: str, name: str) -> str:
-    return f"{file_class} {name}" if name else file_class
+def errors_json(extraction: Extraction) -> str:
+    return json.dumps([problem.as_dict() for problem in extraction.errors])
 
 
 def extract_sync(
@@ -38,11 +46,11 @@ def extract_sync(
     key: str,
     file: FileIdentity,
     committed_at: datetime,
-) -> ExtractionOutcome:
+) -> Extraction:
     """Blocking: run in a worker thread."""
     plugin = plugins.plugin_for(file.file_class)
     if plugin is None:
-        return ExtractionOutcome()
+        return Extraction()
     context = ExtractContext(file.jobid, file.job_key, file.file_class, file.name, committed_at)
     try:
         with backend.local_copy(key) as path:
@@ -50,4 +58,4 @@ def extract_sync(
     except Exception as exc:  # a plugin bug must never lose the file
         log.exception("plugin %s failed on %s/%s", plugin.name, file.job_key, file.file_class)
         extraction = Extraction(errors=[ExtractionProblem(f"plugin {plugin.name} failed: {exc}")])
-    return ExtractionOutcome(extraction, plugin.name)
+    return extraction

@@ -181,10 +181,15 @@ async def register_bulk(
     return await db.run(lambda s: _bulk_in(s, identity, items))
 
 
-def readable_job(session: Session, identity: Identity, key: str) -> JobRecord:
+def _by_key(session: Session, key: str) -> JobRecord:
     job = jobs.by_key(session, key)
     if job is None:
         raise NotFound(f"no job with key {key!r}")
+    return job
+
+
+def readable_job(session: Session, identity: Identity, key: str) -> JobRecord:
+    job = _by_key(session, key)
     access.ensure_read(identity, job)
     return job
 
@@ -198,9 +203,7 @@ def readable_job_by_jobid(session: Session, identity: Identity, jobid: str) -> J
 
 
 def writable_job(session: Session, identity: Identity, key: str) -> JobRecord:
-    job = jobs.by_key(session, key)
-    if job is None:
-        raise NotFound(f"no job with key {key!r}")
+    job = _by_key(session, key)
     access.ensure_write(identity, job)
     return job
 

@@ -6,7 +6,6 @@ ones (with new seqs, so feeds see the change) and its extraction problems are up
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from jp_primary.db.repositories import files, jobs, values
 from jp_primary.db.session import Database
 from jp_primary.errors import NotFound
 from jp_primary.plugins.registry import PluginRegistry
-from jp_primary.services.extraction import FileIdentity, extract_sync, origin_detail
+from jp_primary.services.extraction import FileIdentity, errors_json, extract_sync, file_values
 
 
 @dataclass(frozen=True)
@@ -54,17 +53,12 @@ async def _reextract_one(
     job = await db.run(lambda s: jobs.by_id(s, row.job_id))
     assert job is not None
     ident = FileIdentity(job.jobid, job.key, row.file_class, row.name)
-    outcome = await anyio.to_thread.run_sync(
+    extraction = await anyio.to_thread.run_sync(
         extract_sync, plugins, backend, row.location, ident, datetime.now(UTC)
     )
-    detail = origin_detail(row.file_class, row.name)
-    new = [
-        values.NewValue(v.name, v.value, "FILE", v.timestamp, v.origin_detail or detail, row.id)
-        for v in outcome.extraction.values
-    ]
-    errors = json.dumps([e.as_dict() for e in outcome.extraction.errors])
-    stored = await db.run(lambda s: _replace(s, row, new, errors))
-    return stored, bool(outcome.extraction.errors)
+    new = file_values(extraction.values, row.file_class, row.name, row.id)
+    stored = await db.run(lambda s: _replace(s, row, new, errors_json(extraction)))
+    return stored, bool(extraction.errors)
 
 
 async def reextract(

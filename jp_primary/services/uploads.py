@@ -11,7 +11,7 @@ import json
 import re
 import secrets
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import anyio.to_thread
@@ -34,10 +34,10 @@ from jp_primary.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from jp_primary.plugins.base import DerivedValue
+from jp_primary.plugins.base import Extraction
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services import jobs
-from jp_primary.services.extraction import FileIdentity, extract_sync, origin_detail
+from jp_primary.services.extraction import FileIdentity, errors_json, extract_sync, file_values
 from jp_primary.services.storage_keys import (
     final_key,
     staging_key,
@@ -246,7 +246,7 @@ class UploadService:
             upload.staging_key, final_key(job.key, upload.file_class, upload.name)
         )
         file_id = FileIdentity(job.jobid, job.key, upload.file_class, upload.name)
-        outcome = await anyio.to_thread.run_sync(
+        extraction = await anyio.to_thread.run_sync(
             extract_sync, self.plugins, self.backend, location, file_id, now
         )
         row = FileRow(
@@ -260,13 +260,10 @@ class UploadService:
             upload_id=upload.id,
             committed_at=now,
             location=location,
-            extraction_errors=json.dumps([e.as_dict() for e in outcome.extraction.errors]),
+            extraction_errors=errors_json(extraction),
         )
-        derived = outcome.extraction.values
-        detail = origin_detail(upload.file_class, upload.name)
-        tags = outcome.extraction.user_tags
         return await self.db.run(
-            lambda s: self._record_commit(s, upload, row, derived, tags, detail, identity, job.key)
+            lambda s: self._record_commit(s, upload, row, extraction, identity, job.key)
         )
 
     async def _publish(self, staged: str, final: str) -> str:
@@ -316,9 +313,7 @@ class UploadService:
         session: Session,
         upload: UploadRow,
         row: FileRow,
-        derived: list[DerivedValue],
-        tags: list[tuple[str, str]],
-        detail: str,
+        extraction: Extraction,
         identity: Identity,
         job_key: str,
     ) -> CommittedFile:
@@ -330,13 +325,9 @@ class UploadService:
         if not files.insert(session, row):
             raise Conflict(f"file ({row.file_class}, {row.name!r}) is already stored for this job")
         assert row.id is not None
-        derived = [replace(v, origin_detail=v.origin_detail or detail) for v in derived]
-        new = [
-            values.NewValue(v.name, v.value, "FILE", v.timestamp, v.origin_detail, file_id=row.id)
-            for v in derived
-        ]
+        new = file_values(extraction.values, row.file_class, row.name, row.id)
         seqs = values.append(session, upload.job_id, new)
-        _record_file_tags(session, upload, tags, row.committed_at)
+        _record_file_tags(session, upload, extraction.user_tags, row.committed_at)
         stored = [
             StoredValue(v.name, v.value, v.origin, v.origin_detail, v.timestamp, seq, None)
             for v, seq in zip(new, seqs, strict=True)

@@ -30,10 +30,6 @@ _JOB_QUERY = (
 )
 
 
-def _job_query():  # type: ignore[no-untyped-def]
-    return _JOB_QUERY
-
-
 def _record(row: tuple[JobRow, str, str]) -> JobRecord:
     job, owner, registrar = row
     assert job.id is not None
@@ -41,23 +37,18 @@ def _record(row: tuple[JobRow, str, str]) -> JobRecord:
 
 
 def by_key(session: Session, key: str) -> JobRecord | None:
-    row = session.exec(_job_query().where(JobRow.key == key)).first()
+    row = session.exec(_JOB_QUERY.where(JobRow.key == key)).first()
     return _record(row) if row else None
 
 
 def by_id(session: Session, job_id: int) -> JobRecord | None:
-    row = session.exec(_job_query().where(JobRow.id == job_id)).first()
+    row = session.exec(_JOB_QUERY.where(JobRow.id == job_id)).first()
     return _record(row) if row else None
 
 
 def by_jobid(session: Session, jobid: str) -> JobRecord | None:
-    row = session.exec(_job_query().where(JobRow.jobid == jobid)).first()
+    row = session.exec(_JOB_QUERY.where(JobRow.jobid == jobid)).first()
     return _record(row) if row else None
-
-
-def by_keys(session: Session, keys: list[str]) -> dict[str, JobRecord]:
-    rows = session.exec(_job_query().where(JobRow.key.in_(keys)))  # type: ignore[attr-defined]
-    return {record.key: record for record in map(_record, rows)}
 
 
 def insert(

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import update
@@ -73,8 +72,3 @@ def expired(session: Session, now: datetime, job_id: int | None = None) -> list[
 def in_progress_ids(session: Session) -> set[str]:
     stmt = select(UploadRow.id).where(col(UploadRow.state).in_(IN_PROGRESS))
     return set(session.exec(stmt))
-
-
-def states(session: Session, ids: Iterable[str]) -> dict[str, str]:
-    stmt = select(UploadRow.id, UploadRow.state).where(col(UploadRow.id).in_(list(ids)))
-    return dict(session.exec(stmt).all())
