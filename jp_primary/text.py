@@ -1,0 +1,70 @@
+"""What text may reach storage: one rule set for every route, service and plugin value.
+
+Both databases must store a text exactly, or it must be refused before it reaches them: PostgreSQL
+cannot hold NUL in any text column, neither database driver can encode a lone UTF-16 surrogate to
+UTF-8, and PostgreSQL refuses a ``VARCHAR(n)`` value of more than ``n`` characters where SQLite
+would silently keep it. Refusing up front (422) keeps one client's bad text its own error, never a
+500 inside a transaction shared with other clients' writes.
+
+``check_text`` is for code that is handed text (services, plugins); the ``*Text`` types are for
+request models and parameters, where pydantic turns the same rule into a 422.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from annotated_types import MaxLen
+from pydantic import AfterValidator
+
+from jp_primary.errors import InvalidInput
+
+# Column lengths of the schema, named once (db/models.py uses the same numbers).
+SUBJECT_MAX = 1024  # identities.subject, jobs.jobid, origin_detail, locations
+KEY_MAX = 128  # jobs.key
+NAME_MAX = 255  # file names, content types, tag names
+ATTRIBUTE_NAME_MAX = 512  # attribute_values.name
+CLASS_MAX = 64  # file classes
+VALUE_MAX = 65536  # a tag value (values are TEXT; this bounds one request's storage)
+
+_FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
+
+
+def text_problem(value: str, max_length: int) -> str | None:
+    """Why ``value`` cannot be stored as it is (None when it can)."""
+    if len(value) > max_length:
+        return f"is {len(value)} characters long; at most {max_length} are stored"
+    found = _FORBIDDEN.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "contains a NUL character, which cannot be stored"
+    return "contains a lone UTF-16 surrogate (not valid Unicode text); send valid UTF-8"
+
+
+def check_text(value: str, what: str, max_length: int) -> str:
+    """``value`` unchanged, or ``InvalidInput`` (422) naming ``what`` and how to fix it."""
+    problem = text_problem(value, max_length)
+    if problem is not None:
+        raise InvalidInput(f"{what} {problem}")
+    return value
+
+
+def _storable(max_length: int) -> AfterValidator:
+    def valid(value: str) -> str:
+        problem = text_problem(value, max_length)
+        if problem is not None:
+            raise ValueError(f"the text {problem}")
+        return value
+
+    return AfterValidator(valid)
+
+
+# ``str`` types for request models and parameters (MaxLen also documents the limit in OpenAPI).
+SubjectText = Annotated[str, MaxLen(SUBJECT_MAX), _storable(SUBJECT_MAX)]
+KeyText = Annotated[str, MaxLen(KEY_MAX), _storable(KEY_MAX)]
+NameText = Annotated[str, MaxLen(NAME_MAX), _storable(NAME_MAX)]
+AttributeNameText = Annotated[str, MaxLen(ATTRIBUTE_NAME_MAX), _storable(ATTRIBUTE_NAME_MAX)]
+ClassText = Annotated[str, MaxLen(CLASS_MAX), _storable(CLASS_MAX)]
+ValueText = Annotated[str, MaxLen(VALUE_MAX), _storable(VALUE_MAX)]
