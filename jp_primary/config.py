@@ -15,7 +15,8 @@ from pydantic import BaseModel, ByteSize, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
-def _env_file() -> str | None:
+def settings_file() -> str | None:
+    """The dotenv-style file named by ``JP_SETTINGS_FILE``, if any."""
     return os.environ.get("JP_SETTINGS_FILE")
 
 
@@ -23,7 +24,7 @@ class _JPSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JP_", extra="ignore", frozen=True)
 
     def __init__(self, **values: Any) -> None:
-        super().__init__(_env_file=_env_file(), **values)
+        super().__init__(_env_file=settings_file(), **values)
 
 
 class ServerSettings(_JPSettings):

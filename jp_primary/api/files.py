@@ -7,7 +7,7 @@ from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services
 from jp_primary.api.errors import Responses, responses
 from jp_primary.api.policies import JobReader
-from jp_primary.api.ranges import parse_range
+from jp_primary.api.ranges import if_range_holds, none_match, parse_range
 
 router = APIRouter(prefix="/v1/jobs/{key}/files", tags=["files"])
 
@@ -17,7 +17,7 @@ BYTES: Responses = {
         "description": "The file's bytes, or with link=1 a presigned URL",
     },
     206: {"content": {"application/octet-stream": {}}, "description": "The requested byte range"},
-    304: {"description": "Not modified (If-None-Match matched the ETag)"},
+    304: {"description": "Not modified (If-None-Match is * or lists the ETag, W/ or not)"},
 }
 
 
@@ -54,13 +54,13 @@ async def download(
             media_type="application/json",
         )
     etag = f'"{row.sha256}"'
-    if request.headers.get("if-none-match") == etag:
+    if none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers={"ETag": etag})
     await services.files.ensure_present(row)
     headers = {"ETag": etag, "Accept-Ranges": "bytes"}
-    wanted = parse_range(request.headers.get("range"), row.size)
-    if request.headers.get("if-range", etag) != etag:
-        wanted = None
+    # A failed If-Range means "send it all": the Range, even an unsatisfiable one, is ignored.
+    honoured = if_range_holds(request.headers.get("if-range"), etag)
+    wanted = parse_range(request.headers.get("range"), row.size) if honoured else None
     media = row.content_type or "application/octet-stream"
     if wanted is None:
         headers["Content-Length"] = str(row.size)

@@ -1,5 +1,6 @@
-"""HTTP Range (RFC 9110 §14) for file downloads: one byte range; several ranges are answered
-with the whole file, which the RFC allows."""
+"""HTTP conditional and range requests (RFC 9110 §13, §14) for file downloads: ETags compared
+weakly for ``If-None-Match`` and strongly for ``If-Range``; one byte range, several ranges are
+answered with the whole file, which the RFC allows."""
 
 from __future__ import annotations
 
@@ -8,12 +9,38 @@ import re
 from jp_primary.errors import RangeNotSatisfiable
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# One entity-tag of a list: optional W/ then a quoted opaque tag (RFC 9110 §8.8.3).
+_ETAG = re.compile(r'\s*(W/)?("[^"]*")\s*(?:,|$)')
 
 
 class UnsatisfiableRange(RangeNotSatisfiable):
     def __init__(self, size: int) -> None:
         super().__init__(f"the range lies outside the file of {size} bytes")
         self.headers = {"Content-Range": f"bytes */{size}"}
+
+
+def _entity_tags(header: str) -> list[tuple[bool, str]]:
+    """(weak, opaque tag) of each well-formed member of an ETag list; malformed ones are skipped."""
+    return [(bool(m.group(1)), m.group(2)) for m in _ETAG.finditer(header)]
+
+
+def none_match(header: str | None, etag: str) -> bool:
+    """Whether ``If-None-Match`` matches the current (strong) ``etag``: ``*`` matches any existing
+    file, a list matches when one member equals it under the weak comparison (``W/`` ignored)."""
+    if header is None:
+        return False
+    if header.strip() == "*":
+        return True
+    return any(tag == etag for _weak, tag in _entity_tags(header))
+
+
+def if_range_holds(header: str | None, etag: str) -> bool:
+    """Whether a ``Range`` may be honoured: no ``If-Range``, or one naming the current ETag under
+    the strong comparison. A weak tag or a date never matches (no Last-Modified is sent)."""
+    if header is None:
+        return True
+    tags = _entity_tags(header)
+    return len(tags) == 1 and tags[0] == (False, etag)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:

@@ -9,7 +9,6 @@ removed by ``jp-primary gc``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -18,19 +17,26 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import ClassVar
 
+from pydantic_settings import SettingsConfigDict
+
 from jp_primary.backends.base import (
     BackendOptions,
     DirectUpload,
     ObjectInfo,
     StoredObject,
+    Tally,
     iter_file,
 )
-from jp_primary.errors import PayloadTooLarge, StorageUnavailable
+from jp_primary.errors import StorageUnavailable
 
 TMP_PREFIX = ".tmp-"
 
 
 class FilesystemOptions(BackendOptions):
+    """The root comes from ``JP_STORAGE_ROOT`` (default ``$JP_HOME/files``)."""
+
+    model_config = SettingsConfigDict(env_prefix="JP_FILESYSTEM_")
+
     root: Path
 
 
@@ -45,6 +51,9 @@ def _fsync_dir(path: Path) -> None:
 class FilesystemBackend:
     name: ClassVar[str] = "filesystem"
     renames_cheaply: ClassVar[bool] = True
+    keeps_checksums: ClassVar[bool] = False
+    signs_urls: ClassVar[bool] = False
+    remote: ClassVar[bool] = False
     options_model: ClassVar[type[BackendOptions]] = FilesystemOptions
 
     def __init__(self, options: FilesystemOptions) -> None:
@@ -64,17 +73,12 @@ class FilesystemBackend:
         dest = self.path(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.with_name(f"{TMP_PREFIX}{dest.name}.{secrets.token_hex(6)}")
-        digest = hashlib.sha256()
-        size = 0
+        tally = Tally(max_size)
         try:
             # Plain writes in the event loop beat thread hand-offs for local disks (see bench/).
             with tmp.open("wb") as f:
                 async for chunk in chunks:
-                    size += len(chunk)
-                    if size > max_size:
-                        raise PayloadTooLarge(f"file exceeds the limit of {max_size} bytes")
-                    digest.update(chunk)
-                    f.write(chunk)
+                    f.write(tally.add(chunk))
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, dest)
@@ -82,7 +86,7 @@ class FilesystemBackend:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        return StoredObject(key=key, size=size, sha256=digest.hexdigest())
+        return tally.stored(key)
 
     async def publish(self, src: str, dst: str) -> None:
         source, target = self.path(src), self.path(dst)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ftplib
-import hashlib
 import posixpath
 import secrets
 import socket
@@ -30,9 +29,10 @@ from jp_primary.backends.base import (
     DirectUpload,
     ObjectInfo,
     StoredObject,
+    Tally,
 )
 from jp_primary.backends.ftp_pool import FTPOptions, FTPPool, translate_errors
-from jp_primary.errors import PayloadTooLarge, StorageUnavailable
+from jp_primary.errors import StorageUnavailable
 
 TMP_PREFIX = ".tmp-"
 T = TypeVar("T")
@@ -58,13 +58,24 @@ def close_data(sock: socket.socket) -> None:
     sock.close()
 
 
-def mkdirs(conn: ftplib.FTP, directory: str) -> None:
-    """Create ``directory`` and its parents; existing ones answer 550, which is fine."""
-    path = ""
-    for part in directory.strip("/").split("/"):
-        path += "/" + part
+def ancestry(directory: str) -> list[str]:
+    """``a/b/c`` → ``a``, ``a/b``, ``a/b/c`` (``/a/b`` → ``/a``, ``/a/b``)."""
+    lead = "/" if directory.startswith("/") else ""
+    parts = [p for p in directory.split("/") if p]
+    return [lead + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def mkdirs(conn: ftplib.FTP, directory: str, known: set[str] | None = None) -> None:
+    """Create ``directory`` and its parents, skipping those in ``known`` (directories seen to
+    exist), which learns the new ones. Existing directories answer 550 or 553, which is fine: a
+    real failure shows in the STOR or RNTO that follows."""
+    known = set() if known is None else known
+    for path in ancestry(directory):
+        if path in known:
+            continue
         with contextlib.suppress(ftplib.error_perm):
             conn.mkd(path)
+        known.add(path)
 
 
 def stat_path(conn: ftplib.FTP, path: str) -> tuple[int, datetime | None]:
@@ -86,16 +97,39 @@ def stat_path(conn: ftplib.FTP, path: str) -> tuple[int, datetime | None]:
     return int(facts["size"]), parse_modify(facts.get("modify"))
 
 
+def or_missing(conn: ftplib.FTP, path: str, op: Callable[[], T]) -> T:
+    """Run ``op`` on ``path``; a refusal because ``path`` does not exist becomes
+    ``FileNotFoundError`` whatever the code (pyftpdlib answers 550, globus-gridftp-server 500 to
+    RNFR and RETR): the refusal is checked with a stat."""
+    try:
+        return op()
+    except ftplib.error_perm:
+        try:
+            stat_path(conn, path)
+        except (ftplib.error_perm, FileNotFoundError):
+            raise FileNotFoundError(path) from None
+        raise
+
+
+def rename(conn: ftplib.FTP, source: str, target: str) -> None:
+    or_missing(conn, source, lambda: conn.rename(source, target))
+
+
 class FTPBackend:
     name: ClassVar[str] = "ftp"
     renames_cheaply: ClassVar[bool] = True
+    keeps_checksums: ClassVar[bool] = False
+    signs_urls: ClassVar[bool] = False
+    remote: ClassVar[bool] = True
     options_model: ClassVar[type[BackendOptions]] = FTPOptions
 
     def __init__(self, options: FTPOptions) -> None:
         self.options = options
         self.pool = FTPPool(options)
         self._threads = ThreadPoolExecutor(options.max_connections, thread_name_prefix="jp-ftp")
-        self._directories: set[str] = set()  # known to exist: saves MKD round trips
+        # Directories seen to exist (or made) by this process: saves one MKD per path component
+        # per upload. Forgotten when a STOR into one fails (removed behind our back).
+        self._directories: set[str] = set()
 
     async def _call(
         self, what: str, fn: Callable[..., T], *args: Any, missing: tuple[str, ...] = ("550",)
@@ -109,9 +143,14 @@ class FTPBackend:
     def _ensure_directory(self, directory: str, *, again: bool = False) -> None:
         # MKD before STOR rather than after a failed STOR: a refused STOR over FTPS leaves
         # some servers (pyftpdlib among them) with a half-open TLS data channel.
-        if again or directory not in self._directories:
-            self.pool.run(lambda conn: mkdirs(conn, directory))
-            self._directories.add(directory)
+        if not directory:
+            return  # the login directory
+        if again:
+            self._directories.difference_update(ancestry(directory))
+        if directory not in self._directories:
+            known = set(self._directories)
+            self.pool.run(lambda conn: mkdirs(conn, directory, known))
+            self._directories |= known
 
     def _open_store(self, path: str) -> tuple[ftplib.FTP, socket.socket]:
         def store(conn: ftplib.FTP) -> socket.socket:
@@ -139,25 +178,21 @@ class FTPBackend:
             f"{TMP_PREFIX}{posixpath.basename(dest)}.{secrets.token_hex(6)}",
         )
         conn, sock = await self._call("store", self._open_store, tmp, missing=())
-        digest, size, sent = hashlib.sha256(), 0, False
+        tally, sent = Tally(max_size), False
         try:
             async for chunk in chunks:
-                size += len(chunk)
-                if size > max_size:
-                    raise PayloadTooLarge(f"file exceeds the limit of {max_size} bytes")
-                digest.update(chunk)
-                await self._call("store", sock.sendall, chunk)
+                await self._call("store", sock.sendall, tally.add(chunk))
             await self._call("store", self._finish_transfer, conn, sock, missing=())
             sent = True
             self.pool.release(conn)
-            await self._call("rename", self.pool.run, lambda c: c.rename(tmp, dest))
+            await self._call("rename", self.pool.run, lambda c: rename(c, tmp, dest))
         except BaseException:
             if not sent:
                 close_data(sock)
                 self.pool.discard(conn)
             await self._remove_quietly(tmp)
             raise
-        return StoredObject(key=key, size=size, sha256=digest.hexdigest())
+        return tally.stored(key)
 
     async def _remove_quietly(self, path: str) -> None:
         """Best effort, finished in the background even when the caller is being cancelled."""
@@ -172,12 +207,14 @@ class FTPBackend:
         source, target = self.pool.path(src), self.pool.path(dst)
         await self._call("mkdir", self._ensure_directory, posixpath.dirname(target))
         try:
-            await self._call("rename", self.pool.run, lambda c: c.rename(source, target))
+            await self._call("rename", self.pool.run, lambda c: rename(c, source, target))
         except FileNotFoundError:
             await self.stat(dst)  # published by an earlier, interrupted attempt (or missing)
 
     def _open_retrieve(self, path: str, offset: int) -> tuple[ftplib.FTP, socket.socket]:
-        return self.pool.hold(lambda c: c.transfercmd(f"RETR {path}", rest=offset or None))
+        return self.pool.hold(
+            lambda c: or_missing(c, path, lambda: c.transfercmd(f"RETR {path}", rest=offset or None))
+        )
 
     async def read(
         self, key: str, offset: int = 0, length: int | None = None
@@ -219,7 +256,9 @@ class FTPBackend:
             await self._call("delete", self.pool.run, lambda c: c.delete(path))
 
     def _listing(self, directory: str) -> list[tuple[str, dict[str, str]]]:
-        return self.pool.run(lambda c: list(c.mlsd(directory, facts=["type", "size", "modify"])))
+        return self.pool.run(
+            lambda c: list(c.mlsd(self.pool.directory(directory), facts=["type", "size", "modify"]))
+        )
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         base = self.options.base
@@ -237,7 +276,7 @@ class FTPBackend:
                     pending.append(full)
                 elif kind == "file":
                     yield ObjectInfo(
-                        key=posixpath.relpath(full, base),
+                        key=posixpath.relpath(full, base) if base else full,
                         size=int(facts.get("size", 0)),
                         modified=parse_modify(facts.get("modify")),
                     )
@@ -248,13 +287,17 @@ class FTPBackend:
         with tempfile.TemporaryDirectory(prefix="jp-ftp-") as tmp:
             local = Path(tmp) / "object"
             with local.open("wb") as f, translate_errors("read"):
-                self.pool.run(lambda c: c.retrbinary(f"RETR {path}", f.write, CHUNK_SIZE))
+                self.pool.run(
+                    lambda c: or_missing(
+                        c, path, lambda: c.retrbinary(f"RETR {path}", f.write, CHUNK_SIZE)
+                    )
+                )
             yield local
 
     def _check(self, conn: ftplib.FTP) -> None:
         conn.voidcmd("NOOP")
         mkdirs(conn, self.options.base)
-        conn.sendcmd(f"MLST {self.options.base}")
+        conn.sendcmd(f"MLST {self.pool.directory(self.options.base)}")
 
     async def check(self) -> None:
         try:

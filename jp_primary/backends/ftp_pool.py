@@ -18,6 +18,7 @@ from typing import TypeVar
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
 
 from jp_primary.backends.base import BackendOptions
 from jp_primary.errors import StorageUnavailable
@@ -28,7 +29,16 @@ DROPPED = (EOFError, OSError, ftplib.error_temp, ftplib.error_reply, ftplib.erro
 
 
 class FTPOptions(BackendOptions):
-    """``JP_FTP_*`` settings, lower-cased without the prefix."""
+    """``JP_FTP_*`` settings (environment or settings file), named without the prefix.
+
+    The URL's path follows RFC 1738 §3.2.2: it is relative to the login directory
+    (``ftp://u:p@host/jp/files`` is ``jp/files`` under the account's home), and starts at the
+    server's root only when its first segment begins with an encoded slash
+    (``ftp://u:p@host/%2Fsrv/jp``). Servers such as globus-gridftp-server do not confine a
+    password account to its home, so an absolute path really is absolute there.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="JP_FTP_")
 
     url: str  # ftp://user:password@host:port/base or ftps://... (explicit TLS, PROT P)
     ca_file: Path | None = None  # FTPS: trust these CAs instead of the system store
@@ -41,6 +51,12 @@ class FTPOptions(BackendOptions):
         parts = urlsplit(value)
         if parts.scheme not in ("ftp", "ftps") or not parts.hostname:
             raise ValueError("expected ftp://user:password@host:port/base or ftps://...")
+        segments = [unquote(s) for s in parts.path.split("/")[1:] if s]
+        if any("/" in s for s in segments[1:]) or any(s in (".", "..") for s in segments):
+            raise ValueError(
+                "the URL path may hold an encoded slash (%2F) only at its start, to make it "
+                "absolute, and no . or .. segments"
+            )
         return value
 
     @property
@@ -49,7 +65,12 @@ class FTPOptions(BackendOptions):
 
     @property
     def base(self) -> str:
-        return "/" + unquote(urlsplit(self.url).path).strip("/")
+        """The base directory as FTP commands name it: relative to the login directory
+        (``""`` being the login directory itself) unless the URL made it absolute."""
+        segments = [unquote(s) for s in urlsplit(self.url).path.split("/")[1:] if s]
+        absolute = bool(segments) and segments[0].startswith("/")
+        path = "/".join(s.strip("/") for s in segments if s.strip("/"))
+        return "/" + path if absolute else path
 
 
 @contextlib.contextmanager
@@ -58,6 +79,8 @@ def translate_errors(what: str, *, missing: tuple[str, ...] = ("550",)) -> Itera
     ``StorageUnavailable`` (never echoing the URL: it holds the password)."""
     try:
         yield
+    except FileNotFoundError:
+        raise  # already decided (a refusal checked with a stat): not a dropped connection
     except ftplib.error_perm as exc:
         if str(exc)[:3] in missing:
             raise FileNotFoundError(what) from exc
@@ -82,6 +105,10 @@ class FTPPool:
         if not key or key.startswith("/") or norm.startswith("..") or norm == ".":
             raise ValueError(f"invalid storage key {key!r}")
         return posixpath.join(self.options.base, norm)
+
+    def directory(self, path: str) -> str:
+        """``path`` as an argument of MLSD/MLST: ``.`` for the login directory."""
+        return path or "."
 
     def connect(self) -> ftplib.FTP:
         conn: ftplib.FTP
@@ -123,7 +150,7 @@ class FTPPool:
     def _attempt(self, conn: ftplib.FTP, op: Callable[[ftplib.FTP], T], hold: bool) -> T:
         try:
             result = op(conn)
-        except ftplib.error_perm:
+        except (ftplib.error_perm, FileNotFoundError):
             self.release(conn)  # a refusal leaves the connection usable
             raise
         except BaseException:
@@ -144,6 +171,8 @@ class FTPPool:
         conn, reused = self.acquire()
         try:
             return conn, self._attempt(conn, op, hold)
+        except FileNotFoundError:
+            raise  # an answer, not a dropped connection
         except DROPPED:
             if not reused:
                 raise

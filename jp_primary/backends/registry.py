@@ -1,15 +1,21 @@
 """Backends chosen by name: built-ins and third parties through the ``jp_primary.backends``
-entry-point group, each imported only when chosen, each validating its own options."""
+entry-point group, each imported only when chosen, each validating its own options.
+
+A backend's options are a settings class of its own (``options_model``, a ``BackendOptions``
+with its prefix, e.g. ``JP_S3_``): they are read from the environment and from the
+``JP_SETTINGS_FILE`` file, like every other setting, and an unknown name under the prefix in
+either place stops the start (a typo must not silently fall back to a default).
+"""
 
 from __future__ import annotations
 
-import os
+from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import ValidationError
 
-from jp_primary.backends.base import StorageBackend
+from jp_primary.backends.base import BackendOptions, StorageBackend
 from jp_primary.config import Settings
 from jp_primary.errors import ConfigurationError
 
@@ -24,44 +30,63 @@ def available() -> list[str]:
     return sorted(ep.name for ep in entry_points(group=GROUP))
 
 
-def _env_options(prefix: str) -> dict[str, Any]:
-    """All ``JP_<NAME>_*`` variables of one backend, lower-cased without the prefix."""
-    return {
-        key[len(prefix) :].lower(): value
-        for key, value in os.environ.items()
-        if key.startswith(prefix)
-    }
-
-
-def backend_options(name: str, settings: Settings) -> dict[str, Any]:
-    if name == "filesystem":
-        return {"root": settings.storage_root}
-    return _env_options(f"JP_{name.upper()}_")
-
-
-def create_backend(settings: Settings, options: dict[str, Any] | None = None) -> StorageBackend:
-    name = settings.storage.storage_backend
+def load(name: str) -> type[StorageBackend]:
+    """The backend class registered under ``name``."""
     matches = [ep for ep in entry_points(group=GROUP) if ep.name == name]
     if not matches:
         raise ConfigurationError(
             f"unknown storage backend {name!r}; installed: {', '.join(available())}"
         )
     try:
-        cls = matches[0].load()
+        cls: type[StorageBackend] = matches[0].load()
     except ImportError as exc:
         hint = _INSTALL_HINTS.get(name, "install the package that provides it")
         raise ConfigurationError(
             f"storage backend {name!r} cannot be loaded ({exc}); {hint}"
         ) from None
-    raw = backend_options(name, settings) if options is None else options
+    return cls
+
+
+def _problems(cls: type[StorageBackend], exc: ValidationError) -> str:
+    prefix = str(cls.options_model.model_config.get("env_prefix") or "").upper()
+
+    def one(err: Any) -> str:
+        where = ".".join(str(p) for p in err["loc"]) or cls.name
+        if err["type"] == "extra_forbidden":
+            return f"{where}: unknown setting {prefix}{where.upper()}"
+        return f"{where}: {err['msg']}"
+
+    return "; ".join(one(err) for err in exc.errors())
+
+
+def build_options(
+    cls: type[StorageBackend], overrides: Mapping[str, Any] | None = None
+) -> BackendOptions:
+    """The backend's options from the environment and the settings file (``overrides`` win)."""
     try:
-        parsed = cls.options_model.model_validate(raw)
+        return cls.options_model(**dict(overrides or {}))
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or name}: {err['msg']}" for err in exc.errors()
-        )
         raise ConfigurationError(
-            f"invalid options for storage backend {name!r}: {problems}"
+            f"invalid options for storage backend {cls.name!r}: {_problems(cls, exc)}"
         ) from None
-    backend: StorageBackend = cls(parsed)
+
+
+def _overrides(name: str, settings: Settings) -> dict[str, Any]:
+    return {"root": settings.storage_root} if name == "filesystem" else {}
+
+
+def create_backend(settings: Settings, options: Mapping[str, Any] | None = None) -> StorageBackend:
+    """The configured backend; ``options`` given explicitly replace the environment entirely."""
+    name = settings.storage.storage_backend
+    cls = load(name)
+    if options is None:
+        parsed = build_options(cls, _overrides(name, settings))
+    else:
+        try:
+            parsed = cls.options_model.model_validate(dict(options))
+        except ValidationError as exc:
+            raise ConfigurationError(
+                f"invalid options for storage backend {name!r}: {_problems(cls, exc)}"
+            ) from None
+    backend: StorageBackend = cls(parsed)  # type: ignore[call-arg]
     return backend

@@ -11,7 +11,6 @@ exact size and sha256 declared at upload start.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from pydantic import Field, SecretStr
+from pydantic_settings import SettingsConfigDict
 
 from jp_primary.backends.base import (
     CHUNK_SIZE,
@@ -32,6 +32,7 @@ from jp_primary.backends.base import (
     DirectUpload,
     ObjectInfo,
     StoredObject,
+    Tally,
 )
 from jp_primary.backends.s3_support import (
     MultipartWriter,
@@ -42,7 +43,7 @@ from jp_primary.backends.s3_support import (
     seconds_until,
     translate_errors,
 )
-from jp_primary.errors import PayloadTooLarge, StorageUnavailable
+from jp_primary.errors import StorageUnavailable
 
 MIN_PART_SIZE = 8 * 1024 * 1024
 MAX_PARTS = 10_000
@@ -50,7 +51,9 @@ T = TypeVar("T")
 
 
 class S3Options(BackendOptions):
-    """``JP_S3_*`` settings, lower-cased without the prefix."""
+    """``JP_S3_*`` settings (environment or settings file), named without the prefix."""
+
+    model_config = SettingsConfigDict(env_prefix="JP_S3_")
 
     bucket: str = Field(min_length=3, max_length=63)
     endpoint_url: str | None = None  # None: AWS itself
@@ -95,6 +98,9 @@ def make_client(options: S3Options) -> Any:
 class S3Backend:
     name: ClassVar[str] = "s3"
     renames_cheaply: ClassVar[bool] = False
+    keeps_checksums: ClassVar[bool] = True
+    signs_urls: ClassVar[bool] = True
+    remote: ClassVar[bool] = True
     options_model: ClassVar[type[BackendOptions]] = S3Options
 
     def __init__(self, options: S3Options) -> None:
@@ -133,17 +139,12 @@ class S3Backend:
         full = self.key(key)
         # S3 allows 10,000 parts: grow them for very large limits.
         part_size = max(self.options.part_size, -(-max_size // MAX_PARTS))
-        digest = hashlib.sha256()
+        tally = Tally(max_size)
         buffer = bytearray()
-        size = 0
         writer: MultipartWriter | None = None
         try:
             async for chunk in chunks:
-                size += len(chunk)
-                if size > max_size:
-                    raise PayloadTooLarge(f"file exceeds the limit of {max_size} bytes")
-                digest.update(chunk)
-                buffer += chunk
+                buffer += tally.add(chunk)
                 if len(buffer) >= part_size:
                     if writer is None:
                         writer = MultipartWriter(self.client, self.bucket, full, self._call)
@@ -156,7 +157,7 @@ class S3Backend:
                     Bucket=self.bucket,
                     Key=full,
                     Body=bytes(buffer),
-                    ChecksumSHA256=checksum_b64(digest.hexdigest()),
+                    ChecksumSHA256=checksum_b64(tally.sha256),
                 )
             else:
                 if buffer:
@@ -166,7 +167,7 @@ class S3Backend:
             if writer is not None:
                 await writer.abort()
             raise
-        return StoredObject(key=key, size=size, sha256=digest.hexdigest())
+        return tally.stored(key)
 
     async def publish(self, src: str, dst: str) -> None:
         source = {"Bucket": self.bucket, "Key": self.key(src)}

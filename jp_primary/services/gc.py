@@ -2,19 +2,21 @@
 
 Orphans arise from crashes between storing bytes and committing them, from interrupted writes
 (temporary ``.tmp-`` objects) and from uploads that expired while the service was down. Objects
-younger than ``min_age`` are never touched: an upload or commit may be about to refer to them.
+younger than ``min_age`` are never touched: an upload or commit may be about to refer to them,
+and an object whose store reports no modification time is left alone for the same reason. The
+database decides what is referenced; the backend is only listed and, with ``delete``, asked to
+delete (this is the one place that deletes orphans).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
 from jp_primary.backends.base import ObjectInfo, StorageBackend
-from jp_primary.backends.gc import find_orphans
 from jp_primary.db.repositories import files, uploads
 from jp_primary.db.session import Database
 from jp_primary.services.storage_keys import FILES_PREFIX, STAGING_PREFIX
@@ -28,6 +30,23 @@ class GcReport:
     @property
     def bytes(self) -> int:
         return sum(o.size for o in self.orphans)
+
+
+async def find_orphans(
+    backend: StorageBackend,
+    referenced_keys: Collection[str],
+    prefix: str,
+    older_than: datetime,
+) -> AsyncIterator[ObjectInfo]:
+    """Objects under ``prefix`` that are not in ``referenced_keys`` and were last modified
+    before ``older_than`` (a timezone-aware instant)."""
+    if older_than.tzinfo is None:
+        raise ValueError("older_than must be timezone-aware")
+    async for info in backend.list(prefix):
+        if info.key in referenced_keys or info.modified is None:
+            continue
+        if info.modified < older_than:
+            yield info
 
 
 def _referenced(session: Session) -> tuple[set[str], set[str]]:

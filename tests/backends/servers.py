@@ -1,13 +1,18 @@
-"""Real servers on loopback for the backend tests: SeaweedFS (S3) and pyftpdlib (FTP, FTPS)."""
+"""Real servers on loopback for the backend tests: SeaweedFS (S3), pyftpdlib (FTP, FTPS) and
+globus-gridftp-server (FTP)."""
 
 from __future__ import annotations
 
 import datetime as dt
+import ftplib
 import ipaddress
 import json
+import os
+import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -182,3 +187,88 @@ class Seaweed:
 def find_weed(venv_bin: Path) -> str | None:
     candidate = venv_bin / "weed"
     return str(candidate) if candidate.exists() else shutil.which("weed")
+
+
+GRIDFTP_PASSWORD = "jp-grid"  # noqa: S105 (a throwaway account of a throwaway server)
+
+
+def find_gridftp() -> str | None:
+    """globus-gridftp-server from Debian's globus-gridftp-server-progs (in /usr/sbin)."""
+    return shutil.which("globus-gridftp-server") or shutil.which(
+        "globus-gridftp-server", path="/usr/sbin:/usr/local/sbin"
+    )
+
+
+class GridFTP:
+    """A standalone globus-gridftp-server on a loopback port with one clear-text password account
+    (``-password-file``). Run as root, the server switches to the account's uid after login and
+    refuses root itself, so the account is ``nobody`` and owns the home; run as anyone else, the
+    account is that user. Its password file takes only traditional crypt(3) hashes, as made by
+    globus-gridftp-password. ``home`` is the login directory: relative paths start there."""
+
+    def __init__(self, binary: str) -> None:
+        self.directory = Path(tempfile.mkdtemp(prefix="jp-gridftp-"))
+        self.directory.chmod(0o755)  # the account may not be the one running the tests
+        self.home = self.directory / "home"
+        self.home.mkdir()
+        if os.geteuid() == 0:
+            account = pwd.getpwnam("nobody")
+            os.chown(self.home, account.pw_uid, account.pw_gid)
+        else:
+            account = pwd.getpwuid(os.geteuid())
+        self.user = account.pw_name
+        hashed = subprocess.run(
+            ["perl", "-e", "print crypt($ARGV[0], $ARGV[1])", GRIDFTP_PASSWORD, "jp"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        passwords = self.directory / "passwd"
+        passwords.write_text(
+            f"{self.user}:{hashed}:{account.pw_uid}:{account.pw_gid}::{self.home}:/bin/sh\n"
+        )
+        self.port = free_port()
+        self.log_path = self.directory / "gridftp.log"
+        self.log = (self.directory / "stderr.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                binary, "-p", str(self.port), "-control-interface", "127.0.0.1",
+                "-data-interface", "127.0.0.1", "-password-file", str(passwords),
+                "-d", "ERROR,WARN,INFO", "-l", str(self.log_path),
+                "-c", "/dev/null",  # not the site's /etc/gridftp.conf
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def url(self, base: str) -> str:
+        return f"ftp://{self.user}:{GRIDFTP_PASSWORD}@127.0.0.1:{self.port}/{base}"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"globus-gridftp-server exited with {self.process.returncode}: "
+                    f"{(self.directory / 'stderr.log').read_text(errors='replace')[-2000:]}"
+                )
+            try:
+                conn = ftplib.FTP()  # noqa: S321 (the test server speaks plain FTP)
+                conn.connect("127.0.0.1", self.port, timeout=5)
+                conn.login(self.user, GRIDFTP_PASSWORD)
+                conn.quit()
+                return
+            except (OSError, EOFError, ftplib.Error):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.log.close()
+        shutil.rmtree(self.directory, ignore_errors=True)

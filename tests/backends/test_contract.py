@@ -1,159 +1,37 @@
-"""One contract for every storage backend, run against real servers (filesystem, pyftpdlib FTP
-and FTPS, SeaweedFS S3)."""
+"""The package's backend contract (jp_primary.testing.backends) run against real servers:
+filesystem, pyftpdlib FTP and FTPS, globus-gridftp-server, SeaweedFS S3."""
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from jp_primary.backends.base import ObjectInfo, StorageBackend
-from jp_primary.errors import PayloadTooLarge, StorageUnavailable
+from jp_primary.backends.base import StorageBackend
+from jp_primary.testing.backends import BackendContract, UnavailableContract
 
-pytestmark = pytest.mark.anyio
-
-MIB = 1024 * 1024
-LIMIT = 64 * MIB
+from .conftest import BACKENDS, make_backend
 
 
-async def stream(data: bytes, chunk: int = 256 * 1024) -> AsyncIterator[bytes]:
-    for start in range(0, len(data), chunk):
-        yield data[start : start + chunk]
+class TestBuiltinBackends(BackendContract):
+    @pytest.fixture(params=BACKENDS)
+    async def backend(
+        self, request: pytest.FixtureRequest, tmp_path: Path
+    ) -> AsyncIterator[StorageBackend]:
+        store = make_backend(request.param, request, tmp_path)
+        yield store
+        await store.close()
 
 
-async def read_all(
-    store: StorageBackend, key: str, offset: int = 0, length: int | None = None
-) -> bytes:
-    return b"".join([chunk async for chunk in store.read(key, offset, length)])
+class TestStoppedBackends(UnavailableContract):
+    """Uses the ``stopped_backend`` fixture of conftest.py."""
 
 
-async def listing(store: StorageBackend, prefix: str = "") -> list[ObjectInfo]:
-    return sorted([info async for info in store.list(prefix)], key=lambda info: info.key)
+class TestFilesystemByEntryPoint(BackendContract):
+    """The three lines a third-party backend writes (docs/storage.md), here for a built-in."""
 
+    backend_name = "filesystem"
 
-@pytest.mark.parametrize("size", [0, 1000, 20 * MIB], ids=["empty", "small", "multipart"])
-async def test_round_trip_with_sha256(backend: StorageBackend, size: int) -> None:
-    data = os.urandom(size)
-    stored = await backend.put_stream("jobs/ab/file.bin", stream(data), max_size=LIMIT)
-    assert stored.size == size
-    assert stored.sha256 == hashlib.sha256(data).hexdigest()
-    assert await read_all(backend, "jobs/ab/file.bin") == data
-    info = await backend.stat("jobs/ab/file.bin")
-    assert info.size == size
-    assert info.sha256 in (None, stored.sha256)  # when the store keeps one, it is the right one
-
-
-async def test_small_put_keeps_checksum_where_the_store_can(backend: StorageBackend) -> None:
-    data = b"checksummed bytes"
-    await backend.put_stream("c/one", stream(data), max_size=LIMIT)
-    info = await backend.stat("c/one")
-    if backend.name == "s3":
-        assert info.sha256 == hashlib.sha256(data).hexdigest()
-    else:
-        assert info.sha256 is None
-
-
-async def test_range_reads(backend: StorageBackend) -> None:
-    data = bytes(range(256)) * 40
-    await backend.put_stream("r/data", stream(data, 1000), max_size=LIMIT)
-    assert await read_all(backend, "r/data", 10, 20) == data[10:30]
-    assert await read_all(backend, "r/data", 5000) == data[5000:]
-    assert await read_all(backend, "r/data", 0, 1) == data[:1]
-    assert await read_all(backend, "r/data", len(data) - 3, 100) == data[-3:]
-    assert await read_all(backend, "r/data", len(data)) == b""
-    assert await read_all(backend, "r/data", 3, 0) == b""
-
-
-async def test_missing_object(backend: StorageBackend) -> None:
-    with pytest.raises(FileNotFoundError):
-        await backend.stat("no/such/key")
-    with pytest.raises(FileNotFoundError):
-        await read_all(backend, "no/such/key")
-    await backend.delete("no/such/key")  # deleting what is not there is fine
-
-
-async def test_stat_delete_list(backend: StorageBackend) -> None:
-    for key, body in [("a/x/1", b"1"), ("a/x/2", b"22"), ("a/y/3", b"333"), ("ab/4", b"4444")]:
-        await backend.put_stream(key, stream(body), max_size=LIMIT)
-    assert [(i.key, i.size) for i in await listing(backend, "a")] == [
-        ("a/x/1", 1),
-        ("a/x/2", 2),
-        ("a/y/3", 3),
-    ]
-    assert [i.key for i in await listing(backend)] == ["a/x/1", "a/x/2", "a/y/3", "ab/4"]
-    assert all(i.modified is not None and i.modified.tzinfo for i in await listing(backend))
-    await backend.delete("a/x/2")
-    with pytest.raises(FileNotFoundError):
-        await backend.stat("a/x/2")
-    assert [i.key for i in await listing(backend, "a/x")] == ["a/x/1"]
-    assert await listing(backend, "nothing/here") == []
-
-
-async def test_publish_is_atomic_and_idempotent(backend: StorageBackend) -> None:
-    data = os.urandom(5000)
-    await backend.put_stream("staging/u1", stream(data), max_size=LIMIT)
-    await backend.publish("staging/u1", "files/j1/lb")
-    assert await read_all(backend, "files/j1/lb") == data
-    published = await backend.stat("files/j1/lb")
-    assert published.size == len(data)
-    if backend.name == "s3":  # the server-side copy keeps the checksum the store verified
-        assert published.sha256 == hashlib.sha256(data).hexdigest()
-    with pytest.raises(FileNotFoundError):
-        await backend.stat("staging/u1")
-    await backend.publish("staging/u1", "files/j1/lb")  # a repeated, interrupted commit
-    assert await read_all(backend, "files/j1/lb") == data
-    with pytest.raises(FileNotFoundError):
-        await backend.publish("staging/never", "files/j1/other")
-
-
-@pytest.mark.parametrize("size", [3 * MIB, 20 * MIB], ids=["one-part", "multipart"])
-async def test_oversize_leaves_nothing(backend: StorageBackend, size: int) -> None:
-    with pytest.raises(PayloadTooLarge):
-        await backend.put_stream("big/file", stream(os.urandom(size), MIB), max_size=size - 1)
-    assert await listing(backend) == []
-
-
-async def test_failing_stream_leaves_nothing(backend: StorageBackend) -> None:
-    async def broken() -> AsyncIterator[bytes]:
-        yield os.urandom(9 * MIB)  # past one S3 part, so a multipart upload is under way
-        raise ConnectionResetError("client went away")
-
-    with pytest.raises(ConnectionResetError):
-        await backend.put_stream("cut/file", broken(), max_size=LIMIT)
-    assert await listing(backend) == []
-
-
-async def test_local_copy(backend: StorageBackend) -> None:
-    data = os.urandom(3 * MIB + 7)
-    await backend.put_stream("lc/file", stream(data), max_size=LIMIT)
-    with backend.local_copy("lc/file") as path:
-        assert path.read_bytes() == data
-    with pytest.raises(FileNotFoundError), backend.local_copy("lc/missing") as path:
-        path.read_bytes()
-
-
-async def test_check_and_no_presign_where_unsupported(backend: StorageBackend) -> None:
-    await backend.check()
-    if backend.name != "s3":
-        from datetime import UTC, datetime, timedelta
-
-        expires = datetime.now(UTC) + timedelta(minutes=5)
-        assert backend.presigned_download("k", expires=expires) is None
-        assert backend.direct_upload("k", size=1, sha256=None, expires=expires) is None
-
-
-async def test_stopped_store_is_unavailable(stopped_backend: StorageBackend) -> None:
-    with pytest.raises(StorageUnavailable):
-        await stopped_backend.check()
-    if stopped_backend.name == "filesystem":
-        return  # a local disk has no "server" to lose; check() is how it reports trouble
-    with pytest.raises(StorageUnavailable):
-        await stopped_backend.stat("k")
-    with pytest.raises(StorageUnavailable):
-        await read_all(stopped_backend, "k")
-    with pytest.raises(StorageUnavailable):
-        await stopped_backend.put_stream("k", stream(b"data"), max_size=LIMIT)
-    with pytest.raises(StorageUnavailable):
-        await listing(stopped_backend)
+    def options(self, area: str, tmp_path: Path) -> dict[str, Path]:
+        return {"root": tmp_path / area}

@@ -1,4 +1,5 @@
-"""Orphan detection over every backend: unreferenced and old enough, nothing else."""
+"""Orphan detection of ``jp-primary gc`` over every backend: unreferenced and old enough,
+nothing else."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from jp_primary.backends.base import StorageBackend
-from jp_primary.backends.gc import delete_orphans, find_orphans
+from jp_primary.services.gc import find_orphans
 
 pytestmark = pytest.mark.anyio
 
@@ -35,18 +36,6 @@ async def test_recent_objects_are_never_orphans(backend: StorageBackend) -> None
     await fill(backend)
     earlier = datetime.now(UTC) - timedelta(minutes=5)
     assert [i async for i in find_orphans(backend, set(), "", earlier)] == []
-
-
-async def test_delete_orphans_removes_only_them(backend: StorageBackend) -> None:
-    await fill(backend)
-    later = datetime.now(UTC) + timedelta(minutes=1)
-    kept = {"files/j1/lb", "files/j2/lb"}
-    dry = await delete_orphans(backend, kept, "", later, dry_run=True)
-    assert {i.key for i in dry} == {"staging/u9", "other/x"}
-    assert len([i async for i in backend.list("")]) == 4
-    removed = await delete_orphans(backend, kept, "", later)
-    assert {i.key for i in removed} == {"staging/u9", "other/x"}
-    assert {i.key async for i in backend.list("")} == kept
 
 
 async def test_naive_cutoff_is_refused(backend: StorageBackend) -> None:
