@@ -212,9 +212,10 @@ class FTPBackend:
             await self.stat(dst)  # published by an earlier, interrupted attempt (or missing)
 
     def _open_retrieve(self, path: str, offset: int) -> tuple[ftplib.FTP, socket.socket]:
-        return self.pool.hold(
-            lambda c: or_missing(c, path, lambda: c.transfercmd(f"RETR {path}", rest=offset or None))
-        )
+        def retrieve(conn: ftplib.FTP) -> socket.socket:
+            return conn.transfercmd(f"RETR {path}", rest=offset or None)
+
+        return self.pool.hold(lambda c: or_missing(c, path, lambda: retrieve(c)))
 
     async def read(
         self, key: str, offset: int = 0, length: int | None = None

@@ -24,11 +24,11 @@ from jp_primary.backends.s3 import S3Backend, S3Options
 
 from .servers import (
     BUCKET,
-    GridFTP,
     FTP_PASSWORD,
     FTP_USER,
     S3_KEY,
     S3_SECRET,
+    GridFTP,
     Seaweed,
     ThreadedFTP,
     find_gridftp,

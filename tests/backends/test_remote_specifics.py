@@ -99,12 +99,12 @@ def test_bad_ftp_url_stops_the_start(monkeypatch: pytest.MonkeyPatch, url: str) 
 
 
 def test_ftp_url_parts_are_unquoted() -> None:
-    options = FTPOptions(url="ftps://us%40er:p%2Fw%3A@example.org:2121/jp/files/")
-    assert (options.tls, options.base) == (True, "/jp/files")
+    options = FTPOptions(url="ftps://us%40er:p%2Fw%3A@example.org:2121/jp/fi%20les/")
+    assert (options.tls, options.base) == (True, "jp/fi les")  # RFC 1738: from the login dir
     backend = FTPBackend(options)
     assert (backend.pool.user, backend.pool.password) == ("us@er", "p/w:")
     assert (backend.pool.host, backend.pool.port) == ("example.org", 2121)
-    assert backend.pool.path("x/y") == "/jp/files/x/y"
+    assert backend.pool.path("x/y") == "jp/fi les/x/y"
     with pytest.raises(ValueError, match="key"):
         backend.pool.path("../escape")
 
@@ -149,7 +149,7 @@ async def test_ftp_stat_without_mlst_uses_size_and_mdtm(tmp_path: Path) -> None:
     try:
         await backend.put_stream("f", one(b"12345"), max_size=100)
         with pytest.raises(ftplib.error_perm, match="^500"):  # this server really lacks MLST
-            backend.pool.run(lambda conn: conn.sendcmd("MLST /old/f"))
+            backend.pool.run(lambda conn: conn.sendcmd("MLST old/f"))
         info = await backend.stat("f")
         assert info.size == 5
         assert info.modified is not None
