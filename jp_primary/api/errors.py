@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,7 +11,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
 
 from jp_primary.errors import BadRequest, JPError
 
@@ -68,15 +70,22 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body("ValidationError", detail, errors=readable), 422)
 
 
+def _methods(routes: Iterable[BaseRoute], scope: Scope) -> set[str]:
+    methods: set[str] = set()
+    for route in routes:
+        match, _child = route.matches(scope)
+        if match is Match.NONE:
+            continue
+        methods |= getattr(route, "methods", None) or set()
+        if (included := getattr(route, "original_router", None)) is not None:
+            methods |= _methods(included.routes, scope)  # an include_router()d router
+    return methods
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route serves at the request's path (Starlette's own 405 names only the
     methods of the first route whose path matched, e.g. GET but not PUT of one URL)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _child = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return sorted(methods)
+    return sorted(_methods(request.app.router.routes, request.scope))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import StreamingResponse
 
 from jp_primary.api import schemas, views
@@ -38,7 +40,9 @@ async def list_files(
 )
 async def download(
     key: str,
-    file_class: str,
+    file_class: Annotated[
+        str, Path(description=schemas.FILE_CLASS_DOC, examples=schemas.FILE_CLASS_EXAMPLES)
+    ],
     request: Request,
     services: Services,
     name: str = "",

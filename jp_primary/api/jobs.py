@@ -61,7 +61,7 @@ async def register_jobs(
 @router.get("", responses=responses(401, 403, 404, 422))
 async def find_job(
     services: Services,
-    jobid: Annotated[str, Query(description="The full jobid")],
+    jobid: Annotated[str, Query(description=schemas.JOBID_DOC)],
     caller: Caller = JobReader,
 ) -> schemas.JobOut:
     """Look a job up by its full jobid."""

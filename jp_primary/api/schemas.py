@@ -7,13 +7,32 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# What the OpenAPI document says about the identifiers clients build themselves.
+JOBID_DOC = (
+    "The full jobid: an absolute https:// (or http://) URL of at most 1024 characters, without "
+    "query or fragment, whose last path segment is the job's key (1 to 128 characters of "
+    "[A-Za-z0-9._~-]), e.g. https://lb.example.org:9000/kJ4mO8uLbQ3iP-Xw_2dfZA as L&B issues "
+    "them. The key is how /v1/jobs/{key} URLs name the job."
+)
+FILE_CLASS_DOC = (
+    "The file's class, case-insensitive: a class name "
+    "(^[a-z0-9][a-z0-9._-]{0,63}$) or one of its aliases. Built in: lb (L&B event dump; alias "
+    "urn:org.glite.jp.primary:lb), isb and osb (input and output sandbox tarballs; aliases "
+    "urn:org.glite.jp.primary:isb and urn:org.glite.jp.primary:osb), jdl (alias classad and "
+    "urn:org.glite.jp.primary:classad) and condor-log; installed plugins may add classes. An "
+    "unknown class gets 422 naming the known ones. Responses give the canonical name."
+)
+FILE_CLASS_EXAMPLES = ["lb", "osb", "urn:org.glite.jp.primary:isb", "jdl"]
+
 
 class StrictIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class RegisterIn(StrictIn):
-    jobid: str = Field(description="Full jobid, e.g. https://lb.example.org:9000/<unique>")
+    jobid: str = Field(
+        description=JOBID_DOC, examples=["https://lb.example.org:9000/kJ4mO8uLbQ3iP-Xw_2dfZA"]
+    )
     owner: str | None = Field(
         None, description="Owner subject (trusted callers only; default self)"
     )
@@ -26,7 +45,9 @@ class BulkIn(StrictIn):
 class FileOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    file_class: str = Field(alias="class", serialization_alias="class")
+    file_class: str = Field(
+        alias="class", serialization_alias="class", description="The canonical class name"
+    )
     name: str
     size: int
     sha256: str
@@ -73,16 +94,21 @@ class AttributesOut(BaseModel):
 
 
 class TagIn(StrictIn):
+    """One user tag."""
+
     name: str = Field(min_length=1, max_length=255)
     value: str
 
 
-class TagsIn(StrictIn):
-    """Either one tag (``name``, ``value``) or several (``tags``)."""
+class TagListIn(StrictIn):
+    """Several user tags, recorded together."""
 
-    name: str | None = Field(None, min_length=1, max_length=255)
-    value: str | None = None
-    tags: list[TagIn] | None = Field(None, min_length=1, max_length=1000)
+    tags: list[TagIn] = Field(min_length=1, max_length=1000)
+
+
+# The body of POST /v1/jobs/{key}/tags: exactly one of the two shapes (both refuse other fields).
+TagsIn = TagIn | TagListIn
+TAGS_DOC = "One tag {name, value} or several {tags: [{name, value}, ...]}"
 
 
 class TagOut(BaseModel):
@@ -94,7 +120,7 @@ class TagOut(BaseModel):
 
 
 class UploadIn(StrictIn):
-    file_class: str = Field(alias="class", description="lb, isb, osb, jdl, ... or an original URN")
+    file_class: str = Field(alias="class", description=FILE_CLASS_DOC, examples=FILE_CLASS_EXAMPLES)
     name: str = Field("", description="Distinguishes several files of one class")
     content_type: str | None = Field(None, max_length=255)
     size: int | None = Field(None, ge=0, description="Verified at commit when given")

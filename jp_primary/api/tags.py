@@ -1,12 +1,13 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Body, status
 
 from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services
 from jp_primary.api.errors import responses
 from jp_primary.api.policies import JobReader, JobWriter
-from jp_primary.errors import InvalidInput
 from jp_primary.services import tags
 from jp_primary.services.tags import Tag
 
@@ -14,16 +15,17 @@ router = APIRouter(prefix="/v1/jobs/{key}/tags", tags=["tags"])
 
 
 def _tags(body: schemas.TagsIn) -> list[Tag]:
-    if body.tags is not None and body.name is None and body.value is None:
-        return [Tag(t.name, t.value) for t in body.tags]
-    if body.tags is None and body.name is not None and body.value is not None:
+    if isinstance(body, schemas.TagIn):
         return [Tag(body.name, body.value)]
-    raise InvalidInput("send either {name, value} or {tags: [{name, value}, ...]}")
+    return [Tag(t.name, t.value) for t in body.tags]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, responses=responses(400, 401, 403, 404, 422))
 async def record_tags(
-    key: str, body: schemas.TagsIn, services: Services, caller: Caller = JobWriter
+    key: str,
+    body: Annotated[schemas.TagsIn, Body(description=schemas.TAGS_DOC)],
+    services: Services,
+    caller: Caller = JobWriter,
 ) -> list[schemas.TagOut]:
     """Record one or several user tags (appended, never overwritten)."""
     stored = await tags.record(services.db, caller, key, _tags(body))

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response, status
 
 from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services, base_url
@@ -95,7 +97,9 @@ async def abort_upload(
 )
 async def put_file(
     key: str,
-    file_class: str,
+    file_class: Annotated[
+        str, Path(description=schemas.FILE_CLASS_DOC, examples=schemas.FILE_CLASS_EXAMPLES)
+    ],
     request: Request,
     services: Services,
     name: str = "",

@@ -86,3 +86,75 @@ def test_lost_bytes_are_an_outage_not_a_missing_file(api: Api, stored: str) -> N
     response = get(api, stored)
     assert response.status_code == 503
     assert "retry-after" in response.headers
+
+
+# Defect 15 of the hardening issue: conditional requests and 405 as RFC 9110 has them.
+
+
+def test_defect_15_failed_if_range_ignores_an_unsatisfiable_range(api: Api, stored: str) -> None:
+    response = get(api, stored, Range="bytes=20000-", **{"If-Range": '"another"'})
+    assert response.status_code == 200
+    assert response.content == DATA
+    assert "content-range" not in response.headers
+
+
+def test_defect_15_if_range_compares_strongly(api: Api, stored: str) -> None:
+    etag = f'"{hashlib.sha256(DATA).hexdigest()}"'
+    assert get(api, stored, Range="bytes=0-9", **{"If-Range": etag}).status_code == 206
+    weak = get(api, stored, Range="bytes=0-9", **{"If-Range": f"W/{etag}"})
+    assert (weak.status_code, weak.content) == (200, DATA)
+    dated = get(api, stored, Range="bytes=0-9", **{"If-Range": "Tue, 15 Nov 1994 08:12:31 GMT"})
+    assert (dated.status_code, dated.content) == (200, DATA)
+    # A matching If-Range keeps an unsatisfiable Range unsatisfiable.
+    assert get(api, stored, Range="bytes=20000-", **{"If-Range": etag}).status_code == 416
+
+
+@pytest.mark.parametrize(
+    "condition",
+    [
+        "*",
+        "{etag}",
+        "W/{etag}",
+        '"a", {etag}',
+        '"a" ,W/{etag}, "b"',
+        'W/"x",{etag}',
+    ],
+)
+def test_defect_15_if_none_match_star_and_lists(api: Api, stored: str, condition: str) -> None:
+    etag = f'"{hashlib.sha256(DATA).hexdigest()}"'
+    response = get(api, stored, **{"If-None-Match": condition.format(etag=etag)})
+    assert response.status_code == 304
+    assert response.headers["etag"] == etag
+    assert response.content == b""
+
+
+@pytest.mark.parametrize("condition", ['"other"', 'W/"other", "more"', "garbage", '""'])
+def test_defect_15_if_none_match_without_the_etag_sends_the_file(
+    api: Api, stored: str, condition: str
+) -> None:
+    response = get(api, stored, **{"If-None-Match": condition})
+    assert (response.status_code, response.content) == (200, DATA)
+
+
+def test_defect_15_if_none_match_star_on_a_missing_file_is_404(api: Api, stored: str) -> None:
+    response = api.client.get(
+        f"/v1/jobs/{stored}/files/isb", headers=api.auth(ALICE) | {"If-None-Match": "*"}
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("DELETE", "/v1/jobs/{key}/files/osb", {"GET", "PUT"}),
+        ("PATCH", "/v1/jobs/{key}/tags", {"GET", "POST"}),
+        ("PUT", "/v1/jobs", {"GET", "POST"}),
+    ],
+)
+def test_defect_15_allow_lists_every_method_of_the_path(
+    api: Api, stored: str, method: str, path: str, allowed: set[str]
+) -> None:
+    response = api.client.request(method, path.format(key=stored), headers=api.auth(ALICE))
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["allow"].split(",")} == allowed
+    assert response.json()["error"] == "MethodNotAllowed"

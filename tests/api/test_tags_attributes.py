@@ -65,3 +65,18 @@ def test_attributes_system_and_user_with_aliases(api: Api) -> None:
     assert {v["origin"] for v in tag.json()["values"]} == {"USER", "SYSTEM"}
     assert api.client.get(url, headers=api.auth(BOB)).status_code == 403
     assert api.client.get("/v1/jobs/nope/attributes", headers=api.auth(ALICE)).status_code == 404
+
+
+def test_defect_15_tags_body_is_one_tag_or_a_list(api: Api) -> None:
+    """The two shapes the OpenAPI document declares, and nothing in between."""
+    key = job(api)
+    url = f"/v1/jobs/{key}/tags"
+    one = api.client.post(url, json={"name": "a", "value": "1"}, headers=api.auth(ALICE))
+    assert (one.status_code, len(one.json())) == (201, 1)
+    several = {"tags": [{"name": "b", "value": "2"}, {"name": "c", "value": "3"}]}
+    listed = api.client.post(url, json=several, headers=api.auth(ALICE))
+    assert (listed.status_code, len(listed.json())) == (201, 2)
+    for bad in [{}, {"tags": []}, {"value": "v"}, [{"name": "a", "value": "1"}], {"tags": {}}]:
+        response = api.client.post(url, json=bad, headers=api.auth(ALICE))
+        assert response.status_code == 422, bad
+        assert response.json()["error"] == "ValidationError"
