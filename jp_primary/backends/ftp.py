@@ -203,11 +203,19 @@ class FTPBackend:
         with contextlib.suppress(Exception):
             await asyncio.shield(removal)
 
+    def _move(self, source: str, target: str) -> None:
+        directory = posixpath.dirname(target)
+        self._ensure_directory(directory)
+        try:
+            self.pool.run(lambda c: rename(c, source, target))
+        except ftplib.error_perm:
+            self._ensure_directory(directory, again=True)  # removed behind our back?
+            self.pool.run(lambda c: rename(c, source, target))
+
     async def publish(self, src: str, dst: str) -> None:
         source, target = self.pool.path(src), self.pool.path(dst)
-        await self._call("mkdir", self._ensure_directory, posixpath.dirname(target))
         try:
-            await self._call("rename", self.pool.run, lambda c: rename(c, source, target))
+            await self._call("rename", self._move, source, target)
         except FileNotFoundError:
             await self.stat(dst)  # published by an earlier, interrupted attempt (or missing)
 

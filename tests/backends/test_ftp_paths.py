@@ -106,6 +106,9 @@ async def test_defect_17_one_mkd_per_new_directory(
         await backend.put_stream("s/u1/again", one(b"again"), max_size=100)
         assert (root / "s" / "u1" / "again").read_bytes() == b"again"
         assert f"{area}/s/u1" in mkd_calls
+        shutil.rmtree(root / "f")  # and a publish into a directory that went away
+        await backend.publish("s/u1/again", "f/j/again")
+        assert (root / "f" / "j" / "again").read_bytes() == b"again"
     finally:
         await backend.close()
 
