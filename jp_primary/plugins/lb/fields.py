@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from jp_primary.plugins.lb.seqcode import SeqCode, SeqCodeError, parse_seqcode
 from jp_primary.plugins.lb.status import DoneCode, State
-from jp_primary.plugins.lb.steps import BadEvent
 
 
 def parsable_seqcode(text: str | None) -> SeqCode | None:
@@ -18,11 +17,15 @@ def parsable_seqcode(text: str | None) -> SeqCode | None:
         return None
 
 
-def done_code_of(status_code: str | None) -> int:
-    names = {"OK": DoneCode.OK, "FAILED": DoneCode.FAILED, "CANCELLED": DoneCode.CANCELLED}
-    if status_code is None or status_code.upper() not in names:
-        raise BadEvent(f"unexpected Done status code {status_code!r}")
-    return int(names[status_code.upper()])
+def done_code_of(status_code: str | None) -> DoneCode | None:
+    """The done code of a Done's status code: None for KILLED and for codes outside the enum.
+
+    The original read an unknown code as UNDEFINED and handled it as it handled KILLED.
+    """
+    return _DONE_CODES.get((status_code or "").upper())
+
+
+_DONE_CODES = {"OK": DoneCode.OK, "FAILED": DoneCode.FAILED, "CANCELLED": DoneCode.CANCELLED}
 
 
 def integer(text: str | None, default: int | None) -> int | None:

@@ -117,7 +117,8 @@ class StateMachine:
             else:
                 transition(self, step)
         except BadEvent as exc:
-            self.problems.append((f"event ignored: {exc}", event.line))
+            outcome = "event partly applied" if exc.partly_applied else "event ignored"
+            self.problems.append((f"{outcome}: {exc}", event.line))
             self.verdicts.append("bad")
             return
         if step.usable:

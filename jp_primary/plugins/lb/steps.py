@@ -29,8 +29,13 @@ class BadEvent(Exception):
     """An event the state machine cannot interpret (unknown source or enum value).
 
     As the original's ``goto bad_event``: what the transition changed before raising stays, the
-    common bookkeeping after a transition (times, sequence codes) is skipped.
+    common bookkeeping after a transition (times, sequence codes) is skipped. ``partly_applied``
+    says that the transition did change something first.
     """
+
+    def __init__(self, message: str, *, partly_applied: bool = False) -> None:
+        super().__init__(message)
+        self.partly_applied = partly_applied
 
 
 @dataclass(slots=True)

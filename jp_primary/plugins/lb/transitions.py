@@ -280,23 +280,30 @@ def done(m: Machine, step: Step) -> None:
         if step.usable:
             s.jw_status, s.payload_running = "DONE", False
         return
-    code = done_code_of(e.get("status_code"))
+    status_code = e.get("status_code")
+    code = done_code_of(status_code)
     reason = e.get("reason")
     state = State.CANCELLED if code == DoneCode.CANCELLED else State.DONE
-    where = _here(step) if code == DoneCode.FAILED else "none"
+    where = "none" if code in (DoneCode.OK, DoneCode.CANCELLED) else _here(step)
     if _enter(m, step, state, where, reason):
         s.jw_status = "DONE"
         if step.fine == GOODBRANCH:
             s.payload_running = False
         if code == DoneCode.FAILED:
             _append_failure(s, f"{reason or '(null)'} [{s.destination or '(null)'}]")
+    if code is None:
+        # KILLED (or a code outside the enum): as in the original, the job is Done, but no done
+        # code or exit code is recorded and the bookkeeping after the event is skipped.
+        raise BadEvent(
+            f"Done status code {status_code!r} gives no done code", partly_applied=step.usable
+        )
     if code == DoneCode.OK:
         s.exit_code = exit_code(e.get("exit_code"))
     elif code == DoneCode.FAILED and not step.usable:
         _append_failure(s, f"{reason or '(null)'} [delayed event, destination unreliable]")
     if code != DoneCode.OK:
         s.exit_code = 0
-    s.done_code = code
+    s.done_code = int(code)
 
 
 def _append_failure(s: JobStatus, text: str) -> None:
@@ -330,10 +337,14 @@ def abort(m: Machine, step: Step) -> None:
 
 def clear(m: Machine, step: Step) -> None:
     reason = (step.event.get("reason") or "").upper()
-    if reason not in _CLEAR_REASONS:
-        raise BadEvent(f"unexpected Clear reason {reason!r}")
-    if _enter(m, step, State.CLEARED, "none", _CLEAR_REASONS[reason]):
+    text = _CLEAR_REASONS.get(reason)
+    entered = _enter(m, step, State.CLEARED, "none", _KEEP if text is None else text)
+    if entered:
         m.status.remove_from_proxy = True
+    if text is None:
+        # As in the original: the job is Cleared, its reason and sandbox_retrieved stay as they
+        # were, and the bookkeeping after the event is skipped.
+        raise BadEvent(f"unexpected Clear reason {reason!r}", partly_applied=entered)
     m.status.sandbox_retrieved = reason
 
 
