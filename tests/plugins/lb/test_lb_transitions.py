@@ -9,10 +9,10 @@ import random
 from jp_primary.attributes import names
 from jp_primary.auth.identity import Role
 from jp_primary.plugins.classads import classad_values
-from jp_primary.plugins.lb.attributes import derive_attributes
-from jp_primary.plugins.lb.generate import generate_job
+from jp_primary.plugins.lb.derive import derive_attributes
 from jp_primary.plugins.lb.statemachine import Replay, replay
 from jp_primary.plugins.lb.status import DoneCode, State
+from jp_primary.testing.lbdumps import generate_job
 from tests.conftest import ALICE, LB_HOST, Api, new_jobid
 
 from .conftest import events_of
