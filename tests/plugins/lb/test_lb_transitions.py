@@ -5,6 +5,8 @@ reason. The original changed the state, then hit ``bad_event`` and skipped the r
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 from jp_primary.attributes import names
 from jp_primary.auth.identity import Role
@@ -133,3 +135,13 @@ def test_clear_with_an_unknown_reason_clears_the_job_as_the_original_did() -> No
     assert result.status.reason != "user retrieved output sandbox"
     assert [e.state.label for e in result.history][-2:] == ["Done", "Cleared"]
     assert result.problems[0][0].startswith("event partly applied: unexpected Clear reason")
+
+
+def test_transitions_do_not_import_the_state_machine() -> None:
+    # The transitions and the machine share steps.py; the transitions never import the machine.
+    code = (
+        "import sys, jp_primary.plugins.lb.transitions;"
+        " print('jp_primary.plugins.lb.statemachine' in sys.modules)"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"
