@@ -17,10 +17,10 @@ import random
 import time
 
 from jp_primary.plugins.classads import classad_values
-from jp_primary.plugins.lb.attributes import derive_attributes
+from jp_primary.plugins.lb.derive import derive_attributes
 from jp_primary.plugins.lb.dump import parse_dump, select_job
-from jp_primary.plugins.lb.generate import generate_workload
 from jp_primary.plugins.lb.statemachine import replay
+from jp_primary.testing.lbdumps import generate_workload
 
 
 def baseline(buffers: list[bytes]) -> int:

@@ -17,7 +17,7 @@ from jp_primary.db.session import Database
 from jp_primary.errors import Conflict, Forbidden, InvalidInput, NotFound
 from jp_primary.services import access
 from jp_primary.services.batching import Batcher
-from jp_primary.services.timefmt import rfc3339
+from jp_primary.timefmt import rfc3339
 
 _KEY = re.compile(r"[A-Za-z0-9._~-]{1,128}")
 MAX_JOBID = 1024

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from jp_primary.auth.identity import Role
-from jp_primary.plugins.lb.generate import generate_job
+from jp_primary.testing.lbdumps import generate_job
 from tests.api.test_route_policies import api_routes
 from tests.conftest import ALICE, BOB, LB_HOST, Api, new_jobid
 

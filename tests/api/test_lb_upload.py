@@ -8,7 +8,7 @@ import sys
 
 from jp_primary.attributes import names
 from jp_primary.auth.identity import Role
-from jp_primary.plugins.lb.generate import generate_job
+from jp_primary.testing.lbdumps import generate_job
 from tests.conftest import ALICE, LB_HOST, Api, new_jobid
 
 

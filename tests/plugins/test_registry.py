@@ -9,8 +9,8 @@ import pytest
 
 from jp_primary.errors import InvalidInput
 from jp_primary.plugins.base import ExtractContext, Extraction, FilePlugin
-from jp_primary.plugins.condor import CondorLogPlugin
-from jp_primary.plugins.jdl import JDLPlugin
+from jp_primary.plugins.condor.plugin import CondorLogPlugin
+from jp_primary.plugins.jdl.plugin import JDLPlugin
 from jp_primary.plugins.registry import GROUP, PluginRegistry
 from jp_primary.plugins.sandbox import SandboxPlugin
 
@@ -115,7 +115,7 @@ def test_broken_third_party_plugins_are_skipped_and_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sources = [
-        ep("jdl", "jp_primary.plugins.jdl:JDLPlugin"),
+        ep("jdl", "jp_primary.plugins.jdl.plugin:JDLPlugin"),
         ep("missing", "nowhere_to_be_found:Plugin"),
         ep("missing-attr", here("NoSuchClass")),
         ep("exploding", here("ExplodingPlugin")),

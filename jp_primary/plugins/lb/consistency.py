@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from jp_primary.plugins.lb.events import Event
-from jp_primary.plugins.lb.history import final_entry, iso_time
+from jp_primary.plugins.lb.history import final_entry
 from jp_primary.plugins.lb.statemachine import Replay
 from jp_primary.plugins.lb.status import State
+from jp_primary.timefmt import micros_text
 
 PAYLOAD_RUNNING = "lm-failed-while-payload-running"
 JOBWRAPPER_DISAGREES = "jobwrapper-done-contradicts-lm"
@@ -59,9 +60,10 @@ def find_inconsistency(result: Replay) -> Inconsistency | None:
     if not wrapper_done:
         return Inconsistency(
             PAYLOAD_RUNNING,
-            f"the JobWrapper reported the payload ReallyRunning at {iso_time(started[-1].time_us)}"
+            "the JobWrapper reported the payload ReallyRunning at"
+            f" {micros_text(started[-1].time_us)}"
             f" (resubmission branch WM={branch}) and never reported it Done; the {deciding.source}"
-            f" Done FAILED ({reason}) at {iso_time(deciding.time_us)} decided the status",
+            f" Done FAILED ({reason}) at {micros_text(deciding.time_us)} decided the status",
             deciding.time_us,
         )
     own = wrapper_done[-1]
@@ -71,8 +73,8 @@ def find_inconsistency(result: Replay) -> Inconsistency | None:
     return Inconsistency(
         JOBWRAPPER_DISAGREES,
         f"the JobWrapper reported Done {own_code} (exit code {own.get('exit_code')}) at"
-        f" {iso_time(own.time_us)} but the {deciding.source} Done FAILED ({reason}) at"
-        f" {iso_time(deciding.time_us)} decided the status",
+        f" {micros_text(own.time_us)} but the {deciding.source} Done FAILED ({reason}) at"
+        f" {micros_text(deciding.time_us)} decided the status",
         deciding.time_us,
     )
 

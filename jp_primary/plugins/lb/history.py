@@ -6,38 +6,11 @@ the Submitted entry plus everything from the last Waiting on (the last submissio
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from jp_primary.attributes.names import LB_ATTRIBUTES
 from jp_primary.plugins.lb.status import HistoryEntry, State
+from jp_primary.timefmt import micros_text
 
 _STATE_NAMES = tuple(state.name for state in State)  # Enum.name is a slow descriptor
-
-
-def iso_time(time_us: int) -> str:
-    """``YYYY-MM-DDThh:mm:ss.uuuuuu`` in UTC, the L&B plugin's date format."""
-    # A job's events come in bursts: the text up to the minute is looked up, not formatted.
-    minute, within = divmod(time_us, 60_000_000)
-    prefix = _MINUTE_TEXTS.get(minute) or _minute_text(minute)
-    seconds, micros = divmod(within, 1_000_000)
-    return f"{prefix}{seconds:02d}.{micros:06d}"
-
-
-_MINUTE_TEXTS: dict[int, str] = {}
-
-
-def _minute_text(minute: int) -> str:
-    text = to_datetime(minute * 60_000_000).strftime("%Y-%m-%dT%H:%M:")
-    if len(_MINUTE_TEXTS) >= 65_536:
-        _MINUTE_TEXTS.clear()  # bounded; the minutes of the current job are learnt again
-    _MINUTE_TEXTS[minute] = text
-    return text
-
-
-def to_datetime(time_us: int) -> datetime:
-    return datetime.fromtimestamp(time_us // 1_000_000, UTC).replace(
-        microsecond=time_us % 1_000_000
-    )
 
 
 def final_entry(history: list[HistoryEntry]) -> HistoryEntry | None:
@@ -66,7 +39,7 @@ def status_element(entry: HistoryEntry, *, full: bool) -> str:
     parts = [
         f'<status xmlns="{LB_ATTRIBUTES}"',
         f'name="{_STATE_NAMES[entry.state]}"',
-        f'timestamp="{iso_time(entry.time_us)}"',
+        f'timestamp="{micros_text(entry.time_us)}"',
     ]
     if entry.reason is not None:
         parts.append(f"reason={_attr(entry.reason)}")

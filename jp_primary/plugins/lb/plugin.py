@@ -12,7 +12,7 @@ from typing import ClassVar
 
 from jp_primary.attributes.names import JP_PRIMARY, LB_ATTRIBUTES, LB_JDL, LB_TAG
 from jp_primary.plugins.base import ExtractContext, Extraction, ExtractionProblem
-from jp_primary.plugins.lb.attributes import ClassAdParser, derive_attributes
+from jp_primary.plugins.lb.derive import ClassAdParser, derive_attributes
 from jp_primary.plugins.lb.dump import parse_dump, select_job
 from jp_primary.plugins.lb.record import job_record
 from jp_primary.plugins.lb.statemachine import Replay, replay

@@ -12,10 +12,11 @@ import xml.etree.ElementTree as ET
 
 from jp_primary.attributes.names import LB_ATTRIBUTES
 from jp_primary.plugins.base import DerivedValue
-from jp_primary.plugins.lb.history import final_entry, iso_time, last_cycle
+from jp_primary.plugins.lb.history import final_entry, last_cycle
 from jp_primary.plugins.lb.jobids import subjob_ids
 from jp_primary.plugins.lb.statemachine import Replay
 from jp_primary.plugins.lb.status import HistoryEntry
+from jp_primary.timefmt import micros_text
 
 JOB_RECORD_NS = "http://egee.cesnet.cz/en/Schema/LB/JobRecord"
 _SCALARS_BEFORE_FINAL = ("VO", "eNodes", "eProc", "RB", "CE", "host", "UIHost", "CPUTime")
@@ -41,7 +42,7 @@ def job_record(result: Replay, values: list[DerivedValue], jobid: str) -> str:
     final_state = final.state if final is not None else status.state
     _text(root, "finalStatus", final_state.name)
     final_time = final.time_us if final is not None else status.last_update_time_us or 0
-    _text(root, "finalStatusDate", iso_time(final_time))
+    _text(root, "finalStatusDate", micros_text(final_time))
     _text(root, "finalStatusReason", attrs.get("finalStatusReason"))
     lrms = attrs.get("LRMSDoneStatus")
     _text(root, "LRMSDoneStatus", _DONE_TYPE.get(lrms) if lrms else None)
@@ -76,7 +77,7 @@ def _text(parent: ET.Element, local: str, value: str | None) -> None:
 def _history(parent: ET.Element, local: str, entries: list[HistoryEntry]) -> None:
     sequence = ET.SubElement(parent, _a(local))
     for entry in entries:
-        attributes = {"name": entry.state.name, "timestamp": iso_time(entry.time_us)}
+        attributes = {"name": entry.state.name, "timestamp": micros_text(entry.time_us)}
         if entry.reason is not None:
             attributes["reason"] = entry.reason
         ET.SubElement(sequence, _a("status"), attributes)

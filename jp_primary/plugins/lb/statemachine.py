@@ -8,7 +8,7 @@ may still update data fields but never the major state. See docs/lb-plugin.md.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -16,10 +16,8 @@ from jp_primary.plugins.lb.events import Event
 from jp_primary.plugins.lb.seqcode import (
     LM,
     SeqCode,
-    SeqCodeError,
     before_deep_resubmission,
     entered_wm_again,
-    parse_seqcode,
     same_branch,
     with_component,
 )
@@ -27,31 +25,25 @@ from jp_primary.plugins.lb.status import (
     JOBTYPES,
     REGJOB_JOBTYPES,
     Bookkeeping,
-    Branch,
-    DoneCode,
     HistoryEntry,
     JobStatus,
     State,
 )
-
-# Verdicts on an event: usable for the major state, late (data only), or ignored.
-OK, LATE, IGNORE = "ok", "late", "ignore"
-# Finer verdicts about resubmission branches.
-NONE, TOOOLD, BADBRANCH, GOODBRANCH = "none", "tooold", "badbranch", "goodbranch"
-_VERDICTS = {
-    (res, fine): res if fine == NONE else f"{res}/{fine}"
-    for res in (OK, LATE, IGNORE)
-    for fine in (NONE, TOOOLD, BADBRANCH, GOODBRANCH)
-}
+from jp_primary.plugins.lb.steps import (
+    BADBRANCH,
+    GOODBRANCH,
+    IGNORE,
+    LATE,
+    TOOOLD,
+    VERDICTS,
+    BadEvent,
+    Step,
+)
+from jp_primary.plugins.lb.transitions import TRANSITIONS
 
 _RESETS_JW = (State.WAITING, State.READY, State.SCHEDULED)
-# Events that change nothing, and events whose sequence code must not move ``last_seq``.
+# Events that change nothing.
 _NO_EFFECT = frozenset({"Purge", "Listener", "CurDescr", "Chkpt", "ResourceUsage"})
-_KEEP_LAST_SEQ = frozenset({"ChangeACL", "GrantPayloadOwnership", "TakePayloadOwnership"})
-
-
-class BadEvent(Exception):
-    """An event the state machine cannot interpret (unknown source or enum value)."""
 
 
 def event_order_key(event: Event) -> tuple[SeqCode, int]:
@@ -59,26 +51,6 @@ def event_order_key(event: Event) -> tuple[SeqCode, int]:
 
 
 _ORDER = attrgetter("seq", "time_us")  # event_order_key without a Python call per event
-
-
-@dataclass(slots=True)
-class Step:
-    """The judgement of one event while it is being applied."""
-
-    event: Event
-    old_state: State
-    res: str = OK
-    fine: str = NONE
-    lm_favour_lrms: bool = False
-    keep_last_seq: bool = False
-
-    @property
-    def usable(self) -> bool:
-        return self.res == OK
-
-    @property
-    def usable_branch(self) -> bool:
-        return self.fine not in (TOOOLD, BADBRANCH)
 
 
 @dataclass
@@ -121,7 +93,6 @@ class StateMachine:
         self.book = Bookkeeping()
         self.problems: list[tuple[str, int | None]] = []
         self.verdicts: list[str] = []
-        self._handlers: dict[str, Callable[[Step], None]] = _handlers(self)
 
     def feed(self, event: Event) -> None:
         if event.type == "RegJob":
@@ -139,21 +110,22 @@ class StateMachine:
             return
         step = self._judge(event)
         try:
-            handler = self._handlers.get(event.type)
-            if handler is None:
+            transition = TRANSITIONS.get(event.type)
+            if transition is None:
                 if event.type not in _NO_EFFECT:
                     raise BadEvent(f"{event.type} is not a gLite job event")
             else:
-                handler(step)
+                transition(self, step)
         except BadEvent as exc:
-            self.problems.append((f"event ignored: {exc}", event.line))
+            outcome = "event partly applied" if exc.partly_applied else "event ignored"
+            self.problems.append((f"{outcome}: {exc}", event.line))
             self.verdicts.append("bad")
             return
         if step.usable:
             self._after_accepted(step)
         if event.source == "NetworkServer":
             self._fill_network_server(event)
-        self.verdicts.append(_VERDICTS[step.res, step.fine])
+        self.verdicts.append(VERDICTS[step.res, step.fine])
 
     def _register_type(self, event: Event) -> bool:
         if self.status.jobtype is not None:
@@ -216,79 +188,3 @@ class StateMachine:
             instance = event.src_instance
             separator = ":" if instance is not None else " "
             self.status.network_server = f"{event.host}{separator}{instance or ''}"
-
-    # -- helpers shared by the handlers -------------------------------------------------------
-
-    def location(self, source: str | None, host: str | None, instance: str | None) -> str:
-        return f"{source or '(null)'}/{host or '(null)'}/{instance or '(null)'}"
-
-    def update_branch(
-        self,
-        seq: SeqCode,
-        *,
-        destination: str | None = None,
-        ce_node: str | None = None,
-        jdl: str | None = None,
-    ) -> None:
-        branch = self.book.branches.setdefault(seq[2], Branch(seq[2]))
-        if destination is not None:
-            branch.destination = destination
-        if ce_node is not None:
-            branch.ce_node = ce_node
-        if jdl is not None:
-            branch.jdl = jdl
-
-    def load_branch(self) -> None:
-        """Take destination/CE/JDL from the really-running branch and the two before it."""
-        tag = self.book.branch_tag_seq
-        if tag is None or not self.book.branches:
-            return
-        ordered = sorted(self.book.branches.values(), key=lambda branch: branch.wm)
-        index = next((i for i, b in enumerate(ordered) if b.wm == tag[2]), len(ordered))
-        for branch in ordered[max(0, index - 2) : index + 1]:
-            if branch.destination is not None:
-                self.status.destination = branch.destination
-            if branch.ce_node is not None:
-                self.status.ce_node = branch.ce_node
-            if branch.jdl is not None:
-                self.status.matched_jdl = branch.jdl
-
-    def reset_branches(self, event: Event) -> None:
-        """Deep resubmission or abort: forget the branches, set the deep boundary."""
-        self.book.resubmit_type = "WILLRESUB"
-        self.status.possible_destinations = []
-        self.status.possible_ce_nodes = []
-        self.book.branches = {}
-        self.status.payload_running = False
-        self.book.branch_tag_seq = None
-        self.book.deep_resubmit_seq = event.seq
-
-    def add_tag(self, name: str, value: str, seq: SeqCode) -> None:
-        """Later sequence code wins per case-insensitive tag name."""
-        key = name.lower()
-        current = self.status.user_tags.get(key)
-        if current is None or seq > current[2]:
-            kept_name = current[0] if current is not None else name
-            self.status.user_tags[key] = (kept_name, value, seq)
-
-
-def parsable_seqcode(text: str | None) -> SeqCode | None:
-    if text is None:
-        return None
-    try:
-        return parse_seqcode(text)
-    except SeqCodeError:
-        return None
-
-
-def done_code_of(status_code: str | None) -> int:
-    names = {"OK": DoneCode.OK, "FAILED": DoneCode.FAILED, "CANCELLED": DoneCode.CANCELLED}
-    if status_code is None or status_code.upper() not in names:
-        raise BadEvent(f"unexpected Done status code {status_code!r}")
-    return int(names[status_code.upper()])
-
-
-def _handlers(machine: StateMachine) -> dict[str, Callable[[Step], None]]:
-    from jp_primary.plugins.lb import transitions
-
-    return transitions.handlers(machine)

@@ -11,9 +11,9 @@ import pytest
 
 from jp_primary.attributes.names import JP_PRIMARY, LB_ATTRIBUTES, LB_JDL, LB_TAG
 from jp_primary.plugins.base import ExtractContext, Extraction, FilePlugin
-from jp_primary.plugins.lb.generate import generate_collection, generate_job
 from jp_primary.plugins.lb.jobids import subjob_ids
 from jp_primary.plugins.lb.plugin import LBPlugin
+from jp_primary.testing.lbdumps import generate_collection, generate_job
 
 INCONSISTENCY = f"{JP_PRIMARY}:replayInconsistency"
 

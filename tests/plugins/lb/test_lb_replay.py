@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from jp_primary.plugins.lb.consistency import find_inconsistency
-from jp_primary.plugins.lb.generate import SCENARIOS, generate_collection, generate_job
 from jp_primary.plugins.lb.history import final_entry
 from jp_primary.plugins.lb.jobids import subjob_ids
 from jp_primary.plugins.lb.statemachine import Replay, replay
 from jp_primary.plugins.lb.status import DoneCode, State
+from jp_primary.testing.lbdumps import SCENARIOS, generate_collection, generate_job
 
 from .conftest import events_of
 

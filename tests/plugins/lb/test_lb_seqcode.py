@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from jp_primary.plugins.lb.fields import parsable_seqcode
 from jp_primary.plugins.lb.seqcode import (
     LBS,
     LM,
@@ -15,7 +16,7 @@ from jp_primary.plugins.lb.seqcode import (
     parse_seqcode,
     with_component,
 )
-from jp_primary.plugins.lb.statemachine import event_order_key, parsable_seqcode
+from jp_primary.plugins.lb.statemachine import event_order_key
 
 from .test_lb_ulm import HEADER
 

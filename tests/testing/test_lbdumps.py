@@ -7,8 +7,8 @@ import random
 import pytest
 
 from jp_primary.plugins.lb.dump import parse_dump
-from jp_primary.plugins.lb.generate import SCENARIOS, generate_job, generate_workload
 from jp_primary.plugins.lb.jobids import md5_base64, subjob_ids, unique_part
+from jp_primary.testing.lbdumps import SCENARIOS, generate_job, generate_workload
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

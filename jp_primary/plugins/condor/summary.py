@@ -12,6 +12,8 @@ from urllib.parse import parse_qsl
 
 from htcondor2 import JobEventType as Ev
 
+from jp_primary.timefmt import rfc3339_seconds
+
 _STATUS_AFTER: dict[int, str] = {
     Ev.SUBMIT: "Idle",
     Ev.EXECUTE: "Running",
@@ -66,13 +68,16 @@ class JobSummary:
         ]
         if self.status is not None:
             status, when = self.status
-            values += [("finalStatus", status, when), ("finalStatusTime", iso(when), when)]
+            values += [
+                ("finalStatus", status, when),
+                ("finalStatusTime", rfc3339_seconds(when), when),
+            ]
         return values
 
 
 def _submit(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
     address = str(fields.get("SubmitHost", ""))
-    found = [("submitTime", iso(when))]
+    found = [("submitTime", rfc3339_seconds(when))]
     if address:
         found += [("submitHost", host_of(address)), ("submitAddress", address)]
     return found
@@ -80,7 +85,7 @@ def _submit(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
 
 def _execute(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
     address = str(fields.get("ExecuteHost", ""))
-    found = [("executeTime", iso(when))]
+    found = [("executeTime", rfc3339_seconds(when))]
     if address:
         found += [("executeHost", host_of(address)), ("executeAddress", address)]
     if "SlotName" in fields:
@@ -90,7 +95,10 @@ def _execute(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]
 
 def _terminated(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
     normally = bool(fields.get("TerminatedNormally", False))
-    found = [("terminateTime", iso(when)), ("terminatedNormally", "true" if normally else "false")]
+    found = [
+        ("terminateTime", rfc3339_seconds(when)),
+        ("terminatedNormally", "true" if normally else "false"),
+    ]
     if normally and "ReturnValue" in fields:
         found.append(("returnValue", str(fields["ReturnValue"])))
     if not normally and "TerminatedBySignal" in fields:
@@ -99,11 +107,11 @@ def _terminated(fields: dict[str, object], when: datetime) -> list[tuple[str, st
 
 
 def _aborted(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
-    return [("abortTime", iso(when)), ("abortReason", str(fields.get("Reason", "")))]
+    return [("abortTime", rfc3339_seconds(when)), ("abortReason", str(fields.get("Reason", "")))]
 
 
 def _held(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
-    found = [("holdTime", iso(when)), ("holdReason", str(fields.get("HoldReason", "")))]
+    found = [("holdTime", rfc3339_seconds(when)), ("holdReason", str(fields.get("HoldReason", "")))]
     for key, name in (("HoldReasonCode", "holdReasonCode"), ("HoldReasonSubCode", "holdSubCode")):
         if key in fields:
             found.append((name, str(fields[key])))
@@ -131,7 +139,3 @@ def host_of(sinful: str) -> str:
         return alias
     host = address.rpartition(":")[0] if address.count(":") == 1 or "]" in address else address
     return host.strip("[]") or address
-
-
-def iso(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from jp_primary.plugins.lb.flows import JobLog
+from jp_primary.testing.lbflows import JobLog
 
 SCENARIOS = (
     "done",

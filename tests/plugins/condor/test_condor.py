@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from jp_primary.plugins.base import ExtractContext, Extraction
-from jp_primary.plugins.condor import CondorLogPlugin
-from jp_primary.plugins.condor_summary import host_of
+from jp_primary.plugins.condor.plugin import CondorLogPlugin
+from jp_primary.plugins.condor.summary import host_of
 
 NS = "http://jp-primary/Schema/Condor"
 COMMITTED = datetime(2025, 1, 1, tzinfo=UTC)

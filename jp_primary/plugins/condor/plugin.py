@@ -20,7 +20,7 @@ import htcondor2
 
 from jp_primary.attributes.names import CONDOR_LOG
 from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction, ExtractionProblem
-from jp_primary.plugins.condor_summary import JobSummary
+from jp_primary.plugins.condor.summary import JobSummary
 
 # The first line of each event in the classic text format: "005 (1234.000.000) <date> ...".
 _EVENT_HEADER = re.compile(rb"^\d{3} \(\d+\.\d+\.\d+\) ")

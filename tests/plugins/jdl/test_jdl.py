@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from jp_primary.plugins.base import ExtractContext
-from jp_primary.plugins.jdl import MAX_JDL_BYTES, JDLPlugin
+from jp_primary.plugins.jdl.plugin import MAX_JDL_BYTES, JDLPlugin
 
 COMMITTED = datetime(2025, 5, 6, 7, 8, 9, tzinfo=UTC)
 CONTEXT = ExtractContext(

@@ -15,16 +15,11 @@ from jp_primary.attributes.names import JP_PRIMARY, LB_ATTRIBUTES, LB_JDL, LB_TA
 from jp_primary.plugins.base import DerivedValue, ExtractionProblem
 from jp_primary.plugins.lb.consistency import find_inconsistency
 from jp_primary.plugins.lb.events import Event
-from jp_primary.plugins.lb.history import (
-    final_entry,
-    full_history_xml,
-    iso_time,
-    last_history_xml,
-    to_datetime,
-)
+from jp_primary.plugins.lb.history import final_entry, full_history_xml, last_history_xml
 from jp_primary.plugins.lb.jobids import subjob_ids
 from jp_primary.plugins.lb.statemachine import Replay
 from jp_primary.plugins.lb.status import DoneCode, JobStatus, State
+from jp_primary.timefmt import from_micros, micros_text
 
 INCONSISTENCY = f"{JP_PRIMARY}:replayInconsistency"
 _JDL_ALIASES = {"VO": "VirtualOrganisation", "eNodes": "max_nodes_running", "eProc": "NodeNumber"}
@@ -48,7 +43,7 @@ def derive_attributes(
     inconsistency = find_inconsistency(result)
     if inconsistency is not None:
         out.values.append(
-            DerivedValue(INCONSISTENCY, inconsistency.value, to_datetime(inconsistency.time_us))
+            DerivedValue(INCONSISTENCY, inconsistency.value, from_micros(inconsistency.time_us))
         )
     return out.values, problems
 
@@ -65,7 +60,7 @@ class _Collector:
         when = self.default_time_us if time_us is None else time_us
         stamp = self._stamps.get(when)
         if stamp is None:
-            stamp = self._stamps[when] = to_datetime(when)
+            stamp = self._stamps[when] = from_micros(when)
         self.values.append(DerivedValue(f"{ns or LB_ATTRIBUTES}:{local}", value, stamp))
 
     def add_all(self, names: tuple[str, ...], value: str | None) -> None:
@@ -106,11 +101,11 @@ def _status_values(out: _Collector, s: JobStatus) -> None:
     out.add("failureReasons", s.failure_reasons)
     out.add("removeFromProxy", _flag(s.remove_from_proxy))
     if s.state_enter_time_us is not None:
-        out.add("stateEnterTime", iso_time(s.state_enter_time_us))
+        out.add("stateEnterTime", micros_text(s.state_enter_time_us))
     if s.last_update_time_us is not None:
-        out.add("lastUpdateTime", iso_time(s.last_update_time_us))
+        out.add("lastUpdateTime", micros_text(s.last_update_time_us))
     items = [
-        f'<item name="{state.label}">{iso_time(time_us)}</item>'
+        f'<item name="{state.label}">{micros_text(time_us)}</item>'
         for state, time_us in sorted(s.state_enter_times.items())
     ]
     out.add("stateEnterTimes", "\n".join(items) or None)
@@ -130,7 +125,7 @@ def _history_values(out: _Collector, result: Replay) -> None:
     out.add("fullStatusHistory", full_history_xml(result.history))
     out.add("lastStatusHistory", last_history_xml(result.history))
     out.add("finalStatus", final.state.label, final.time_us)
-    out.add("finalStatusDate", iso_time(final.time_us), final.time_us)
+    out.add("finalStatusDate", micros_text(final.time_us), final.time_us)
     if final.reason is not None:
         out.add("finalStatusReason", final.reason, final.time_us)
     else:
