@@ -6,6 +6,7 @@ from fastapi.responses import StreamingResponse
 from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services
 from jp_primary.api.errors import Responses, responses
+from jp_primary.api.params import FileClass, FileName, JobKey
 from jp_primary.api.policies import JobReader
 from jp_primary.api.ranges import parse_range
 
@@ -23,7 +24,7 @@ BYTES: Responses = {
 
 @router.get("", responses=responses(401, 403, 404))
 async def list_files(
-    key: str, services: Services, caller: Caller = JobReader
+    key: JobKey, services: Services, caller: Caller = JobReader
 ) -> list[schemas.FileOut]:
     """The job's committed files."""
     return [
@@ -37,11 +38,11 @@ async def list_files(
     responses=responses(401, 403, 404, 416, 422, 503, extra=BYTES),
 )
 async def download(
-    key: str,
-    file_class: str,
+    key: JobKey,
+    file_class: FileClass,
     request: Request,
     services: Services,
-    name: str = "",
+    name: FileName = "",
     link: bool = False,
     caller: Caller = JobReader,
 ) -> Response:

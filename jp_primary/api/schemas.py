@@ -7,20 +7,30 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jp_primary.text import ClassText, MediaTypeText, NameText, SubjectText, ValueText
+
 
 class StrictIn(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
 
 class RegisterIn(StrictIn):
-    jobid: str = Field(description="Full jobid, e.g. https://lb.example.org:9000/<unique>")
-    owner: str | None = Field(
+    jobid: SubjectText = Field(description="Full jobid, e.g. https://lb.example.org:9000/<unique>")
+    owner: SubjectText | None = Field(
         None, description="Owner subject (trusted callers only; default self)"
     )
 
 
+class BulkJobIn(StrictIn):
+    """One job of a bulk registration. Its text is checked with the job (the same rule as
+    ``RegisterIn``), so a bad item gets its own status in the results, not a 422 for the list."""
+
+    jobid: str = Field(description="Full jobid, e.g. https://lb.example.org:9000/<unique>")
+    owner: str | None = Field(None, description="Owner subject (default: the caller)")
+
+
 class BulkIn(StrictIn):
-    jobs: list[RegisterIn] = Field(min_length=1, max_length=10000)
+    jobs: list[BulkJobIn] = Field(min_length=1, max_length=10000)
 
 
 class FileOut(BaseModel):
@@ -73,15 +83,15 @@ class AttributesOut(BaseModel):
 
 
 class TagIn(StrictIn):
-    name: str = Field(min_length=1, max_length=255)
-    value: str
+    name: NameText = Field(min_length=1)
+    value: ValueText
 
 
 class TagsIn(StrictIn):
     """Either one tag (``name``, ``value``) or several (``tags``)."""
 
-    name: str | None = Field(None, min_length=1, max_length=255)
-    value: str | None = None
+    name: NameText | None = Field(None, min_length=1)
+    value: ValueText | None = None
     tags: list[TagIn] | None = Field(None, min_length=1, max_length=1000)
 
 
@@ -94,11 +104,17 @@ class TagOut(BaseModel):
 
 
 class UploadIn(StrictIn):
-    file_class: str = Field(alias="class", description="lb, isb, osb, jdl, ... or an original URN")
-    name: str = Field("", description="Distinguishes several files of one class")
-    content_type: str | None = Field(None, max_length=255)
+    file_class: ClassText = Field(
+        alias="class", description="lb, isb, osb, jdl, ... or an original URN"
+    )
+    name: NameText = Field("", description="Distinguishes several files of one class")
+    content_type: MediaTypeText | None = Field(None, description="RFC 9110 media type")
     size: int | None = Field(None, ge=0, description="Verified at commit when given")
-    sha256: str | None = Field(None, description="Hex digest, verified at commit when given")
+    sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="Hex digest, verified at commit when given",
+    )
     direct: bool = Field(False, description="Ask for a URL of the storage itself (S3, FTP door)")
 
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)

@@ -63,3 +63,9 @@ def insert(
         "registered_at": at,
     }
     return insert_ignore(session, "jobs", values, ["key"])
+
+
+def lock(session: Session, job_id: int) -> None:
+    """Hold the job's row until the transaction ends (PostgreSQL; SQLite writers are serialised
+    by BEGIN IMMEDIATE already), so checks of a job's totals are not raced by its other writers."""
+    session.exec(select(JobRow.id).where(JobRow.id == job_id).with_for_update()).first()
