@@ -158,7 +158,7 @@ def test_defect_1_bulk_isolates_an_item_the_database_refuses(
     items[4] = BulkItem(new_jobid(), "/CN=poison\ud800")  # passes the (disabled) validation
     results = asyncio.run(jobs.register_bulk(db, caller, items))
     assert [r.status for r in results] == [500 if i == 4 else 201 for i in range(9)]
-    assert results[4].detail and "others were" in results[4].detail
+    assert "others were" in (results[4].detail or "")
 
 
 # -- defect 8: 500 instead of 404/422 ----------------------------------------------------------
@@ -177,7 +177,7 @@ def test_defect_8_nul_and_malformed_text_in_paths_and_queries(api: Api) -> None:
         ("GET", f"/v1/jobs/{key}/files/osb?name=a%00b"),
         ("PUT", f"/v1/jobs/{key}/files/osb?name=a%00b"),
         ("GET", f"/v1/jobs/{key}/files/os%00b"),
-        ("GET", f"/v1/jobs/a%00b/tags"),
+        ("GET", "/v1/jobs/a%00b/tags"),
         ("GET", f"/v1/jobs/{'k' * 200}"),
     ]
     for method, url in probes:
@@ -200,9 +200,9 @@ def test_defect_8_nul_and_surrogates_in_bodies(api: Api) -> None:
     refused(api.client.post(uploads, json={"class": "osb", "name": "a\x00"}, headers=alice))
     refused(raw_json(api, uploads, '{"class": "osb", "name": "f\\ud800"}', alice))
     refused(raw_json(api, uploads, '{"class": "os\\ud800b"}', alice))
-    refused(api.client.post(uploads, json={"class": "osb", "content_type": "a/b\x00"}, headers=alice))
-    too_long = "text/plain; x=" + "y" * 250
-    refused(api.client.post(uploads, json={"class": "osb", "content_type": too_long}, headers=alice))
+    for media_type in ("a/b\x00", "text/plain; x=" + "y" * 250):
+        body = {"class": "osb", "content_type": media_type}
+        refused(api.client.post(uploads, json=body, headers=alice))
     malformed = api.client.post("/v1/jobs", json={"jobid": "https://[::1/x"}, headers=alice)
     assert "malformed jobid" in refused(malformed)
     assert api.client.get(f"/v1/jobs/{key}/tags", headers=alice).json() == []
