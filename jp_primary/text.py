@@ -16,7 +16,7 @@ import re
 from typing import Annotated
 
 from annotated_types import MaxLen
-from pydantic import AfterValidator
+from pydantic import AfterValidator, WithJsonSchema
 
 from jp_primary.errors import InvalidInput
 
@@ -36,9 +36,9 @@ _FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 _TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z-]"
 _TOKEN = f"{_TCHAR}+"
 _QUOTED = r'"(?:[\t !#-\[\]-~]|\\[\t -~])*"'
-_MEDIA_TYPE = re.compile(
-    rf"{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*(?:{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))?)*", re.ASCII
-)
+_MEDIA_TYPE_GRAMMAR = rf"{_TOKEN}/{_TOKEN}(?:[ \t]*;[ \t]*(?:{_TOKEN}=(?:{_TOKEN}|{_QUOTED}))?)*"
+_MEDIA_TYPE = re.compile(_MEDIA_TYPE_GRAMMAR, re.ASCII)
+_MEDIA_TYPE_PATTERN = f"^{_MEDIA_TYPE_GRAMMAR}$"
 
 
 def text_problem(value: str, max_length: int) -> str | None:
@@ -109,4 +109,10 @@ AttributeNameText = Annotated[str, MaxLen(ATTRIBUTE_NAME_MAX), _storable(ATTRIBU
 ClassText = Annotated[str, MaxLen(CLASS_MAX), _storable(CLASS_MAX)]
 ValueText = Annotated[str, MaxLen(VALUE_MAX), _storable(VALUE_MAX)]
 UploadIdText = Annotated[str, MaxLen(UPLOAD_ID_MAX), _storable(UPLOAD_ID_MAX)]
-MediaTypeText = Annotated[str, MaxLen(NAME_MAX), AfterValidator(_valid_media_type)]
+# The grammar is also published in the OpenAPI document (validation stays with the clearer message).
+MediaTypeText = Annotated[
+    str,
+    MaxLen(NAME_MAX),
+    AfterValidator(_valid_media_type),
+    WithJsonSchema({"type": "string", "maxLength": NAME_MAX, "pattern": _MEDIA_TYPE_PATTERN}),
+]

@@ -12,7 +12,7 @@ from jp_primary.services import attributes
 router = APIRouter(prefix="/v1/jobs/{key}", tags=["attributes"])
 
 
-@router.get("/attributes", responses=responses(401, 403, 404))
+@router.get("/attributes", responses=responses(401, 403, 404, 422))
 async def get_attributes(
     key: JobKey,
     services: Services,

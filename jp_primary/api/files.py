@@ -22,7 +22,7 @@ BYTES: Responses = {
 }
 
 
-@router.get("", responses=responses(401, 403, 404))
+@router.get("", responses=responses(401, 403, 404, 422))
 async def list_files(
     key: JobKey, services: Services, caller: Caller = JobReader
 ) -> list[schemas.FileOut]:

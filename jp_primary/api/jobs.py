@@ -68,7 +68,7 @@ async def find_job(
     return views.job_out(job, await services.files.list_files(caller, job.key))
 
 
-@router.get("/{key}", responses=responses(401, 403, 404))
+@router.get("/{key}", responses=responses(401, 403, 404, 422))
 async def get_job(key: JobKey, services: Services, caller: Caller = JobReader) -> schemas.JobOut:
     """A job with its committed files."""
     job = await services.db.run(lambda s: jobs.readable_job(s, caller, key))

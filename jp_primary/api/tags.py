@@ -32,7 +32,7 @@ async def record_tags(
     return [views.tag_out(v) for v in stored]
 
 
-@router.get("", responses=responses(401, 403, 404))
+@router.get("", responses=responses(401, 403, 404, 422))
 async def list_tags(
     key: JobKey, services: Services, caller: Caller = JobReader
 ) -> list[schemas.TagOut]:

@@ -56,7 +56,7 @@ async def start_upload(
     "/v1/uploads/{upload_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     openapi_extra=RAW_BODY,
-    responses=responses(401, 403, 404, 409, 410, 413, 503),
+    responses=responses(401, 403, 404, 409, 410, 413, 422, 503),
 )
 async def send_bytes(
     upload_id: UploadId, request: Request, services: Services, caller: Caller = UploadStarter
@@ -79,7 +79,7 @@ async def commit_upload(
 @router.delete(
     "/v1/uploads/{upload_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=responses(401, 403, 404, 409, 410),
+    responses=responses(401, 403, 404, 409, 410, 422),
 )
 async def abort_upload(
     upload_id: UploadId, services: Services, caller: Caller = UploadStarter
