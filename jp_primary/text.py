@@ -97,7 +97,7 @@ def _storable(max_length: int) -> AfterValidator:
 def _valid_media_type(value: str) -> str:
     problem = media_type_problem(value)
     if problem is not None:
-        raise ValueError(f"the media type {problem}")
+        raise ValueError(f"the value {problem}")
     return value
 
 
