@@ -76,6 +76,12 @@ def check_media_type(value: str | None, what: str = "content type") -> str | Non
     return value
 
 
+def shown(value: str) -> str:
+    """``value`` as a response may echo it: lone surrogates (which no UTF-8 body can carry)
+    become ``\\udXXX`` escapes; everything else is unchanged."""
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def check_text(value: str, what: str, max_length: int) -> str:
     """``value`` unchanged, or ``InvalidInput`` (422) naming ``what`` and how to fix it."""
     problem = text_problem(value, max_length)

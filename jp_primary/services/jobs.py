@@ -21,7 +21,7 @@ from jp_primary.errors import Conflict, Forbidden, InvalidInput, JPError, NotFou
 from jp_primary.services import access
 from jp_primary.services.batching import Batcher, isolating
 from jp_primary.services.timefmt import rfc3339
-from jp_primary.text import SUBJECT_MAX, check_text
+from jp_primary.text import SUBJECT_MAX, check_text, shown
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,8 @@ def _bulk_in(session: Session, identity: Identity, items: list[BulkItem]) -> lis
             owner = _owner_for(identity, item.owner)
             reg = register_in(session, identity, item.jobid, owner, sink)
         except (Conflict, InvalidInput, Forbidden) as exc:
-            results.append(BulkResult(item.jobid, exc.status_code, None, exc.error, exc.detail))
+            status = exc.status_code
+            results.append(BulkResult(shown(item.jobid), status, None, exc.error, exc.detail))
         else:
             results.append(BulkResult(item.jobid, 201 if reg.created else 200, reg.job))
     values.append_for_jobs(session, sink)
@@ -194,10 +195,10 @@ def _bulk_in(session: Session, identity: Identity, items: list[BulkItem]) -> lis
 
 def _failed(item: BulkItem, exc: Exception) -> BulkResult:
     if isinstance(exc, JPError):
-        return BulkResult(item.jobid, exc.status_code, None, exc.error, exc.detail)
+        return BulkResult(shown(item.jobid), exc.status_code, None, exc.error, exc.detail)
     log.error("bulk registration of %r failed", item.jobid, exc_info=exc)
     detail = "this job could not be stored (the others were); report it to the operators"
-    return BulkResult(item.jobid, 500, None, "InternalError", detail)
+    return BulkResult(shown(item.jobid), 500, None, "InternalError", detail)
 
 
 async def register_bulk(

@@ -88,12 +88,15 @@ def test_defect_1_bulk_bad_items_get_their_own_status(api: Api) -> None:
         {"jobid": good[1], "owner": ALICE},
     ]
     body = json.dumps({"jobs": items})
-    # one more item whose owner holds a lone surrogate (only expressible as a JSON escape)
-    body = body[:-2] + f', {{"jobid": "{new_jobid()}", "owner": {SURROGATE_JSON}}}]}}'
+    # two more items with a lone surrogate (only expressible as a JSON escape): in the owner, and
+    # in the jobid, which the results echo back escaped
+    body = body[:-2] + f', {{"jobid": "{new_jobid()}", "owner": {SURROGATE_JSON}}}'
+    body += f', {{"jobid": {SURROGATE_JSON}}}]}}'
     response = raw_json(api, "/v1/jobs/bulk", body, api.auth(LB_HOST, Role.TRUSTED))
     assert response.status_code == 200, response.text
     results = response.json()["results"]
-    assert [r["status"] for r in results] == [201, 422, 422, 422, 422, 201, 422]
+    assert [r["status"] for r in results] == [201, 422, 422, 422, 422, 201, 422, 422]
+    assert results[-1]["jobid"] == "https://lb.example.org/x\\ud800y"
     assert all(r["detail"] for r in results if r["status"] == 422)
     for jobid in good:
         found = api.client.get("/v1/jobs", params={"jobid": jobid}, headers=api.auth(ALICE))
