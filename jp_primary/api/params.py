@@ -8,12 +8,18 @@ from typing import Annotated
 
 from fastapi import Path, Query
 
-from jp_primary.text import AttributeNameText, ClassText, KeyText, NameText, SubjectText
-from jp_primary.text import UploadIdText as _UploadIdText
+from jp_primary.text import (
+    AttributeNameText,
+    ClassText,
+    KeyText,
+    NameText,
+    SubjectText,
+    UploadIdText,
+)
 
 JobKey = Annotated[KeyText, Path(description="The job's key (the last segment of its jobid)")]
 FileClass = Annotated[ClassText, Path(description="File class or one of its original URNs")]
-UploadId = Annotated[_UploadIdText, Path(description="As returned when the upload started")]
+UploadId = Annotated[UploadIdText, Path(description="As returned when the upload started")]
 FileName = Annotated[NameText, Query(description="Distinguishes several files of one class")]
 JobIdQuery = Annotated[SubjectText, Query(description="The full jobid")]
 AttributeNames = Annotated[
