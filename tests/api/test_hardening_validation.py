@@ -356,3 +356,30 @@ def test_defect_14_tag_caps_per_request_per_job_and_value(capped: Api) -> None:
     full = api.client.post(url, json={"name": "one", "value": "more"}, headers=alice)
     assert "at most 5 per job" in refused(full, 422)
     assert len(api.client.get(url, headers=alice).json()) == 5
+
+
+def test_defect_14_job_cap_holds_under_concurrent_taggers_and_commits(capped: Api) -> None:
+    api = capped
+    trusted = api.auth(LB_HOST, Role.TRUSTED)
+    jobid = new_jobid()
+    registered = api.client.post("/v1/jobs", json={"jobid": jobid, "owner": ALICE}, headers=trusted)
+    key = registered.json()["key"]
+    dump = ("\n".join(generate_job(random.Random(3), "done", jobid=jobid)) + "\n").encode()
+
+    def tag(i: int) -> int:
+        body = {"name": f"t{i}", "value": "v"}
+        return api.client.post(
+            f"/v1/jobs/{key}/tags", json=body, headers=api.auth(ALICE)
+        ).status_code
+
+    def commit(i: int) -> int:
+        url = f"/v1/jobs/{key}/files/lb?name=dump{i}"
+        return api.client.put(url, content=dump, headers=trusted).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        tagged = [pool.submit(tag, i) for i in range(8)]
+        committed = [pool.submit(commit, i) for i in range(3)]
+        codes = [f.result() for f in tagged]
+        assert [f.result() for f in committed] == [201, 201, 201]
+    assert sorted(codes) == [201] * 5 + [422] * 3  # exactly the cap, no deadlock, no 500
+    assert len(api.client.get(f"/v1/jobs/{key}/tags", headers=api.auth(ALICE)).json()) == 5
