@@ -122,6 +122,20 @@ class DoorSettings(_JPSettings):
     )
 
 
+class TagSettings(_JPSettings):
+    """Caps on user tags (docs/api-limits.md)."""
+
+    max_tags_per_request: int = Field(
+        100, ge=1, le=1000, description="Tags one request may record; more get 413."
+    )
+    max_tags_per_job: int = Field(
+        1000, ge=1, description="Tags (USER values) a job may hold; a request beyond gets 422."
+    )
+    max_tag_value: int = Field(
+        16384, ge=1, le=65536, description="Characters of one tag value; longer gets 413."
+    )
+
+
 class Settings(BaseModel):
     """All settings of one service process."""
 
@@ -130,6 +144,7 @@ class Settings(BaseModel):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     door: DoorSettings = Field(default_factory=DoorSettings)
+    tags: TagSettings = Field(default_factory=TagSettings)
 
     @property
     def home(self) -> Path:

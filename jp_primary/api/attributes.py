@@ -1,25 +1,22 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services
 from jp_primary.api.errors import responses
+from jp_primary.api.params import AttributeNames, JobKey
 from jp_primary.api.policies import JobReader
 from jp_primary.services import attributes
 
 router = APIRouter(prefix="/v1/jobs/{key}", tags=["attributes"])
 
 
-@router.get("/attributes", responses=responses(401, 403, 404))
+@router.get("/attributes", responses=responses(401, 403, 404, 422))
 async def get_attributes(
-    key: str,
+    key: JobKey,
     services: Services,
-    name: Annotated[
-        list[str] | None, Query(description="Attribute names or aliases; none: all")
-    ] = None,
+    name: AttributeNames = None,
     caller: Caller = JobReader,
 ) -> schemas.AttributesOut:
     """Attribute values of one job (SYSTEM, USER and FILE origins)."""

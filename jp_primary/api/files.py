@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
 from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services
 from jp_primary.api.errors import Responses, responses
+from jp_primary.api.params import FileClass, FileName, JobKey
 from jp_primary.api.policies import JobReader
 from jp_primary.api.ranges import if_range_holds, none_match, parse_range
 
@@ -23,9 +22,9 @@ BYTES: Responses = {
 }
 
 
-@router.get("", responses=responses(401, 403, 404))
+@router.get("", responses=responses(401, 403, 404, 422))
 async def list_files(
-    key: str, services: Services, caller: Caller = JobReader
+    key: JobKey, services: Services, caller: Caller = JobReader
 ) -> list[schemas.FileOut]:
     """The job's committed files."""
     return [
@@ -39,13 +38,11 @@ async def list_files(
     responses=responses(401, 403, 404, 416, 422, 503, extra=BYTES),
 )
 async def download(
-    key: str,
-    file_class: Annotated[
-        str, Path(description=schemas.FILE_CLASS_DOC, examples=schemas.FILE_CLASS_EXAMPLES)
-    ],
+    key: JobKey,
+    file_class: FileClass,
     request: Request,
     services: Services,
-    name: str = "",
+    name: FileName = "",
     link: bool = False,
     caller: Caller = JobReader,
 ) -> Response:

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services
 from jp_primary.api.errors import responses
+from jp_primary.api.params import JobIdQuery, JobKey
 from jp_primary.api.policies import AnyUser, JobReader, Trusted
 from jp_primary.services import jobs
 from jp_primary.services.jobs import BulkItem
@@ -61,7 +60,7 @@ async def register_jobs(
 @router.get("", responses=responses(401, 403, 404, 422))
 async def find_job(
     services: Services,
-    jobid: Annotated[str, Query(description=schemas.JOBID_DOC)],
+    jobid: JobIdQuery,
     caller: Caller = JobReader,
 ) -> schemas.JobOut:
     """Look a job up by its full jobid."""
@@ -69,8 +68,8 @@ async def find_job(
     return views.job_out(job, await services.files.list_files(caller, job.key))
 
 
-@router.get("/{key}", responses=responses(401, 403, 404))
-async def get_job(key: str, services: Services, caller: Caller = JobReader) -> schemas.JobOut:
+@router.get("/{key}", responses=responses(401, 403, 404, 422))
+async def get_job(key: JobKey, services: Services, caller: Caller = JobReader) -> schemas.JobOut:
     """A job with its committed files."""
     job = await services.db.run(lambda s: jobs.readable_job(s, caller, key))
     return views.job_out(job, await services.files.list_files(caller, key))

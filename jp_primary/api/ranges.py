@@ -8,9 +8,17 @@ import re
 
 from jp_primary.errors import RangeNotSatisfiable
 
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+_RANGE = re.compile(r"bytes=([0-9]*)-([0-9]*)")
 # One entity-tag of a list: optional W/ then a quoted opaque tag (RFC 9110 §8.8.3).
 _ETAG = re.compile(r'\s*(W/)?("[^"]*")\s*(?:,|$)')
+# Larger than any file; positions with more digits are read as this instead of by int(), which
+# refuses over 4300 digits (and a client must not make the server do big-number arithmetic).
+_BEYOND_ANY_FILE = 10**19
+
+
+def _position(digits: str) -> int:
+    significant = digits.lstrip("0")
+    return int(significant or "0") if len(significant) <= 19 else _BEYOND_ANY_FILE
 
 
 class UnsatisfiableRange(RangeNotSatisfiable):
@@ -54,14 +62,14 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not first and not last:
         return None
     if not first:  # suffix range: the last N bytes
-        length = min(int(last), size)
+        length = min(_position(last), size)
         if length == 0:
             raise UnsatisfiableRange(size)
         return size - length, length
-    start = int(first)
+    start = _position(first)
     if start >= size:
         raise UnsatisfiableRange(size)
-    end = min(int(last), size - 1) if last else size - 1
+    end = min(_position(last), size - 1) if last else size - 1
     if end < start:
         return None  # an invalid range is ignored
     return start, end - start + 1

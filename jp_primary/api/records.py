@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response
 
 from jp_primary.api.deps import Caller, Services
 from jp_primary.api.errors import Responses, responses
+from jp_primary.api.params import JobKey
 from jp_primary.api.policies import JobReader
 from jp_primary.services import records
 
@@ -14,8 +15,10 @@ XML: Responses = {
 }
 
 
-@router.get("/record", response_class=Response, responses=responses(401, 403, 404, 503, extra=XML))
-async def get_record(key: str, services: Services, caller: Caller = JobReader) -> Response:
+@router.get(
+    "/record", response_class=Response, responses=responses(401, 403, 404, 422, 503, extra=XML)
+)
+async def get_record(key: JobKey, services: Services, caller: Caller = JobReader) -> Response:
     """The JobRecord (JRA2 statistics record) derived from the job's L&B dump."""
     xml = await records.job_record(services.db, services.backend, caller, key)
     return Response(xml, media_type="application/xml")

@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from jp_primary.text import ClassText, MediaTypeText, NameText, SubjectText, ValueText
+
 # What the OpenAPI document says about the identifiers clients build themselves.
 JOBID_DOC = (
     "The full jobid: an absolute https:// (or http://) URL of at most 1024 characters, without "
@@ -30,16 +32,24 @@ class StrictIn(BaseModel):
 
 
 class RegisterIn(StrictIn):
-    jobid: str = Field(
+    jobid: SubjectText = Field(
         description=JOBID_DOC, examples=["https://lb.example.org:9000/kJ4mO8uLbQ3iP-Xw_2dfZA"]
     )
-    owner: str | None = Field(
+    owner: SubjectText | None = Field(
         None, description="Owner subject (trusted callers only; default self)"
     )
 
 
+class BulkJobIn(StrictIn):
+    """One job of a bulk registration. Its text is checked with the job (the same rule as
+    ``RegisterIn``), so a bad item gets its own status in the results, not a 422 for the list."""
+
+    jobid: str = Field(description="Full jobid, e.g. https://lb.example.org:9000/<unique>")
+    owner: str | None = Field(None, description="Owner subject (default: the caller)")
+
+
 class BulkIn(StrictIn):
-    jobs: list[RegisterIn] = Field(min_length=1, max_length=10000)
+    jobs: list[BulkJobIn] = Field(min_length=1, max_length=10000)
 
 
 class FileOut(BaseModel):
@@ -96,8 +106,8 @@ class AttributesOut(BaseModel):
 class TagIn(StrictIn):
     """One user tag."""
 
-    name: str = Field(min_length=1, max_length=255)
-    value: str
+    name: NameText = Field(min_length=1)
+    value: ValueText
 
 
 class TagListIn(StrictIn):
@@ -120,11 +130,17 @@ class TagOut(BaseModel):
 
 
 class UploadIn(StrictIn):
-    file_class: str = Field(alias="class", description=FILE_CLASS_DOC, examples=FILE_CLASS_EXAMPLES)
-    name: str = Field("", description="Distinguishes several files of one class")
-    content_type: str | None = Field(None, max_length=255)
+    file_class: ClassText = Field(
+        alias="class", description=FILE_CLASS_DOC, examples=FILE_CLASS_EXAMPLES
+    )
+    name: NameText = Field("", description="Distinguishes several files of one class")
+    content_type: MediaTypeText | None = Field(None, description="RFC 9110 media type")
     size: int | None = Field(None, ge=0, description="Verified at commit when given")
-    sha256: str | None = Field(None, description="Hex digest, verified at commit when given")
+    sha256: str | None = Field(
+        None,
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description="Hex digest, verified at commit when given",
+    )
     direct: bool = Field(False, description="Ask for a URL of the storage itself (S3, FTP door)")
 
     model_config = ConfigDict(strict=True, extra="forbid", populate_by_name=True)

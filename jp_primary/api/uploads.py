@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Path, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services, base_url
 from jp_primary.api.errors import responses
+from jp_primary.api.params import FileClass, FileName, JobKey, UploadId
 from jp_primary.api.policies import JobWriter, UploadStarter
 from jp_primary.services.uploads import UploadRequest
+from jp_primary.text import check_media_type
 
 router = APIRouter(tags=["uploads"])
 
@@ -26,7 +26,7 @@ RAW_BODY = {
     responses=responses(400, 401, 403, 404, 409, 413, 422, 503),
 )
 async def start_upload(
-    key: str,
+    key: JobKey,
     body: schemas.UploadIn,
     request: Request,
     services: Services,
@@ -56,10 +56,10 @@ async def start_upload(
     "/v1/uploads/{upload_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     openapi_extra=RAW_BODY,
-    responses=responses(401, 403, 404, 409, 410, 413, 503),
+    responses=responses(401, 403, 404, 409, 410, 413, 422, 503),
 )
 async def send_bytes(
-    upload_id: str, request: Request, services: Services, caller: Caller = UploadStarter
+    upload_id: UploadId, request: Request, services: Services, caller: Caller = UploadStarter
 ) -> Response:
     """Stream the bytes of an upload (any length, constant memory; a retry replaces them)."""
     await services.uploads.receive(caller, upload_id, request.stream())
@@ -70,7 +70,7 @@ async def send_bytes(
     "/v1/uploads/{upload_id}/commit", responses=responses(401, 403, 404, 409, 410, 422, 503)
 )
 async def commit_upload(
-    upload_id: str, services: Services, caller: Caller = UploadStarter
+    upload_id: UploadId, services: Services, caller: Caller = UploadStarter
 ) -> schemas.CommittedOut:
     """Verify size and sha256, make the file visible, derive its attributes."""
     return views.committed_out(await services.uploads.commit(caller, upload_id))
@@ -79,10 +79,10 @@ async def commit_upload(
 @router.delete(
     "/v1/uploads/{upload_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=responses(401, 403, 404, 409, 410),
+    responses=responses(401, 403, 404, 409, 410, 422),
 )
 async def abort_upload(
-    upload_id: str, services: Services, caller: Caller = UploadStarter
+    upload_id: UploadId, services: Services, caller: Caller = UploadStarter
 ) -> Response:
     """Abort an upload in progress; its bytes are dropped."""
     await services.uploads.abort(caller, upload_id)
@@ -96,20 +96,18 @@ async def abort_upload(
     responses=responses(401, 403, 404, 409, 413, 422, 503),
 )
 async def put_file(
-    key: str,
-    file_class: Annotated[
-        str, Path(description=schemas.FILE_CLASS_DOC, examples=schemas.FILE_CLASS_EXAMPLES)
-    ],
+    key: JobKey,
+    file_class: FileClass,
     request: Request,
     services: Services,
-    name: str = "",
+    name: FileName = "",
     caller: Caller = JobWriter,
 ) -> schemas.CommittedOut:
     """Upload and commit in one request (fire and forget); X-Content-SHA256 is verified."""
     req = UploadRequest(
         file_class,
         name,
-        request.headers.get("content-type"),
+        check_media_type(request.headers.get("content-type"), "the Content-Type header"),
         sha256=request.headers.get("x-content-sha256"),
     )
     committed = await services.uploads.put_file(caller, key, req, request.stream())

@@ -6,6 +6,8 @@ A name is ``<namespace>:<local>``, e.g. ``http://egee.cesnet.cz/en/Schema/LB/Att
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 JP_SYSTEM = "http://egee.cesnet.cz/en/Schema/JP/System"
 JP_WORKFLOW = "http://egee.cesnet.cz/en/Schema/JP/Workflow"
 JP_ISB = "http://egee.cesnet.cz/en/Schema/JP/ISB"
@@ -40,6 +42,22 @@ ALIASES: dict[str, str] = {
 }
 
 
+# Namespaces whose values only the service and its plugins write: a user tag there could pass for
+# a system or derived value (e.g. ``jp:owner``). Plugins' own namespaces are added at run time
+# (``PluginRegistry.namespaces``); jp-lbtag is where unqualified user tags go.
+RESERVED_NAMESPACES: tuple[str, ...] = (
+    JP_SYSTEM,
+    JP_WORKFLOW,
+    JP_ISB,
+    JP_OSB,
+    LB_ATTRIBUTES,
+    JDL_FILE,
+    JP_PRIMARY,
+    CONDOR_LOG,
+)
+USER_NAMESPACES: tuple[str, ...] = (LB_TAG,)
+
+
 def expand(name: str) -> str:
     """Return the fully qualified form of ``name`` (aliases expanded; others unchanged)."""
     prefix, sep, local = name.partition(":")
@@ -54,3 +72,16 @@ def tag_attribute(tag_name: str) -> str:
     if ":" in expanded:
         return expanded
     return f"{LB_TAG}:{tag_name}"
+
+
+def reserved_namespace(attribute: str, reserved: Iterable[str]) -> str | None:
+    """The reserved namespace ``attribute`` (a qualified name) falls in, or None.
+
+    Compared case-insensitively, and sub-namespaces (``<namespace>/...``) count, so that no
+    spelling of a reserved name slips through as a lookalike."""
+    folded = attribute.casefold()
+    for namespace in reserved:
+        prefix = namespace.casefold()
+        if folded.startswith((prefix + ":", prefix + "/")):
+            return namespace
+    return None

@@ -25,6 +25,7 @@ from jp_primary.auth.tokens import ISSUER, ServiceTokens, load_or_create_key
 from jp_primary.auth.x509 import identity_from_chain
 from jp_primary.config import Settings
 from jp_primary.errors import Unauthenticated
+from jp_primary.text import SUBJECT_MAX, text_problem
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Authenticator:
         identity = self._identify(creds)
         if identity is None:
             return None
+        _ensure_storable(identity.subject)
         identity = self._policy.apply(identity)
         if creds.bearer is not None:
             self._verified.put(creds.bearer, identity)
@@ -96,6 +98,17 @@ class Authenticator:
         except jwt.PyJWTError as exc:
             # Say what is wrong with the token, never echo the token itself.
             raise Unauthenticated(f"invalid bearer token: {exc}") from None
+
+
+def _ensure_storable(subject: str) -> None:
+    """A subject the database cannot hold is refused here (401), before any request uses it:
+    the credential, not the request, is at fault, and it would fail on every route."""
+    problem = text_problem(subject, SUBJECT_MAX)
+    if problem is not None:
+        raise Unauthenticated(
+            f"the credential's subject {problem}; present a credential whose subject is valid "
+            f"text of at most {SUBJECT_MAX} characters"
+        )
 
 
 class VerifiedTokens:

@@ -16,6 +16,7 @@ from jp_primary.errors import ConfigurationError, StorageUnavailable
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services.files import FileService
 from jp_primary.services.jobs import Registrar
+from jp_primary.services.tags import TagLimits, TagService, reserved_namespaces
 from jp_primary.services.uploads import Door, UploadLimits, UploadService
 
 
@@ -28,6 +29,11 @@ def _door(settings: Settings, db: Database) -> Door | None:
     return Door(url, DatabaseDoorGrants(db.engine))
 
 
+def _tag_limits(settings: Settings) -> TagLimits:
+    caps = settings.tags
+    return TagLimits(caps.max_tags_per_request, caps.max_tags_per_job, caps.max_tag_value)
+
+
 @dataclass
 class AppServices:
     settings: Settings
@@ -38,6 +44,7 @@ class AppServices:
     uploads: UploadService
     files: FileService
     registrar: Registrar
+    tags: TagService
 
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
@@ -59,6 +66,7 @@ class AppServices:
             uploads=UploadService(db, backend, plugins, limits, _door(settings, db)),
             files=FileService(db, backend, plugins),
             registrar=Registrar(db),
+            tags=TagService(db, _tag_limits(settings), reserved_namespaces(plugins)),
         )
 
     async def check_ready(self) -> None:

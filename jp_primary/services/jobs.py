@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from jp_primary.attributes import names
@@ -14,13 +17,15 @@ from jp_primary.auth.identity import Identity, Role
 from jp_primary.db.repositories import identities, jobs, values
 from jp_primary.db.repositories.jobs import JobRecord
 from jp_primary.db.session import Database
-from jp_primary.errors import Conflict, Forbidden, InvalidInput, NotFound
+from jp_primary.errors import Conflict, Forbidden, InvalidInput, JPError, NotFound
 from jp_primary.services import access
-from jp_primary.services.batching import Batcher
+from jp_primary.services.batching import Batcher, isolating
+from jp_primary.text import SUBJECT_MAX, check_text, shown
 from jp_primary.timefmt import rfc3339
 
+log = logging.getLogger(__name__)
+
 _KEY = re.compile(r"[A-Za-z0-9._~-]{1,128}")
-MAX_JOBID = 1024
 
 
 def job_key(jobid: str) -> str:
@@ -29,9 +34,13 @@ def job_key(jobid: str) -> str:
     A jobid is an absolute http(s) URL whose path ends in that unique part, as L&B jobids
     (``https://lb.example.org:9000/<22 characters>``) and CREAM jobids are.
     """
-    if len(jobid) > MAX_JOBID or any(c.isspace() or ord(c) < 32 for c in jobid):
-        raise InvalidInput("malformed jobid: too long or contains whitespace/control characters")
-    parts = urlsplit(jobid)
+    check_text(jobid, "jobid", SUBJECT_MAX)
+    if any(c.isspace() or ord(c) < 32 for c in jobid):
+        raise InvalidInput("malformed jobid: contains whitespace or control characters")
+    try:
+        parts = urlsplit(jobid)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket: https://[::1/x
+        raise InvalidInput(f"malformed jobid {jobid!r}: {exc}") from None
     key = parts.path.rsplit("/", 1)[-1]
     if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
         raise InvalidInput(f"malformed jobid {jobid!r}: expected https://<server>[:port]/<unique>")
@@ -51,8 +60,9 @@ def _owner_for(identity: Identity, owner: str | None) -> str:
         return identity.subject
     if not identity.has(Role.TRUSTED):
         raise Forbidden("only trusted services may register jobs for another owner")
-    if not owner.strip() or len(owner) > 1024:
-        raise InvalidInput("owner must be a non-empty subject of at most 1024 characters")
+    check_text(owner, "owner", SUBJECT_MAX)
+    if not owner.strip():
+        raise InvalidInput("owner must be a non-empty subject")
     return owner
 
 
@@ -125,12 +135,20 @@ def _register_each(
     return outcomes
 
 
+def _item_caused(exc: Exception) -> bool:
+    """Whether a failed group transaction may be one item's fault (worth isolating): not when
+    the database cannot be reached or is busy, which no item causes."""
+    return not isinstance(exc, OperationalError | InterfaceError | PoolTimeout)
+
+
 class Registrar:
     """Single registrations, group-committed (see ``services.batching``)."""
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._batcher: Batcher[RegistrationRequest, Registration] = Batcher(self._run)
+        self._batcher: Batcher[RegistrationRequest, Registration] = Batcher(
+            self._run, item_caused=_item_caused
+        )
 
     async def _run(self, requests: list[RegistrationRequest]) -> list[Registration | Exception]:
         return await self._db.run(lambda s: _register_each(s, requests))
@@ -167,18 +185,40 @@ def _bulk_in(session: Session, identity: Identity, items: list[BulkItem]) -> lis
             owner = _owner_for(identity, item.owner)
             reg = register_in(session, identity, item.jobid, owner, sink)
         except (Conflict, InvalidInput, Forbidden) as exc:
-            results.append(BulkResult(item.jobid, exc.status_code, None, exc.error, exc.detail))
+            status = exc.status_code
+            results.append(BulkResult(shown(item.jobid), status, None, exc.error, exc.detail))
         else:
             results.append(BulkResult(item.jobid, 201 if reg.created else 200, reg.job))
     values.append_for_jobs(session, sink)
     return results
 
 
+def _failed(item: BulkItem, exc: Exception) -> BulkResult:
+    if isinstance(exc, JPError):
+        return BulkResult(shown(item.jobid), exc.status_code, None, exc.error, exc.detail)
+    log.error("bulk registration of %r failed", item.jobid, exc_info=exc)
+    detail = "this job could not be stored (the others were); report it to the operators"
+    return BulkResult(shown(item.jobid), 500, None, "InternalError", detail)
+
+
 async def register_bulk(
     db: Database, identity: Identity, items: list[BulkItem]
 ) -> list[BulkResult]:
-    """Register a batch in one transaction; each item reports its own outcome."""
-    return await db.run(lambda s: _bulk_in(s, identity, items))
+    """Register a batch in one transaction; each item reports its own outcome. Should the
+    transaction fail, the items are retried in parts so that only the failing ones fail."""
+
+    async def run(part: list[BulkItem]) -> list[BulkResult]:
+        return await db.run(lambda s: _bulk_in(s, identity, part))
+
+    outcomes = await isolating(run, items, _item_caused)
+    results = []
+    for item, outcome in zip(items, outcomes, strict=True):
+        if isinstance(outcome, Exception):
+            if not _item_caused(outcome):
+                raise outcome  # the database is away: the whole request fails (503/500)
+            outcome = _failed(item, outcome)
+        results.append(outcome)
+    return results
 
 
 def _by_key(session: Session, key: str) -> JobRecord:

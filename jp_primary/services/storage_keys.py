@@ -9,6 +9,7 @@ from __future__ import annotations
 import unicodedata
 
 from jp_primary.errors import InvalidInput
+from jp_primary.text import NAME_MAX, check_text
 
 MAX_NAME_BYTES = 255
 STAGING_PREFIX = "staging/"
@@ -16,6 +17,7 @@ FILES_PREFIX = "files/"
 
 
 def validate_file_name(name: str) -> str:
+    check_text(name, "file name", NAME_MAX)
     if len(name.encode("utf-8")) > MAX_NAME_BYTES:
         raise InvalidInput(f"file name longer than {MAX_NAME_BYTES} bytes")
     if name in (".", "..") or "/" in name or "\\" in name:

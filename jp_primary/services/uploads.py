@@ -44,6 +44,8 @@ from jp_primary.services.storage_keys import (
     staging_prefix,
     validate_file_name,
 )
+from jp_primary.services.tags import reserved_namespaces, screen_file_tags
+from jp_primary.text import check_media_type
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -140,6 +142,7 @@ class UploadService:
     async def start(self, identity: Identity, key: str, req: UploadRequest) -> UploadTicket:
         file_class = self.plugins.resolve_class(req.file_class)
         name = validate_file_name(req.name)
+        content_type = check_media_type(req.content_type)
         sha256 = normalise_sha256(req.sha256)
         if req.size is not None and req.size > self.limits.max_file_size:
             raise PayloadTooLarge(f"declared size exceeds the limit of {self.limits.max_file_size}")
@@ -158,7 +161,7 @@ class UploadService:
                 job_id=job.id,
                 file_class=file_class,
                 name=name,
-                content_type=req.content_type,
+                content_type=content_type,
                 declared_size=req.size,
                 declared_sha256=sha256,
                 method=method,
@@ -249,6 +252,10 @@ class UploadService:
         extraction = await anyio.to_thread.run_sync(
             extract_sync, self.plugins, self.backend, location, file_id, now
         )
+        extraction.user_tags, refused = screen_file_tags(
+            extraction.user_tags, reserved_namespaces(self.plugins)
+        )
+        extraction.errors.extend(refused)
         row = FileRow(
             job_id=upload.job_id,
             file_class=upload.file_class,

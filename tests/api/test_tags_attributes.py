@@ -5,6 +5,8 @@ from jp_primary.auth.identity import Role
 from tests.api.test_uploads import job
 from tests.conftest import ALICE, BOB, LB_HOST, Api
 
+VO = "https://vo.example.org/tags"
+
 
 def test_single_and_several_tags_with_seq_and_author(api: Api) -> None:
     key = job(api)
@@ -14,7 +16,7 @@ def test_single_and_several_tags_with_seq_and_author(api: Api) -> None:
     assert one.status_code == 201
     many = api.client.post(
         f"/v1/jobs/{key}/tags",
-        json={"tags": [{"name": "color", "value": "blue"}, {"name": "lb:note", "value": "x"}]},
+        json={"tags": [{"name": "color", "value": "blue"}, {"name": f"{VO}:note", "value": "x"}]},
         headers=api.auth(LB_HOST, Role.TRUSTED),
     )
     assert many.status_code == 201
@@ -25,7 +27,7 @@ def test_single_and_several_tags_with_seq_and_author(api: Api) -> None:
     assert seqs == sorted(seqs)
     assert len(set(seqs)) == 3
     assert tags[0]["name"] == f"{names.LB_TAG}:color"
-    assert tags[2]["name"] == f"{names.LB_ATTRIBUTES}:note"
+    assert tags[2]["name"] == f"{VO}:note"  # a namespace of the user's own
 
 
 def test_tags_are_never_overwritten_and_bad_bodies_refused(api: Api) -> None:

@@ -63,3 +63,14 @@ def insert(
         "registered_at": at,
     }
     return insert_ignore(session, "jobs", values, ["key"])
+
+
+def lock(session: Session, job_id: int) -> None:
+    """Hold the job's row until the transaction ends (PostgreSQL; SQLite writers are serialised
+    by BEGIN IMMEDIATE already), so checks of a job's totals are not raced by its other writers.
+
+    ``FOR NO KEY UPDATE``: it serialises the lockers but not the foreign-key checks (``FOR KEY
+    SHARE``) of transactions inserting the job's values while they hold the change counter, which
+    a plain ``FOR UPDATE`` would deadlock against."""
+    stmt = select(JobRow.id).where(JobRow.id == job_id).with_for_update(key_share=True)
+    session.exec(stmt).first()

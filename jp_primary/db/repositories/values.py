@@ -107,6 +107,17 @@ def for_job(
     ]
 
 
+def count_for_job(session: Session, job_id: int, origin: str | None = None) -> int:
+    stmt = (
+        select(func.count())
+        .select_from(AttributeValueRow)
+        .where(AttributeValueRow.job_id == job_id)
+    )
+    if origin is not None:
+        stmt = stmt.where(AttributeValueRow.origin == origin)
+    return int(session.exec(stmt).one())
+
+
 def for_file(session: Session, file_id: int) -> list[StoredValue]:
     stmt = (
         select(AttributeValueRow)
