@@ -121,6 +121,23 @@ class DoorSettings(_JPSettings):
     )
 
 
+class ExtractionSettings(_JPSettings):
+    """What one committed file may add to the database, whatever its bytes hold."""
+
+    max_extraction_problems: int = Field(
+        100,
+        ge=1,
+        description="Extraction problems kept per file; the rest are only counted "
+        "(JP_MAX_EXTRACTION_PROBLEMS).",
+    )
+    max_values_per_file: int = Field(
+        200_000,
+        ge=1,
+        description="Derived values stored per file; the rest are reported as one problem "
+        "(JP_MAX_VALUES_PER_FILE).",
+    )
+
+
 class Settings(BaseModel):
     """All settings of one service process."""
 
@@ -129,6 +146,7 @@ class Settings(BaseModel):
     storage: StorageSettings = Field(default_factory=StorageSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     door: DoorSettings = Field(default_factory=DoorSettings)
+    extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
 
     @property
     def home(self) -> Path:

@@ -27,6 +27,8 @@ NAME_MAX = 255  # file names, content types, tag names
 ATTRIBUTE_NAME_MAX = 512  # attribute_values.name
 CLASS_MAX = 64  # file classes
 VALUE_MAX = 65536  # a tag value (values are TEXT; this bounds one request's storage)
+DERIVED_VALUE_MAX = 1024 * 1024  # a value a plugin derives from a file (TEXT; bounds one file)
+PROBLEM_TEXT_MAX = 1000  # one extraction problem's message as stored and returned
 
 _FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 
@@ -41,6 +43,11 @@ def text_problem(value: str, max_length: int) -> str | None:
     if found.group() == "\x00":
         return "contains a NUL character, which cannot be stored"
     return "contains a lone UTF-16 surrogate (not valid Unicode text); send valid UTF-8"
+
+
+def storable_characters(value: str) -> str:
+    """``value`` with every character no database stores (NUL, lone surrogates) made U+FFFD."""
+    return _FORBIDDEN.sub("\ufffd", value)
 
 
 def check_text(value: str, what: str, max_length: int) -> str:

@@ -17,5 +17,5 @@ XML: Responses = {
 @router.get("/record", response_class=Response, responses=responses(401, 403, 404, 503, extra=XML))
 async def get_record(key: str, services: Services, caller: Caller = JobReader) -> Response:
     """The JobRecord (JRA2 statistics record) derived from the job's L&B dump."""
-    xml = await records.job_record(services.db, services.backend, caller, key)
+    xml = await records.job_record(services.db, services.backend, services.plugins, caller, key)
     return Response(xml, media_type="application/xml")

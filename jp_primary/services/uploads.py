@@ -22,7 +22,7 @@ from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import DirectUpload, StorageBackend
 from jp_primary.backends.door_grants import DoorGrants, door_upload
 from jp_primary.db.models import FileRow, UploadRow
-from jp_primary.db.repositories import files, identities, uploads, values
+from jp_primary.db.repositories import files, identities, records, uploads, values
 from jp_primary.db.repositories.values import StoredValue
 from jp_primary.db.session import Database
 from jp_primary.errors import (
@@ -37,7 +37,16 @@ from jp_primary.errors import (
 from jp_primary.plugins.base import Extraction
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services import jobs
-from jp_primary.services.extraction import FileIdentity, errors_json, extract_sync, file_values
+from jp_primary.services.extraction import (
+    RECORD_CLASSES,
+    ExtractionLimits,
+    FileIdentity,
+    error_count,
+    errors_json,
+    extract_sync,
+    file_values,
+    job_record_of,
+)
 from jp_primary.services.storage_keys import (
     final_key,
     staging_key,
@@ -52,6 +61,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 class UploadLimits:
     max_file_size: int
     deadline_seconds: int
+    extraction: ExtractionLimits = ExtractionLimits()
 
 
 @dataclass(frozen=True)
@@ -80,6 +90,11 @@ class CommittedFile:
     values: list[StoredValue] = field(default_factory=list)
     errors: list[dict[str, object]] = field(default_factory=list)
     created: bool = True
+
+    @property
+    def error_count(self) -> int:
+        """Every extraction problem found (``errors`` holds the first ones)."""
+        return self.file.extraction_error_count
 
 
 def normalise_sha256(value: str | None) -> str | None:
@@ -110,6 +125,14 @@ def _record_file_tags(
         for name, value in tags
     ]
     values.append(session, upload.job_id, tagged)
+
+
+def store_job_record(session: Session, row: FileRow, extraction: Extraction) -> None:
+    """Keep the JobRecord a record-class file yields (or why it yields none) for reading."""
+    if row.file_class in RECORD_CLASSES:
+        assert row.id is not None
+        xml, detail = job_record_of(extraction, row.file_class, row.name)
+        records.put(session, row.id, xml, detail or None, datetime.now(UTC))
 
 
 @dataclass(frozen=True)
@@ -247,7 +270,7 @@ class UploadService:
         )
         file_id = FileIdentity(job.jobid, job.key, upload.file_class, upload.name)
         extraction = await anyio.to_thread.run_sync(
-            extract_sync, self.plugins, self.backend, location, file_id, now
+            extract_sync, self.plugins, self.backend, location, file_id, now, self.limits.extraction
         )
         row = FileRow(
             job_id=upload.job_id,
@@ -261,6 +284,7 @@ class UploadService:
             committed_at=now,
             location=location,
             extraction_errors=errors_json(extraction),
+            extraction_error_count=error_count(extraction),
         )
         return await self.db.run(
             lambda s: self._record_commit(s, upload, row, extraction, identity, job.key)
@@ -328,6 +352,7 @@ class UploadService:
         new = file_values(extraction.values, row.file_class, row.name, row.id)
         seqs = values.append(session, upload.job_id, new)
         _record_file_tags(session, upload, extraction.user_tags, row.committed_at)
+        store_job_record(session, row, extraction)
         stored = [
             StoredValue(v.name, v.value, v.origin, v.origin_detail, v.timestamp, seq, None)
             for v, seq in zip(new, seqs, strict=True)
