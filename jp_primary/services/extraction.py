@@ -172,7 +172,7 @@ RECORD_CLASSES = ("lb",)
 def job_record_of(extraction: Extraction, file_class: str, name: str) -> tuple[str | None, str]:
     """The JobRecord XML to store for a file of a record class, or None with the reason."""
     if extraction.job_record is not None:
-        return extraction.job_record, ""
-    why = "; ".join(problem.message for problem in extraction.errors[:3]) or "no events"
+        return storable_characters(extraction.job_record), ""
+    why = "; ".join(problem.message for problem in extraction.errors[:2]) or "no plugin derived one"
     shown = f"{file_class} file {name!r}" if name else f"{file_class} file"
     return None, f"the {shown} yields no JobRecord ({why})"

@@ -63,9 +63,11 @@ def commit_traced(api: Api, key: str, file_class: str, body: bytes) -> tuple[Any
 
 
 def test_defect_3_random_bytes_as_lb_stay_bounded(api: Api) -> None:
-    _, key = register(api)
-    # 52 MB: random bytes, then one 20 MB "line" without a newline; neither may be held whole.
-    body = random.Random(3).randbytes(RANDOM_BYTES) + b"Z" * (20 * 1024 * 1024)
+    jobid, key = register(api)
+    # 52 MB: one real event (so the file is read to its end), random bytes, then one 20 MB
+    # "line" without a newline; none of it may be held whole.
+    event = generate_job(random.Random(1), "done", jobid=jobid)[0].encode() + b"\n"
+    body = event + random.Random(3).randbytes(RANDOM_BYTES) + b"Z" * (20 * 1024 * 1024)
     response, peak = commit_traced(api, key, "lb", body)
     assert peak < 64 * 1024 * 1024, f"the commit held {peak} bytes"
     assert len(response.content) < 256 * 1024
@@ -89,11 +91,31 @@ def test_defect_3_random_bytes_as_lb_stay_bounded(api: Api) -> None:
 
 def test_defect_3_every_plugin_reads_random_bytes_in_bounded_memory(api: Api) -> None:
     _, key = register(api)
-    body = random.Random(5).randbytes(24 * 1024 * 1024)
-    for file_class in ("osb", "isb", "jdl", "condor-log"):
+    body = random.Random(5).randbytes(48 * 1024 * 1024)
+    for file_class in ("lb", "osb", "isb", "jdl", "condor-log"):
         response, peak = commit_traced(api, key, file_class, body)
         assert peak < 48 * 1024 * 1024, f"{file_class}: the commit held {peak} bytes"
-        assert 1 <= response.json()["extraction"]["error_count"] <= 100
+        extraction = response.json()["extraction"]
+        assert 1 <= len(extraction["errors"]) <= 100
+        assert len(response.content) < 256 * 1024
+    # A file that is no L&B dump says so first, and is not read to its end.
+    errors = api.client.get(f"/v1/jobs/{key}/files/lb/errors", headers=api.auth(ALICE)).json()
+    assert errors["errors"][0]["message"] == "the file holds no L&B event"
+    assert errors["errors"][1]["message"].endswith("the rest is not read")
+    assert errors["error_count"] == 1002
+
+
+def test_defect_3_a_huge_tar_extended_header_is_not_read(api: Api) -> None:
+    _, key = register(api)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        info = tarfile.TarInfo("x")
+        info.pax_headers = {"comment": "c" * (40 * 1024 * 1024)}
+        archive.addfile(info, io.BytesIO(b""))
+    response, peak = commit_traced(api, key, "osb", buffer.getvalue())
+    assert peak < 16 * 1024 * 1024, f"the commit held {peak} bytes"
+    (problem,) = response.json()["extraction"]["errors"]
+    assert "extended header" in problem["message"]
 
 
 def test_defect_3_the_problem_cap_is_configurable(make_api: Any, monkeypatch: Any) -> None:

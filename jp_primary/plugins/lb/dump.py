@@ -3,8 +3,9 @@
 A dump is read leniently: a line that cannot be parsed is reported (with its number) and
 skipped, and the rest of the file still counts. Memory stays bounded whatever the file holds:
 a line longer than ``MAX_LINE_BYTES`` is skipped (``None`` from ``bounded_lines``), at most
-``MAX_PROBLEMS`` problems are kept (the rest are counted), and events stop being read once they
-reach ``MAX_EVENTS`` or ``MAX_EVENT_BYTES``.
+``MAX_PROBLEMS`` problems are kept (the rest are counted), events stop being read once they
+reach ``MAX_EVENTS`` or ``MAX_EVENT_BYTES``, and a file whose first ``MAX_PROBLEMS`` lines hold
+no event at all is not read further.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def parse_dump(lines: Iterable[bytes | str | None], first_line: int = 1) -> Pars
             held += len(raw)
         except ULMError as exc:
             parsed.problem(exc.message, number)
+            if not parsed.events and len(parsed.problems) >= MAX_PROBLEMS:
+                # Not a dump at all (random bytes, a binary): reading on would only count.
+                message = f"no L&B event in the first {MAX_PROBLEMS} lines: the rest is not read"
+                parsed.problems.insert(0, ExtractionProblem(message, number))
+                break
     return parsed
 
 

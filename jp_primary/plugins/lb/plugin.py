@@ -75,7 +75,8 @@ class LBPlugin:
         problems = parsed.problems + problems
         if not events:
             if not parsed.events:
-                problems.append(ExtractionProblem("the file holds no L&B event"))
+                # First: the verdict must survive when only the first problems are kept.
+                problems.insert(0, ExtractionProblem("the file holds no L&B event"))
             return None, problems, parsed.problems_omitted
         result = replay(events)
         problems += [ExtractionProblem(message, line) for message, line in result.problems]
