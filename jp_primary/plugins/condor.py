@@ -43,6 +43,7 @@ class CondorLogPlugin:
         summary: JobSummary | None = None
         others: set[str] = set()
         read = other_events = 0
+        stopped = False  # at MAX_EVENTS, on purpose: the completeness check does not apply
         try:
             for event in _events(path):
                 read += 1
@@ -59,12 +60,12 @@ class CondorLogPlugin:
                 if summary.event_count >= MAX_EVENTS:
                     message = f"the log holds more than {MAX_EVENTS} events; the rest is not read"
                     extraction.errors.append(ExtractionProblem(message))
-                    read = -1  # not all were read, on purpose: no completeness check
+                    stopped = True
                     break
                 summary.add(int(event.type), _event_time(event.timestamp), dict(event.items()))
         except Exception as exc:  # the C++ reader's errors carry no stable type
             extraction.errors.append(ExtractionProblem(f"cannot read the user log: {exc}"))
-        if read >= 0:
+        if not stopped:
             _check_completeness(path, read, extraction)
         if others:
             listed = ", ".join(sorted(others, key=_job_sort_key))

@@ -14,11 +14,14 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
+
+from sqlmodel import Session
 
 from jp_primary.attributes.names import tag_attribute
 from jp_primary.backends.base import StorageBackend
-from jp_primary.db.repositories import values
+from jp_primary.db.models import FileRow
+from jp_primary.db.repositories import records, values
 from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction, ExtractionProblem
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.text import (
@@ -103,7 +106,8 @@ def storable(extraction: Extraction, limits: ExtractionLimits) -> Extraction:
         found.append(ExtractionProblem(message))
         kept = kept[: limits.max_values]
     tags = [t for t in (_storable_tag(n, v, found) for n, v in extraction.user_tags) if t]
-    problems = [*extraction.errors, *found]
+    # What was not stored as derived comes first: it must survive when only the first are kept.
+    problems = [*found, *extraction.errors]
     shown = [_cut_problem(p) for p in problems[: limits.max_problems]]
     omitted = extraction.errors_omitted + max(0, len(problems) - limits.max_problems)
     return replace(extraction, values=kept, user_tags=tags, errors=shown, errors_omitted=omitted)
@@ -176,3 +180,11 @@ def job_record_of(extraction: Extraction, file_class: str, name: str) -> tuple[s
     why = "; ".join(problem.message for problem in extraction.errors[:2]) or "no plugin derived one"
     shown = f"{file_class} file {name!r}" if name else f"{file_class} file"
     return None, f"the {shown} yields no JobRecord ({why})"
+
+
+def store_job_record(session: Session, row: FileRow, extraction: Extraction) -> None:
+    """Keep the JobRecord a record-class file yields (or why it yields none) for reading."""
+    if row.file_class in RECORD_CLASSES:
+        assert row.id is not None
+        xml, detail = job_record_of(extraction, row.file_class, row.name)
+        records.put(session, row.id, xml, detail or None, datetime.now(UTC))

@@ -28,8 +28,8 @@ from jp_primary.services.extraction import (
     errors_json,
     extract_sync,
     file_values,
+    store_job_record,
 )
-from jp_primary.services.uploads import store_job_record
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import DirectUpload, StorageBackend
 from jp_primary.backends.door_grants import DoorGrants, door_upload
 from jp_primary.db.models import FileRow, UploadRow
-from jp_primary.db.repositories import files, identities, records, uploads, values
+from jp_primary.db.repositories import files, identities, uploads, values
 from jp_primary.db.repositories.values import StoredValue
 from jp_primary.db.session import Database
 from jp_primary.errors import (
@@ -38,14 +38,13 @@ from jp_primary.plugins.base import Extraction
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services import jobs
 from jp_primary.services.extraction import (
-    RECORD_CLASSES,
     ExtractionLimits,
     FileIdentity,
     error_count,
     errors_json,
     extract_sync,
     file_values,
-    job_record_of,
+    store_job_record,
 )
 from jp_primary.services.storage_keys import (
     final_key,
@@ -125,14 +124,6 @@ def _record_file_tags(
         for name, value in tags
     ]
     values.append(session, upload.job_id, tagged)
-
-
-def store_job_record(session: Session, row: FileRow, extraction: Extraction) -> None:
-    """Keep the JobRecord a record-class file yields (or why it yields none) for reading."""
-    if row.file_class in RECORD_CLASSES:
-        assert row.id is not None
-        xml, detail = job_record_of(extraction, row.file_class, row.name)
-        records.put(session, row.id, xml, detail or None, datetime.now(UTC))
 
 
 @dataclass(frozen=True)
