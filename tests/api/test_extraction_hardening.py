@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sqlalchemy import create_engine, text
+
 from jp_primary.attributes import names
 from jp_primary.auth.identity import Role
 from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction
@@ -292,3 +294,24 @@ def test_bounded_errors_survive_json(api: Api) -> None:
     _, key = register(api)
     committed = put(api, key, "lb", b"\xff\xfe bad\n").json()
     assert json.loads(json.dumps(committed["extraction"]["errors"]))
+
+
+def test_defect_12_a_dump_stored_before_records_gets_one_on_first_read(api: Api) -> None:
+    jobid, key = upload_dump(api)
+    engine = create_engine(api.settings.database_url)
+    with engine.begin() as conn:
+        deleted = conn.execute(
+            text(
+                "DELETE FROM job_records WHERE file_id IN (SELECT f.id FROM files f "
+                "JOIN jobs j ON j.id = f.job_id WHERE j.key = :key)"
+            ),
+            {"key": key},
+        )
+        assert deleted.rowcount == 1
+    response = api.client.get(f"/v1/jobs/{key}/record", headers=api.auth(ALICE))
+    assert response.status_code == 200
+    assert jobid in response.text
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT xml FROM job_records")).scalars().all()
+    engine.dispose()
+    assert response.text in stored
