@@ -259,7 +259,7 @@ def test_defect_12_record_is_stored_at_commit_and_at_reextraction(api: Api) -> N
     assert again.status_code == 200
     assert again.text == first.text
     # ...until re-extraction derives the record again from what is stored now.
-    reextract(api, "--class", "lb", "--job", key)
+    reextract(api, "--class", "lb", f"--job={key}")
     gone = api.client.get(f"/v1/jobs/{key}/record", headers=api.auth(ALICE))
     assert gone.status_code == 404
     assert "no JobRecord" in gone.json()["detail"]
@@ -282,7 +282,7 @@ def test_defect_16_reextract_keeps_the_commit_time(api: Api) -> None:
     job = api.client.get(f"/v1/jobs/{key}", headers=api.auth(ALICE)).json()
     committed = {f["class"]: datetime.fromisoformat(f["committed_at"]) for f in job["files"]}
     before = {(v["name"], v["timestamp"]) for v in values_of(api, key)}
-    reextract(api, "--job", key)
+    reextract(api, f"--job={key}")
     after = values_of(api, key)
     assert {(v["name"], v["timestamp"]) for v in after} == before
     jdl = next(v for v in after if v["name"].startswith(names.JDL_FILE))
