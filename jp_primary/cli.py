@@ -44,7 +44,7 @@ def _openapi(args: argparse.Namespace, settings: Settings) -> int:
 def _reextract(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from jp_primary.services.container import AppServices
+    from jp_primary.services.container import AppServices, extraction_limits
     from jp_primary.services.reextract import reextract
 
     def progress(done: int, total: int) -> None:
@@ -55,7 +55,13 @@ def _reextract(args: argparse.Namespace, settings: Settings) -> int:
         services = AppServices.build(settings)
         try:
             report = await reextract(
-                services.db, services.backend, services.plugins, args.file_class, args.job, progress
+                services.db,
+                services.backend,
+                services.plugins,
+                args.file_class,
+                args.job,
+                progress,
+                extraction_limits(settings),
             )
         finally:
             await services.close()

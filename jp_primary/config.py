@@ -136,6 +136,23 @@ class TagSettings(_JPSettings):
     )
 
 
+class ExtractionSettings(_JPSettings):
+    """What one committed file may add to the database, whatever its bytes hold."""
+
+    max_extraction_problems: int = Field(
+        100,
+        ge=1,
+        description="Extraction problems kept per file; the rest are only counted "
+        "(JP_MAX_EXTRACTION_PROBLEMS).",
+    )
+    max_values_per_file: int = Field(
+        200_000,
+        ge=1,
+        description="Derived values stored per file; the rest are reported as one problem "
+        "(JP_MAX_VALUES_PER_FILE).",
+    )
+
+
 class Settings(BaseModel):
     """All settings of one service process."""
 
@@ -145,6 +162,7 @@ class Settings(BaseModel):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     door: DoorSettings = Field(default_factory=DoorSettings)
     tags: TagSettings = Field(default_factory=TagSettings)
+    extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
 
     @property
     def home(self) -> Path:

@@ -28,6 +28,8 @@ ATTRIBUTE_NAME_MAX = 512  # attribute_values.name
 CLASS_MAX = 64  # file classes
 VALUE_MAX = 65536  # a tag value (values are TEXT; this bounds one request's storage)
 UPLOAD_ID_MAX = 64  # uploads.id
+DERIVED_VALUE_MAX = 1024 * 1024  # a value a plugin derives from a file (TEXT; bounds one file)
+PROBLEM_TEXT_MAX = 1000  # one extraction problem's message as stored and returned
 
 _FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 
@@ -80,6 +82,11 @@ def shown(value: str) -> str:
     """``value`` as a response may echo it: lone surrogates (which no UTF-8 body can carry)
     become ``\\udXXX`` escapes; everything else is unchanged."""
     return value.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def storable_characters(value: str) -> str:
+    """``value`` with every character no database stores (NUL, lone surrogates) made U+FFFD."""
+    return _FORBIDDEN.sub("\ufffd", value)
 
 
 def check_text(value: str, what: str, max_length: int) -> str:

@@ -32,6 +32,14 @@ async def list_files(
     ]
 
 
+@router.get("/{file_class}/errors", responses=responses(401, 403, 404, 422))
+async def file_errors(
+    key: str, file_class: str, services: Services, name: str = "", caller: Caller = JobReader
+) -> schemas.FileErrorsOut:
+    """The extraction problems of one file: the first ones kept and how many there were."""
+    return views.file_errors_out(await services.files.find(caller, key, file_class, name))
+
+
 @router.get(
     "/{file_class}",
     response_class=Response,

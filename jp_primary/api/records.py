@@ -20,5 +20,5 @@ XML: Responses = {
 )
 async def get_record(key: JobKey, services: Services, caller: Caller = JobReader) -> Response:
     """The JobRecord (JRA2 statistics record) derived from the job's L&B dump."""
-    xml = await records.job_record(services.db, services.backend, caller, key)
+    xml = await records.job_record(services.db, services.backend, services.plugins, caller, key)
     return Response(xml, media_type="application/xml")

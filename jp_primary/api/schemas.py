@@ -64,7 +64,12 @@ class FileOut(BaseModel):
     content_type: str | None
     uploader: str
     committed_at: datetime
-    extraction_errors: list[dict[str, object]] = Field(default_factory=list)
+    extraction_errors: list[dict[str, object]] = Field(
+        default_factory=list,
+        description="The first extraction problems; all kept ones are at "
+        "/v1/jobs/{key}/files/{class}/errors",
+    )
+    extraction_error_count: int = Field(0, description="Extraction problems found in all")
 
 
 class JobOut(BaseModel):
@@ -157,7 +162,17 @@ class UploadOut(BaseModel):
 
 class ExtractionOut(BaseModel):
     values: list[ValueOut]
-    errors: list[dict[str, object]]
+    errors: list[dict[str, object]] = Field(description="The first problems (a bounded list)")
+    error_count: int = Field(0, description="Problems found in all, kept or not")
+
+
+class FileErrorsOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    file_class: str = Field(alias="class", serialization_alias="class")
+    name: str
+    errors: list[dict[str, object]] = Field(description="The first problems (a bounded list)")
+    error_count: int = Field(description="Problems found in all, kept or not")
 
 
 class CommittedOut(FileOut):

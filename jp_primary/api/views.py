@@ -11,6 +11,9 @@ from jp_primary.db.repositories.values import StoredValue
 from jp_primary.services.files import FileView
 from jp_primary.services.uploads import CommittedFile
 
+# Listings show only this many problems per file (the count and the file's own place tell more).
+LISTED_PROBLEMS = 5
+
 
 def file_out(row: FileRow, uploader: str) -> schemas.FileOut:
     return schemas.FileOut(
@@ -21,7 +24,17 @@ def file_out(row: FileRow, uploader: str) -> schemas.FileOut:
         content_type=row.content_type,
         uploader=uploader,
         committed_at=row.committed_at,
-        extraction_errors=json.loads(row.extraction_errors),
+        extraction_errors=json.loads(row.extraction_errors)[:LISTED_PROBLEMS],
+        extraction_error_count=row.extraction_error_count,
+    )
+
+
+def file_errors_out(row: FileRow) -> schemas.FileErrorsOut:
+    return schemas.FileErrorsOut(
+        file_class=row.file_class,
+        name=row.name,
+        errors=json.loads(row.extraction_errors),
+        error_count=row.extraction_error_count,
     )
 
 
@@ -55,5 +68,7 @@ def tag_out(v: StoredValue) -> schemas.TagOut:
 
 def committed_out(c: CommittedFile) -> schemas.CommittedOut:
     base = file_out(c.file, c.uploader)
-    extraction = schemas.ExtractionOut(values=[value_out(v) for v in c.values], errors=c.errors)
+    extraction = schemas.ExtractionOut(
+        values=[value_out(v) for v in c.values], errors=c.errors, error_count=c.error_count
+    )
     return schemas.CommittedOut(**base.model_dump(by_alias=False), extraction=extraction)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -76,7 +76,26 @@ class FileRow(SQLModel, table=True):
     upload_id: str | None = Field(default=None, max_length=64)
     committed_at: datetime
     location: str = Field(max_length=1024)
+    # The first extraction problems (a bounded JSON list) and how many there were in all.
     extraction_errors: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    extraction_error_count: int = Field(
+        default=0, sa_column=Column(Integer, nullable=False, server_default="0")
+    )
+
+
+class JobRecordRow(SQLModel, table=True):
+    """The JobRecord (JRA2 statistics record) a file's plugin derived, stored at commit and at
+    re-extraction so that reading it never re-parses the file. ``xml`` is NULL when the file
+    yields no record; ``detail`` then says why."""
+
+    __tablename__ = "job_records"
+
+    file_id: int = Field(
+        sa_column=Column(ForeignKey("files.id", ondelete="CASCADE"), primary_key=True)
+    )
+    xml: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    derived_at: datetime
 
 
 class AttributeValueRow(SQLModel, table=True):

@@ -40,6 +40,10 @@ class Extraction:
     # (name, value) pairs the file asks to record as user tags (origin USER), as the original
     # L&B plugin did at commit for UserTag events with a namespaced name.
     user_tags: list[tuple[str, str]] = field(default_factory=list)
+    # Problems a plugin found but did not keep in ``errors`` (its own memory bound): they count.
+    errors_omitted: int = 0
+    # The job's JobRecord XML (JRA2 statistics record), from plugins that derive one (L&B).
+    job_record: str | None = None
 
 
 @dataclass(frozen=True)

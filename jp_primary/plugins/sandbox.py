@@ -32,6 +32,8 @@ NAMESPACE_BY_CLASS = {"isb": JP_ISB, "osb": JP_OSB}
 # Bounds the values one archive can add (two per entry); the rest is reported, not listed.
 MAX_ENTRIES = 100_000
 _CHUNK = 1024 * 1024
+# tarfile reads a pax or GNU long-name header whole; a real one holds a few paths.
+MAX_EXTENDED_HEADER = 1024 * 1024
 
 _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gz"),
@@ -78,7 +80,13 @@ def _list_archive(
     with (
         _open_decompressed(path, compression) as stream,
         # errors="replace": names that are not UTF-8 still become storable text.
-        tarfile.open(fileobj=stream, mode="r:", encoding="utf-8", errors="replace") as archive,
+        tarfile.open(
+            fileobj=stream,
+            mode="r:",
+            encoding="utf-8",
+            errors="replace",
+            tarinfo=_BoundedTarInfo,
+        ) as archive,
     ):
         entries = 0
         while (member := archive.next()) is not None:
@@ -94,6 +102,24 @@ def _list_archive(
         if not _only_zeros_remain(stream):
             message = f"unreadable data after entry {entries}: not a tar header (corrupt archive?)"
             out.errors.append(ExtractionProblem(message))
+
+
+class _BoundedTarInfo(tarfile.TarInfo):
+    """Refuses an extended header (pax, GNU long name) too large to be read into memory."""
+
+    _EXTENDED = (
+        tarfile.GNUTYPE_LONGNAME,
+        tarfile.GNUTYPE_LONGLINK,
+        tarfile.XHDTYPE,
+        tarfile.XGLTYPE,
+        tarfile.SOLARIS_XHDTYPE,
+    )
+
+    def _proc_member(self, tarfile_: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in self._EXTENDED and self.size > MAX_EXTENDED_HEADER:
+            message = f"an extended header of {self.size} bytes (more than {MAX_EXTENDED_HEADER})"
+            raise tarfile.ReadError(message)
+        return super()._proc_member(tarfile_)  # type: ignore[misc]  # undeclared in typeshed
 
 
 def _only_zeros_remain(stream: BufferedIOBase) -> bool:

@@ -14,6 +14,7 @@ from jp_primary.db.repositories.door_grants import DatabaseDoorGrants
 from jp_primary.db.session import Database, create_db_engine
 from jp_primary.errors import ConfigurationError, StorageUnavailable
 from jp_primary.plugins.registry import PluginRegistry
+from jp_primary.services.extraction import ExtractionLimits
 from jp_primary.services.files import FileService
 from jp_primary.services.jobs import Registrar
 from jp_primary.services.tags import TagLimits, TagService, reserved_namespaces
@@ -32,6 +33,13 @@ def _door(settings: Settings, db: Database) -> Door | None:
 def _tag_limits(settings: Settings) -> TagLimits:
     caps = settings.tags
     return TagLimits(caps.max_tags_per_request, caps.max_tags_per_job, caps.max_tag_value)
+
+
+def extraction_limits(settings: Settings) -> ExtractionLimits:
+    return ExtractionLimits(
+        max_problems=settings.extraction.max_extraction_problems,
+        max_values=settings.extraction.max_values_per_file,
+    )
 
 
 @dataclass
@@ -56,6 +64,7 @@ class AppServices:
         limits = UploadLimits(
             max_file_size=int(settings.storage.max_file_size),
             deadline_seconds=settings.storage.upload_deadline,
+            extraction=extraction_limits(settings),
         )
         return cls(
             settings=settings,

@@ -1,6 +1,14 @@
-"""The JobRecord (JRA2 statistics record) of a job, derived from its L&B dump."""
+"""The JobRecord (JRA2 statistics record) of a job, derived from its L&B dump.
+
+The record is derived when the dump is committed (and again at re-extraction) and stored, so a
+read never re-parses the dump. A dump committed before records were stored gets its record
+derived on its first read, once.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import anyio.to_thread
 from sqlmodel import Session
@@ -8,32 +16,65 @@ from sqlmodel import Session
 from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import StorageBackend
 from jp_primary.db.models import FileRow
-from jp_primary.db.repositories import files
+from jp_primary.db.repositories import files, records
 from jp_primary.db.repositories.jobs import JobRecord
 from jp_primary.db.session import Database
 from jp_primary.errors import NotFound, StorageUnavailable
-from jp_primary.plugins.lb.plugin import LBPlugin
+from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services import jobs
+from jp_primary.services.extraction import FileIdentity, extract_sync, job_record_of
 
 
-def _lb_dump(session: Session, identity: Identity, key: str) -> tuple[JobRecord, FileRow]:
+@dataclass(frozen=True)
+class _Stored:
+    job: JobRecord
+    dump: FileRow
+    derived: bool  # a record (or the reason for none) is stored
+    xml: str | None
+    detail: str | None
+
+
+def _lb_dump(session: Session, identity: Identity, key: str) -> _Stored:
     job = jobs.readable_job(session, identity, key)
     dumps = [f for f in files.for_job(session, job.id) if f.file_class == "lb"]
     if not dumps:
-        raise NotFound("the job has no L&B dump, so no JobRecord can be derived")
+        raise NotFound("the job has no L&B dump, so no JobRecord can be derived; upload one")
     # The unnamed dump is the L&B server's own export; otherwise the latest one.
     unnamed = [f for f in dumps if f.name == ""]
-    return job, (unnamed or dumps)[-1]
+    dump = (unnamed or dumps)[-1]
+    assert dump.id is not None
+    row = records.get(session, dump.id)
+    if row is None:
+        return _Stored(job, dump, False, None, None)
+    return _Stored(job, dump, True, row.xml, row.detail)
 
 
-async def job_record(db: Database, backend: StorageBackend, identity: Identity, key: str) -> str:
-    job, dump = await db.run(lambda s: _lb_dump(s, identity, key))
+async def job_record(
+    db: Database, backend: StorageBackend, plugins: PluginRegistry, identity: Identity, key: str
+) -> str:
+    """The stored JobRecord XML; ``NotFound`` saying why when the dump yields none."""
+    stored = await db.run(lambda s: _lb_dump(s, identity, key))
+    xml, detail = stored.xml, stored.detail
+    if not stored.derived:
+        xml, detail = await _derive_once(db, backend, plugins, stored.job, stored.dump)
+    if xml is None:
+        raise NotFound(f"{detail}; upload a dump holding this job's events under another name")
+    return xml
 
-    def render() -> str:
-        try:
-            with backend.local_copy(dump.location) as path:
-                return LBPlugin().job_record(path, job.jobid)
-        except FileNotFoundError:
-            raise StorageUnavailable("the stored L&B dump cannot be read") from None
 
-    return await anyio.to_thread.run_sync(render)
+async def _derive_once(
+    db: Database, backend: StorageBackend, plugins: PluginRegistry, job: JobRecord, dump: FileRow
+) -> tuple[str | None, str]:
+    try:
+        await backend.stat(dump.location)
+    except FileNotFoundError:
+        raise StorageUnavailable("the stored L&B dump cannot be read") from None
+    ident = FileIdentity(job.jobid, job.key, dump.file_class, dump.name)
+    extraction = await anyio.to_thread.run_sync(
+        extract_sync, plugins, backend, dump.location, ident, dump.committed_at
+    )
+    xml, detail = job_record_of(extraction, dump.file_class, dump.name)
+    assert dump.id is not None
+    file_id = dump.id
+    await db.run(lambda s: records.put(s, file_id, xml, detail or None, datetime.now(UTC)))
+    return xml, detail

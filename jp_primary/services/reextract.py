@@ -1,14 +1,15 @@
 """Recompute derived values from the stored bytes when a plugin improves.
 
 Each file is handled in its own transaction: its previous FILE values are replaced by the new
-ones (with new seqs, so feeds see the change) and its extraction problems are updated.
+ones (with new seqs, so feeds see the change), its extraction problems and stored JobRecord are
+updated. The plugin sees the file's own commit time, as at commit, so values stamped with it
+(JDL attributes, sandbox entries without a usable mtime) keep their timestamps.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import anyio.to_thread
 from sqlmodel import Session
@@ -18,8 +19,17 @@ from jp_primary.db.models import FileRow
 from jp_primary.db.repositories import files, jobs, values
 from jp_primary.db.session import Database
 from jp_primary.errors import NotFound
+from jp_primary.plugins.base import Extraction
 from jp_primary.plugins.registry import PluginRegistry
-from jp_primary.services.extraction import FileIdentity, errors_json, extract_sync, file_values
+from jp_primary.services.extraction import (
+    ExtractionLimits,
+    FileIdentity,
+    error_count,
+    errors_json,
+    extract_sync,
+    file_values,
+    store_job_record,
+)
 
 
 @dataclass(frozen=True)
@@ -39,26 +49,32 @@ def _selected(session: Session, file_class: str | None, job_key: str | None) -> 
     return files.for_class(session, file_class, job_id)
 
 
-def _replace(session: Session, row: FileRow, new: list[values.NewValue], errors: str) -> int:
+def _replace(session: Session, row: FileRow, extraction: Extraction) -> int:
     assert row.id is not None
+    new = file_values(extraction.values, row.file_class, row.name, row.id)
     values.remove_for_file(session, row.id)
-    files.set_extraction_errors(session, row.id, errors)
+    files.set_extraction_errors(session, row.id, errors_json(extraction), error_count(extraction))
+    store_job_record(session, row, extraction)
     return len(values.append(session, row.job_id, new))
 
 
-async def _reextract_one(
-    db: Database, backend: StorageBackend, plugins: PluginRegistry, row: FileRow
-) -> tuple[int, bool]:
+async def reextract_file(
+    db: Database,
+    backend: StorageBackend,
+    plugins: PluginRegistry,
+    row: FileRow,
+    limits: ExtractionLimits | None = None,
+) -> Extraction:
+    """Derive one stored file's values again and store them in place of the old ones."""
     assert row.id is not None
     job = await db.run(lambda s: jobs.by_id(s, row.job_id))
     assert job is not None
     ident = FileIdentity(job.jobid, job.key, row.file_class, row.name)
     extraction = await anyio.to_thread.run_sync(
-        extract_sync, plugins, backend, row.location, ident, datetime.now(UTC)
+        extract_sync, plugins, backend, row.location, ident, row.committed_at, limits
     )
-    new = file_values(extraction.values, row.file_class, row.name, row.id)
-    stored = await db.run(lambda s: _replace(s, row, new, errors_json(extraction)))
-    return stored, bool(extraction.errors)
+    await db.run(lambda s: _replace(s, row, extraction))
+    return extraction
 
 
 async def reextract(
@@ -68,14 +84,15 @@ async def reextract(
     file_class: str | None = None,
     job_key: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    limits: ExtractionLimits | None = None,
 ) -> ReextractReport:
     canonical = plugins.resolve_class(file_class) if file_class else None
     rows = await db.run(lambda s: _selected(s, canonical, job_key))
     stored = with_errors = 0
     for done, row in enumerate(rows, start=1):
-        count, had_errors = await _reextract_one(db, backend, plugins, row)
-        stored += count
-        with_errors += had_errors
+        extraction = await reextract_file(db, backend, plugins, row, limits)
+        stored += len(extraction.values)
+        with_errors += bool(extraction.errors)
         if progress is not None:
             progress(done, len(rows))
     return ReextractReport(len(rows), stored, with_errors)

@@ -37,7 +37,15 @@ from jp_primary.errors import (
 from jp_primary.plugins.base import Extraction
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services import jobs
-from jp_primary.services.extraction import FileIdentity, errors_json, extract_sync, file_values
+from jp_primary.services.extraction import (
+    ExtractionLimits,
+    FileIdentity,
+    error_count,
+    errors_json,
+    extract_sync,
+    file_values,
+    store_job_record,
+)
 from jp_primary.services.storage_keys import (
     final_key,
     staging_key,
@@ -54,6 +62,7 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 class UploadLimits:
     max_file_size: int
     deadline_seconds: int
+    extraction: ExtractionLimits = ExtractionLimits()
 
 
 @dataclass(frozen=True)
@@ -82,6 +91,11 @@ class CommittedFile:
     values: list[StoredValue] = field(default_factory=list)
     errors: list[dict[str, object]] = field(default_factory=list)
     created: bool = True
+
+    @property
+    def error_count(self) -> int:
+        """Every extraction problem found (``errors`` holds the first ones)."""
+        return self.file.extraction_error_count
 
 
 def normalise_sha256(value: str | None) -> str | None:
@@ -250,7 +264,7 @@ class UploadService:
         )
         file_id = FileIdentity(job.jobid, job.key, upload.file_class, upload.name)
         extraction = await anyio.to_thread.run_sync(
-            extract_sync, self.plugins, self.backend, location, file_id, now
+            extract_sync, self.plugins, self.backend, location, file_id, now, self.limits.extraction
         )
         extraction.user_tags, refused = screen_file_tags(
             extraction.user_tags, reserved_namespaces(self.plugins)
@@ -268,6 +282,7 @@ class UploadService:
             committed_at=now,
             location=location,
             extraction_errors=errors_json(extraction),
+            extraction_error_count=error_count(extraction),
         )
         return await self.db.run(
             lambda s: self._record_commit(s, upload, row, extraction, identity, job.key)
@@ -335,6 +350,7 @@ class UploadService:
         new = file_values(extraction.values, row.file_class, row.name, row.id)
         seqs = values.append(session, upload.job_id, new)
         _record_file_tags(session, upload, extraction.user_tags, row.committed_at)
+        store_job_record(session, row, extraction)
         stored = [
             StoredValue(v.name, v.value, v.origin, v.origin_detail, v.timestamp, seq, None)
             for v, seq in zip(new, seqs, strict=True)

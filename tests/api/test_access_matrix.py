@@ -123,6 +123,12 @@ CASES: list[Case] = [
         lambda w: {"url": f"/v1/jobs/{w.key}/files/lb"},
     ),
     (
+        "GET",
+        "/v1/jobs/{key}/files/{file_class}/errors",
+        READ,
+        lambda w: {"url": f"/v1/jobs/{w.key}/files/lb/errors"},
+    ),
+    (
         "POST",
         "/v1/jobs/{key}/tags",
         WRITE,

@@ -58,7 +58,7 @@ def test_reextract_replaces_the_derived_values_with_new_seqs(api: Api) -> None:
     before = {v["seq"] for v in committed["extraction"]["values"]}
     env = {"JP_HOME": str(api.settings.home), "JP_DATABASE_URL": api.settings.database_url}
     run = subprocess.run(
-        [sys.executable, "-m", "jp_primary.cli", "reextract", "--class", "lb", "--job", key],
+        [sys.executable, "-m", "jp_primary.cli", "reextract", "--class", "lb", f"--job={key}"],
         env=env,
         capture_output=True,
         text=True,

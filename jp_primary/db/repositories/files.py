@@ -40,8 +40,10 @@ def all_locations(session: Session) -> set[str]:
     return set(session.exec(select(FileRow.location)))
 
 
-def set_extraction_errors(session: Session, file_id: int, errors_json: str) -> None:
+def set_extraction_errors(session: Session, file_id: int, errors_json: str, count: int) -> None:
+    """The first problems (JSON list) and how many were found in all."""
     row = session.get(FileRow, file_id)
     if row is not None:
         row.extraction_errors = errors_json
+        row.extraction_error_count = count
         session.add(row)

@@ -21,10 +21,15 @@ import htcondor2
 from jp_primary.attributes.names import CONDOR_LOG
 from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction, ExtractionProblem
 from jp_primary.plugins.condor.summary import JobSummary
+from jp_primary.plugins.lines import bounded_lines
 
 # The first line of each event in the classic text format: "005 (1234.000.000) <date> ...".
 _EVENT_HEADER = re.compile(rb"^\d{3} \(\d+\.\d+\.\d+\) ")
 _JOB_ID = re.compile(r"\d+\.\d+")
+# Memory bounds whatever the log holds: events summarised, other jobs named, line bytes read.
+MAX_EVENTS = 100_000
+_OTHERS_NAMED = 10
+_HEADER_LINE_BYTES = 64 * 1024
 
 
 class CondorLogPlugin:
@@ -37,7 +42,8 @@ class CondorLogPlugin:
         extraction = Extraction()
         summary: JobSummary | None = None
         others: set[str] = set()
-        read = 0
+        read = other_events = 0
+        stopped = False  # at MAX_EVENTS, on purpose: the completeness check does not apply
         try:
             for event in _events(path):
                 read += 1
@@ -47,15 +53,26 @@ class CondorLogPlugin:
                 if summary is None:
                     summary = JobSummary(cluster=event.cluster, proc=event.proc)
                 if job != summary.job_id:
-                    others.add(job)
+                    other_events += 1
+                    if len(others) < _OTHERS_NAMED:
+                        others.add(job)
                     continue
+                if summary.event_count >= MAX_EVENTS:
+                    message = f"the log holds more than {MAX_EVENTS} events; the rest is not read"
+                    extraction.errors.append(ExtractionProblem(message))
+                    stopped = True
+                    break
                 summary.add(int(event.type), _event_time(event.timestamp), dict(event.items()))
         except Exception as exc:  # the C++ reader's errors carry no stable type
             extraction.errors.append(ExtractionProblem(f"cannot read the user log: {exc}"))
-        _check_completeness(path, read, extraction)
+        if not stopped:
+            _check_completeness(path, read, extraction)
         if others:
-            listed = ", ".join(sorted(others, key=_job_sort_key)[:10])
-            message = f"the log also has events of other jobs ({listed}); they were left out"
+            listed = ", ".join(sorted(others, key=_job_sort_key))
+            message = (
+                f"the log also has {other_events} event(s) of other jobs ({listed}"
+                f"{', ...' if other_events > len(others) else ''}); they were left out"
+            )
             extraction.errors.append(ExtractionProblem(message))
         if summary is not None:
             extraction.values.extend(_values(summary, context))
@@ -74,8 +91,8 @@ def _events(path: Path) -> Iterator[Any]:
 def _check_completeness(path: Path, read: int, out: Extraction) -> None:
     headers = 0
     with path.open("rb") as stream:
-        for line in stream:
-            headers += bool(_EVENT_HEADER.match(line))
+        for line in bounded_lines(stream, _HEADER_LINE_BYTES):
+            headers += line is not None and bool(_EVENT_HEADER.match(line))
     if headers > read:
         missing = headers - read
         message = f"{missing} of {headers} events could not be read (truncated or corrupt log)"

@@ -13,9 +13,10 @@ from typing import ClassVar
 from jp_primary.attributes.names import JP_PRIMARY, LB_ATTRIBUTES, LB_JDL, LB_TAG
 from jp_primary.plugins.base import ExtractContext, Extraction, ExtractionProblem
 from jp_primary.plugins.lb.derive import ClassAdParser, derive_attributes
-from jp_primary.plugins.lb.dump import parse_dump, select_job
+from jp_primary.plugins.lb.dump import MAX_LINE_BYTES, parse_dump, select_job
 from jp_primary.plugins.lb.record import job_record
 from jp_primary.plugins.lb.statemachine import Replay, replay
+from jp_primary.plugins.lines import bounded_lines
 
 
 def _classad_parser() -> ClassAdParser | None:
@@ -42,17 +43,19 @@ class LBPlugin:
     namespaces: ClassVar[tuple[str, ...]] = (LB_ATTRIBUTES, LB_JDL, LB_TAG, JP_PRIMARY)
 
     def extract(self, path: Path, context: ExtractContext) -> Extraction:
-        result, problems = self.replay_file(path, context.jobid)
+        """The job's values, its namespaced user tags and its JobRecord, from one replay."""
+        result, problems, omitted = self._replay(path, context.jobid)
         if result is None:
-            return Extraction([], problems)
+            return Extraction([], problems, errors_omitted=omitted)
         values, more = derive_attributes(result, _classad_parser())
-        return Extraction(values, problems + more, _namespaced_tags(result))
+        record = job_record(result, values, context.jobid)
+        return Extraction(values, problems + more, _namespaced_tags(result), omitted, record)
 
     def job_record(self, path: Path, jobid: str) -> str:
         """The JobRecord XML of the job in ``path`` (``lb-job-record.xsd``)."""
         result, problems = self.replay_file(path, jobid)
         if result is None:
-            detail = "; ".join(p.message for p in problems) or "no events"
+            detail = "; ".join(p.message for p in problems[:5]) or "no events"
             raise ValueError(f"no job record: {detail}")
         values, _ = derive_attributes(result, _classad_parser())
         return job_record(result, values, jobid)
@@ -60,14 +63,21 @@ class LBPlugin:
     def replay_file(
         self, path: Path, jobid: str | None
     ) -> tuple[Replay | None, list[ExtractionProblem]]:
+        result, problems, _ = self._replay(path, jobid)
+        return result, problems
+
+    def _replay(
+        self, path: Path, jobid: str | None
+    ) -> tuple[Replay | None, list[ExtractionProblem], int]:
         with path.open("rb") as stream:
-            parsed = parse_dump(stream)
+            parsed = parse_dump(bounded_lines(stream, MAX_LINE_BYTES))
         events, problems = select_job(parsed.events, jobid)
         problems = parsed.problems + problems
         if not events:
             if not parsed.events:
-                problems.append(ExtractionProblem("the file holds no L&B event"))
-            return None, problems
+                # First: the verdict must survive when only the first problems are kept.
+                problems.insert(0, ExtractionProblem("the file holds no L&B event"))
+            return None, problems, parsed.problems_omitted
         result = replay(events)
         problems += [ExtractionProblem(message, line) for message, line in result.problems]
-        return result, problems
+        return result, problems, parsed.problems_omitted

@@ -1,0 +1,21 @@
+"""Stored JobRecords, one per file whose plugin derives one (see ``JobRecordRow``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlmodel import Session, col
+
+from jp_primary.db.models import JobRecordRow
+
+
+def put(session: Session, file_id: int, xml: str | None, detail: str | None, at: datetime) -> None:
+    """Store (or replace) the record derived from a file; ``xml`` None with the reason."""
+    session.execute(delete(JobRecordRow).where(col(JobRecordRow.file_id) == file_id))
+    session.add(JobRecordRow(file_id=file_id, xml=xml, detail=detail, derived_at=at))
+    session.flush()
+
+
+def get(session: Session, file_id: int) -> JobRecordRow | None:
+    return session.get(JobRecordRow, file_id)
