@@ -46,6 +46,7 @@ from serverctl import (
     cleanup_on_sigterm,
     free_port,
     require_tool,
+    stop_server,
     throwaway_postgres,
 )
 from sqlalchemy import create_engine, text
@@ -98,7 +99,7 @@ class WrkRun:
 def dump_templates(count: int, size: int, seed: int) -> list[str]:
     """``count`` generated single-job dumps of about ``size`` bytes, scenarios mixed as the
     generator's benchmark workload mixes them; the jobid's unique part is PLACEHOLDER."""
-    rng = random.Random(seed)  # noqa: S311 (reproducible test data, not secrets)
+    rng = random.Random(seed)  # reproducible test data, not secrets
     names = [name for name, _ in WORKLOAD_MIX]
     weights = [weight for _, weight in WORKLOAD_MIX]
     jobid = JOBID_PREFIX + PLACEHOLDER
@@ -108,7 +109,7 @@ def dump_templates(count: int, size: int, seed: int) -> list[str]:
         job_seed = rng.getrandbits(64)
 
         def build(padding: int, job_seed: int = job_seed, scenario: str = scenario) -> str:
-            job_rng = random.Random(job_seed)  # noqa: S311
+            job_rng = random.Random(job_seed)
             lines = generate_job(job_rng, scenario, jobid=jobid, padding=padding)
             return "\n".join(lines) + "\n"
 
@@ -156,7 +157,7 @@ def jp_serve(home: BenchHome, workers: int, nofile: int | None) -> Iterator[Serv
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
-        preexec_fn=limit,  # noqa: PLW1509 (no threads yet in this process)
+        preexec_fn=limit,  # no threads run in this process yet
     )
     server = Server(process, f"http://127.0.0.1:{port}")
     try:
@@ -172,9 +173,7 @@ def jp_serve(home: BenchHome, workers: int, nofile: int | None) -> Iterator[Serv
             time.sleep(0.2)
         yield server
     finally:
-        from serverctl import _stop
-
-        _stop(process)
+        stop_server(process)
         log.close()
 
 
@@ -196,7 +195,8 @@ def prepare_jobs(server: Server, home: BenchHome, templates: list[str], count: i
                 headers={"Content-Type": "text/plain"},
             )
             if stored.status_code != 201:
-                raise RuntimeError(f"preparing: upload answered {stored.status_code}: {stored.text}")
+                status = stored.status_code
+                raise RuntimeError(f"preparing: the upload answered {status}: {stored.text}")
             if index == 0:
                 extraction = stored.json().get("extraction", {})
                 values, problems = extraction.get("values", []), extraction.get("errors", [])
@@ -219,7 +219,7 @@ def stalled(port: int, count: int) -> Iterator[dict[str, Any]]:
         text=True,
         start_new_session=True,
     )
-    assert process.stdout is not None and process.stdin is not None
+    assert process.stdout is not None
     info: dict[str, Any] = {}
     try:
         line = process.stdout.readline()
