@@ -28,6 +28,7 @@ import os
 import random
 import resource
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -266,6 +267,39 @@ def count_rows(database_url: str) -> tuple[int, int]:
         engine.dispose()
 
 
+def open_files(pid: int) -> dict[int, int]:
+    """Open file descriptors of the server's process and its workers (pid -> count)."""
+    pids = [pid]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:  # the parent's pid
+                pids.append(int(stat.parent.name))
+    counts = {}
+    for each in pids:
+        with contextlib.suppress(OSError):
+            counts[each] = sum(1 for _ in Path(f"/proc/{each}/fd").iterdir())
+    return counts
+
+
+def log_problems(home: Path) -> dict[str, int]:
+    """What the server logged as going wrong: each traceback by its exception (the last line
+    of the traceback), and lines that say the open-file limit was reached."""
+    found: dict[str, int] = {}
+    for log in home.glob("serve-*.log"):
+        in_traceback = False
+        for line in log.read_text(errors="replace").splitlines():
+            if "Too many open files" in line:
+                found["Too many open files"] = found.get("Too many open files", 0) + 1
+            if line.startswith("Traceback"):
+                in_traceback = True
+            elif in_traceback and line and not line.startswith(" "):
+                in_traceback = False
+                exception = line.split(":", 1)[0]
+                found[exception] = found.get(exception, 0) + 1
+    return found
+
+
 def describe(run: WrkRun) -> str:
     return (
         f"{run.rate:8.0f} req/s ({run.requests} in {run.seconds:.1f} s), latency p50 "
@@ -282,42 +316,65 @@ def describe_errors(run: WrkRun) -> str:
     return f"{run.errors} (non-2xx answers: {statuses}; socket errors: {sockets})"
 
 
-def report(bare: WrkRun, mixed: WrkRun, stall: dict[str, Any], args: argparse.Namespace) -> bool:
+def report(
+    bare: WrkRun,
+    mixed: WrkRun,
+    control: tuple[WrkRun, WrkRun] | None,
+    stall: dict[str, Any],
+    args: argparse.Namespace,
+) -> bool:
     print(
         f"\n[jp-primary serve --workers {args.workers}, PostgreSQL, wrk -t{args.threads} "
-        f"-c{args.connections}, {args.stalled} stalled connections held]"
+        f"-c{args.connections}]"
     )
-    print(f"  baseline GET /healthz: {describe(bare)}")
-    print(f"    errors: {describe_errors(bare)}")
-    print(f"  mixed workload:        {describe(mixed)}")
-    print(f"    errors: {describe_errors(mixed)}")
+    if control is not None:
+        print("  without stalled connections (control):")
+        print(f"    GET /healthz:   {describe(control[0])}")
+        print(f"    mixed workload: {describe(control[1])}")
+        print(f"    errors: healthz {describe_errors(control[0])}")
+        print(f"            mixed {describe_errors(control[1])}")
+    print(f"  while {args.stalled} stalled connections are held:")
+    print(f"    GET /healthz (baseline): {describe(bare)}")
+    print(f"      errors: {describe_errors(bare)}")
+    print(f"    mixed workload:          {describe(mixed)}")
+    print(f"      errors: {describe_errors(mixed)}")
     sent = mixed.data["sent"]
     print(
-        "    requests sent: "
+        "      requests sent: "
         + ", ".join(f"{k} {sent.get(k, 0)}" for k in ("read", "tag", "register", "upload"))
         + f"; registrations answered 201: {mixed.data['registered']}, "
-        f"uploads answered 201: {mixed.data['uploads_ok']}"
+        f"uploads answered 201: {mixed.data['uploads_ok']} (the rest were in flight at the end)"
     )
     ratio = mixed.rate / bare.rate
     p99_ratio = mixed.ms("p99") / max(bare.ms("p99"), 1e-3)
-    print(f"  throughput ratio mixed / bare = {ratio:.2f}; p99 mixed / bare = {p99_ratio:.1f}x")
+    print(f"  throughput mixed / bare = {ratio:.2f}; p99 mixed / bare = {p99_ratio:.1f}x")
     ready = stall.get("ready", {})
     summary = stall.get("summary", {})
-    print(f"  stalled connections: open at start {ready.get('open')}, summary {summary}")
-    errors = mixed.errors + bare.errors
+    print(f"  stalled connections: open at start {ready.get('open')}; {summary}")
+    runs = [bare, mixed, *(control or ())]
+    errors = sum(run.errors for run in runs)
     verdict = "met" if errors == 0 else "NOT MET"
-    print(f"  normal clients' errors: {errors} (target 0: {verdict})")
+    print(f"  normal clients' errors, all runs: {errors} (target 0: {verdict})")
     label = f"{args.workers} workers, PG, c{args.connections}, {args.stalled} stalled"
-    record(
+    figures = [
         Figure("load", f"mixed req/s vs GET /healthz ({label})", round(mixed.rate, 1), "req/s",
                round(bare.rate, 1), round(ratio, 3)),
-        Figure("load", "mixed p99 latency vs GET /healthz p99", round(mixed.ms("p99"), 1), "ms",
-               round(bare.ms("p99"), 1), round(p99_ratio, 2)),
-        Figure("load", "errors of the normal clients (mixed + baseline)", errors, "errors",
+        Figure("load", "mixed p99 latency vs GET /healthz p99 (stalled held)",
+               round(mixed.ms("p99"), 1), "ms", round(bare.ms("p99"), 1), round(p99_ratio, 2)),
+    ]  # fmt: skip
+    if control is not None:
+        figures.append(
+            Figure("load", "mixed req/s with stalled connections vs without",
+                   round(mixed.rate, 1), "req/s", round(control[1].rate, 1),
+                   round(mixed.rate / control[1].rate, 3))
+        )  # fmt: skip
+    figures += [
+        Figure("load", "errors of the normal clients (every run)", errors, "errors",
                target="= 0", met=errors == 0),
         Figure("load", "stalled connections open at the end", summary.get("open_at_end"),
                "conns", float(args.stalled)),
-    )  # fmt: skip
+    ]  # fmt: skip
+    record(*figures)
     return errors == 0
 
 
@@ -326,6 +383,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=60.0, help="mixed load, seconds")
     parser.add_argument("--baseline-duration", type=float, default=15.0, help="GET /healthz")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured mixed load first")
+    parser.add_argument(
+        "--control-duration",
+        type=float,
+        default=20.0,
+        help="mixed load without stalled connections first, seconds (GET /healthz half as "
+        "long); 0 skips it",
+    )
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--stalled", type=int, default=1000, help="stalled connections held")
@@ -342,6 +406,7 @@ def parse_args() -> argparse.Namespace:
         "a login or a service manager; 0 = inherit this process's)",
     )
     parser.add_argument("--database-url", default=DEFAULT_DATABASE, help="a PostgreSQL server")
+    parser.add_argument("--server-log", type=Path, help="keep a copy of the server's log there")
     return parser.parse_args()
 
 
@@ -380,19 +445,34 @@ def main() -> int:
             "JP_LOAD_PLACEHOLDER": PLACEHOLDER,
         }
         jobs_before, files_before = count_rows(url)
+        if args.warmup > 0:
+            run_wrk(server.url, "mixed", args.warmup, args, env)
+        control: tuple[WrkRun, WrkRun] | None = None
+        if args.control_duration > 0:  # the same load without stalled connections
+            control = (
+                run_wrk(server.url, "bare", args.control_duration / 2, args, env),
+                run_wrk(server.url, "mixed", args.control_duration, args, env),
+            )
         with stalled(int(server.url.rsplit(":", 1)[1]), args.stalled) as stall:
             print(f"  stalled connections: {stall['ready']}")
-            if args.warmup > 0:
-                run_wrk(server.url, "mixed", args.warmup, args, env)
+            print(f"  open files per server process: {open_files(server.pid)}")
             bare = run_wrk(server.url, "bare", args.baseline_duration, args, env)
             mixed = run_wrk(server.url, "mixed", args.duration, args, env)
+            print(f"  open files per server process at the end: {open_files(server.pid)}")
         jobs_after, files_after = count_rows(url)
         alive = server.process.poll() is None
+        problems = log_problems(home.path)
+        if args.server_log:
+            for log in home.path.glob("serve-*.log"):
+                shutil.copyfile(log, args.server_log)
     print(
         f"  database: +{jobs_after - jobs_before} jobs, +{files_after - files_before} lb files "
-        f"(warm-up included); server still running: {alive}"
+        f"(warm-up and control included); server still running: {alive}"
     )
-    return 0 if report(bare, mixed, stall, args) else 1
+    print(f"  server log, tracebacks by exception: {problems or 'none'}")
+    if set(problems) <= {"starlette.requests.ClientDisconnect"}:
+        print("    (ClientDisconnect: uploads cut off when wrk stopped at the end of a run)")
+    return 0 if report(bare, mixed, control, stall, args) and alive else 1
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ def bench_database(label: str, database_url: str | None, args: argparse.Namespac
             if failed:
                 print("  ERROR: failed requests or fewer jobs stored than answers counted")
                 ok = False
-            what = f"POST /v1/jobs, {label.split(' ')[0]}, {workers} worker(s)"
+            what = f"POST /v1/jobs, {label.split(' ')[0]}, {workers} worker{'s' * (workers > 1)}"
             record(
                 Figure("registrations", what,
                        round(real.rate, 1), "req/s", round(bare.rate, 1), round(ratio, 3),
