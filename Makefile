@@ -34,7 +34,7 @@ lint: install
 bench: install
 	sh scripts/ensure-wrk.sh
 	bash scripts/ensure-postgres.sh
-	$(BIN)/python bench/run_all.py $(if $(QUICK),--quick) $(if $(ONLY),--only $(ONLY))
+	$(BIN)/python bench/run_all.py $(if $(filter 1 yes true,$(QUICK)),--quick) $(if $(ONLY),--only $(ONLY))
 
 ## Regenerate the committed OpenAPI document
 openapi: install
