@@ -2,9 +2,11 @@
 
 ``jp-primary serve --workers 2`` runs on a fresh PostgreSQL database (created for the run,
 dropped afterwards). Prepared first: ``--jobs`` jobs, each with a committed L&B dump of about
-``--dump-kb`` kB made by the project's generator (``jp_primary.plugins.lb.generate``). Then
-``bench/stall.py`` opens ``--stalled`` connections that each send half a request header and
-nothing more (closed ones are reopened), and, while they are held:
+``--dump-kb`` kB made by the project's generator (``jp_primary.plugins.lb.generate``). After a
+warm-up, a control runs without stalled connections (``GET /healthz``, then the mixed load, for
+``--control-duration`` s). Then ``bench/stall.py`` opens ``--stalled`` connections that each
+send half a request header and nothing more (closed ones are reopened), and, while they are
+held:
 
 1. baseline: ``wrk`` on ``GET /healthz`` of the same server (``--baseline-duration`` s);
 2. measured: ``wrk`` with ``bench/load.lua`` (``--duration`` s, ``--connections``): 70 %
@@ -12,11 +14,13 @@ nothing more (closed ones are reopened), and, while they are held:
    each followed by ``PUT /v1/jobs/{key}/files/lb`` of a generated dump with the new jobid.
 
 Printed: throughput and latency of both, their ratio, the normal clients' errors (non-2xx
-answers by status, socket errors, timeouts: the target is zero), and what happened to the
-stalled connections. The exit status is 0 when no normal request failed, 1 otherwise.
+answers by status, socket errors, timeouts: the target is zero), what happened to the
+stalled connections, and the tracebacks in the server's log. The exit status is 0 when no normal
+request failed and the server is still running, 1 otherwise. The server's soft open-file limit
+is set to ``--server-nofile`` (1024) at start; this process raises its own for its children.
 
     .venv/bin/python bench/load.py                      # 60 s at 64 connections, 1,000 stalled
-    .venv/bin/python bench/load.py --duration 10 --baseline-duration 5   # quick run
+    .venv/bin/python bench/load.py --duration 10 --baseline-duration 5 --control-duration 4
 """
 
 from __future__ import annotations
