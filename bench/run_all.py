@@ -1,6 +1,6 @@
 """Run every benchmark in bench/ one after the other and print one table of their figures.
 
-    .venv/bin/python bench/run_all.py             # full sizes: about 15 minutes
+    .venv/bin/python bench/run_all.py             # full sizes: 15-30 minutes (machine load)
     .venv/bin/python bench/run_all.py --quick     # small sizes, the whole pipeline in minutes
     .venv/bin/python bench/run_all.py --only load,lb_replay
 
