@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint openapi migration clean
+.PHONY: install run test lint openapi migration bench clean
 
 $(STAMP): pyproject.toml
 	@sh scripts/check-prerequisites.sh "$(PYTHON)"
@@ -29,6 +29,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check jp_primary tests bench
 	$(BIN)/mypy
+
+## Run every benchmark in bench/ and print one table (QUICK=1: small sizes, a few minutes;
+## ONLY=load,upload: a subset). Installs wrk and starts PostgreSQL if missing.
+bench: install
+	sh scripts/ensure-wrk.sh
+	bash scripts/ensure-postgres.sh
+	$(BIN)/python bench/run_all.py $(if $(filter 1 yes true,$(QUICK)),--quick) $(if $(ONLY),--only $(ONLY))
 
 ## Regenerate the committed OpenAPI document
 openapi: install

@@ -26,6 +26,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from results import Figure, record
 from serverctl import (
     BARE_FACTORY,
     PROD_FACTORY,
@@ -141,9 +142,16 @@ def bench_database(label: str, database_url: str | None, args: argparse.Namespac
             print(f"  POST {REGISTER_PATH}:        {describe(real)}")
             print(f"  jobs stored during the run: {stored} (wrk counted {real.requests} answers)")
             print(f"  ratio registrations / bare = {ratio:.2f}  ({verdict} target >= {TARGET})")
-            if real.errors or bare.errors or stored < real.requests:
+            failed = bool(real.errors or bare.errors or stored < real.requests)
+            if failed:
                 print("  ERROR: failed requests or fewer jobs stored than answers counted")
                 ok = False
+            what = f"POST /v1/jobs, {label.split(' ')[0]}, {workers} worker{'s' * (workers > 1)}"
+            record(
+                Figure("registrations", what,
+                       round(real.rate, 1), "req/s", round(bare.rate, 1), round(ratio, 3),
+                       f">= {TARGET}", ratio >= TARGET and not failed)
+            )  # fmt: skip
     return ok
 
 

@@ -130,7 +130,7 @@ def _wait_ready(server: Server) -> None:
     raise RuntimeError(f"the server did not answer /healthz within {START_TIMEOUT:.0f} s")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_server(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM the server's own process group (it and its workers), SIGKILL if it lingers."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -178,5 +178,5 @@ def uvicorn_server(home: BenchHome, factory: str, workers: int = 1) -> Iterator[
         _wait_ready(server)
         yield server
     finally:
-        _stop(process)
+        stop_server(process)
         log.close()

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from boto3.s3.transfer import TransferConfig
+from results import Figure, record
 from serverctl import bench_home, require_tool
 from storeanatomy import ftp_commit_anatomy, s3_commit_anatomy, timed
 from storeclients import Api, curl_post_form, find_py_spy, profiled, summarize_profile
@@ -326,6 +327,12 @@ def report(results: list[Comparison], size: int) -> bool:
         met &= ok
         verdict = "meets" if ok else "BELOW"
         print(f"  ratio {c.ratio:.2f} [target >= {TARGETS[c.name]}] {verdict}")
+        record(
+            Figure("storage", f"{c.name}: {c.measured_label}, {size / MIB:.0f} MiB",
+                   round(size / best.seconds / 1e6, 1), "MB/s",
+                   round(size / base.seconds / 1e6, 1), round(c.ratio, 3),
+                   f">= {TARGETS[c.name]}", ok)
+        )  # fmt: skip
     return met
 
 
