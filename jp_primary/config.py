@@ -58,6 +58,12 @@ class StorageSettings(_JPSettings):
     upload_deadline: int = Field(
         3600, ge=1, description="Seconds after which an uncommitted upload expires."
     )
+    quarantine_retention_days: int = Field(
+        90,
+        ge=0,
+        description="Days what a squatter stored in a job taken over by a trusted registration "
+        "is kept for admins (JP_QUARANTINE_RETENTION_DAYS; docs/auth.md).",
+    )
 
     @field_validator("max_file_size", mode="before")
     @classmethod

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlmodel import Session
 
 from jp_primary.attributes import names
 from jp_primary.auth.identity import Identity, Role
+from jp_primary.backends.base import StorageBackend
 from jp_primary.db.repositories import identities, jobs, values
 from jp_primary.db.repositories.jobs import JobRecord
 from jp_primary.db.session import Database
 from jp_primary.errors import Conflict, Forbidden, InvalidInput, NotFound
-from jp_primary.services import access
+from jp_primary.services import access, quarantine
 from jp_primary.services.batching import Batcher
 from jp_primary.services.timefmt import rfc3339
 
@@ -44,6 +46,7 @@ def job_key(jobid: str) -> str:
 class Registration:
     job: JobRecord
     created: bool
+    quarantined: int | None = None  # the quarantine entry of a takeover (services.quarantine)
 
 
 def _owner_for(identity: Identity, owner: str | None) -> str:
@@ -68,18 +71,31 @@ ValueSink = list[tuple[int, values.NewValue]]
 
 
 def register_in(
-    session: Session, identity: Identity, jobid: str, owner: str, sink: ValueSink | None = None
+    session: Session,
+    identity: Identity,
+    jobid: str,
+    owner: str,
+    sink: ValueSink | None = None,
+    retention: timedelta = timedelta(days=quarantine.DEFAULT_RETENTION_DAYS),
 ) -> Registration:
     """Register one job inside the caller's transaction (idempotent for the same owner).
 
     The job's SYSTEM values are stored at once, or, with ``sink``, left there for the caller to
-    store together with other jobs' (one seq allocation for a whole group)."""
+    store together with other jobs' (one seq allocation for a whole group). A trusted
+    registration takes over a job no trusted service registered (``services.quarantine``)."""
     key = job_key(jobid)
     now = datetime.now(UTC)
+    trusted = identity.has(Role.TRUSTED)
     owner_id = identities.identity_id(session, owner)
     registrar_id = identities.identity_id(session, identity.subject)
     new_id = jobs.insert(
-        session, key=key, jobid=jobid, owner_id=owner_id, registrar_id=registrar_id, at=now
+        session,
+        key=key,
+        jobid=jobid,
+        owner_id=owner_id,
+        registrar_id=registrar_id,
+        at=now,
+        trusted=trusted,
     )
     if new_id is not None:
         system = [(new_id, v) for v in _system_values(jobid, owner, now)]
@@ -87,12 +103,35 @@ def register_in(
             values.append_for_jobs(session, system)
         else:
             sink.extend(system)
-        return Registration(JobRecord(new_id, key, jobid, owner, now, identity.subject), True)
+        record = JobRecord(new_id, key, jobid, owner, now, identity.subject, trusted)
+        return Registration(record, True)
     existing = _must(jobs.by_key(session, key))
+    same = existing.jobid == jobid and existing.owner == owner
+    if trusted and not existing.trusted and not same:
+        taken = quarantine.take_over(
+            session,
+            existing,
+            identity,
+            jobid=jobid,
+            owner_id=owner_id,
+            registrar_id=registrar_id,
+            owner=owner,
+            now=now,
+            retention=retention,
+        )
+        if taken is not None:
+            seqs = values.append(session, existing.id, _system_values(jobid, owner, now))
+            quarantine.announce(session, existing.id, taken.retracted, seqs[0])
+            record = JobRecord(existing.id, key, jobid, owner, now, identity.subject, True)
+            return Registration(record, True, taken.quarantine_id)
+        existing = _must(jobs.by_key(session, key))  # a trusted registration came first
     if existing.jobid != jobid:
         raise Conflict(f"the key {key!r} is already used by another jobid")
     if existing.owner != owner:
         raise Conflict("the job is already registered to another owner")
+    if trusted and not existing.trusted:
+        jobs.mark_trusted(session, existing.id)
+        existing = dataclasses.replace(existing, trusted=True)
     return Registration(existing, created=False)
 
 
@@ -110,7 +149,7 @@ class RegistrationRequest:
 
 
 def _register_each(
-    session: Session, requests: list[RegistrationRequest]
+    session: Session, requests: list[RegistrationRequest], retention: timedelta
 ) -> list[Registration | Exception]:
     """Register a group in one transaction; a refused item does not disturb the others (its
     only side effect, recording the subjects it names, is harmless)."""
@@ -118,7 +157,9 @@ def _register_each(
     sink: ValueSink = []
     for req in requests:
         try:
-            outcomes.append(register_in(session, req.identity, req.jobid, req.owner, sink))
+            outcomes.append(
+                register_in(session, req.identity, req.jobid, req.owner, sink, retention)
+            )
         except (Conflict, InvalidInput) as exc:
             outcomes.append(exc)
     values.append_for_jobs(session, sink)
@@ -128,17 +169,37 @@ def _register_each(
 class Registrar:
     """Single registrations, group-committed (see ``services.batching``)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        backend: StorageBackend | None = None,
+        retention: timedelta = timedelta(days=quarantine.DEFAULT_RETENTION_DAYS),
+    ) -> None:
         self._db = db
+        self._backend = backend
+        self._retention = retention
         self._batcher: Batcher[RegistrationRequest, Registration] = Batcher(self._run)
 
     async def _run(self, requests: list[RegistrationRequest]) -> list[Registration | Exception]:
-        return await self._db.run(lambda s: _register_each(s, requests))
+        return await self._db.run(lambda s: _register_each(s, requests, self._retention))
+
+    async def _secure(self, quarantined: int | None) -> None:
+        if quarantined is not None and self._backend is not None:
+            await quarantine.secure(self._db, self._backend, quarantined)
 
     async def register(self, identity: Identity, jobid: str, owner: str | None) -> Registration:
         resolved = _owner_for(identity, owner)
         job_key(jobid)  # reject malformed ids before they join a batch
-        return await self._batcher.submit(RegistrationRequest(identity, jobid, resolved))
+        reg = await self._batcher.submit(RegistrationRequest(identity, jobid, resolved))
+        await self._secure(reg.quarantined)
+        return reg
+
+    async def register_bulk(self, identity: Identity, items: list[BulkItem]) -> list[BulkResult]:
+        """Register a batch in one transaction; each item reports its own outcome."""
+        results, taken = await self._db.run(lambda s: _bulk_in(s, identity, items, self._retention))
+        for quarantined in taken:
+            await self._secure(quarantined)
+        return results
 
     async def close(self) -> None:
         await self._batcher.close()
@@ -159,26 +220,24 @@ class BulkResult:
     detail: str | None = None
 
 
-def _bulk_in(session: Session, identity: Identity, items: list[BulkItem]) -> list[BulkResult]:
+def _bulk_in(
+    session: Session, identity: Identity, items: list[BulkItem], retention: timedelta
+) -> tuple[list[BulkResult], list[int]]:
     results = []
+    taken: list[int] = []
     sink: ValueSink = []
     for item in items:
         try:
             owner = _owner_for(identity, item.owner)
-            reg = register_in(session, identity, item.jobid, owner, sink)
+            reg = register_in(session, identity, item.jobid, owner, sink, retention)
         except (Conflict, InvalidInput, Forbidden) as exc:
             results.append(BulkResult(item.jobid, exc.status_code, None, exc.error, exc.detail))
         else:
             results.append(BulkResult(item.jobid, 201 if reg.created else 200, reg.job))
+            if reg.quarantined is not None:
+                taken.append(reg.quarantined)
     values.append_for_jobs(session, sink)
-    return results
-
-
-async def register_bulk(
-    db: Database, identity: Identity, items: list[BulkItem]
-) -> list[BulkResult]:
-    """Register a batch in one transaction; each item reports its own outcome."""
-    return await db.run(lambda s: _bulk_in(s, identity, items))
+    return results, taken
 
 
 def _by_key(session: Session, key: str) -> JobRecord:

@@ -3,8 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from jp_primary.db.models import IdentityRow, JobRow
 from jp_primary.db.repositories._upsert import insert_ignore
@@ -18,6 +19,7 @@ class JobRecord:
     owner: str
     registered_at: datetime
     registered_by: str
+    trusted: bool = False  # registered by a trusted service (see services.quarantine)
 
 
 _OWNER = aliased(IdentityRow)
@@ -33,7 +35,9 @@ _JOB_QUERY = (
 def _record(row: tuple[JobRow, str, str]) -> JobRecord:
     job, owner, registrar = row
     assert job.id is not None
-    return JobRecord(job.id, job.key, job.jobid, owner, job.registered_at, registrar)
+    return JobRecord(
+        job.id, job.key, job.jobid, owner, job.registered_at, registrar, job.registered_trusted
+    )
 
 
 def by_key(session: Session, key: str) -> JobRecord | None:
@@ -52,7 +56,14 @@ def by_jobid(session: Session, jobid: str) -> JobRecord | None:
 
 
 def insert(
-    session: Session, *, key: str, jobid: str, owner_id: int, registrar_id: int, at: datetime
+    session: Session,
+    *,
+    key: str,
+    jobid: str,
+    owner_id: int,
+    registrar_id: int,
+    at: datetime,
+    trusted: bool = False,
 ) -> int | None:
     """Insert a job and return its id; None when the key is already taken (nothing written)."""
     values = {
@@ -61,5 +72,36 @@ def insert(
         "owner_id": owner_id,
         "registered_by_id": registrar_id,
         "registered_at": at,
+        "registered_trusted": trusted,
     }
     return insert_ignore(session, "jobs", values, ["key"])
+
+
+def mark_trusted(session: Session, job_id: int) -> None:
+    """A trusted service confirmed the registration (same jobid and owner)."""
+    stmt = (
+        update(JobRow)
+        .where(col(JobRow.id) == job_id, col(JobRow.registered_trusted).is_(False))
+        .values(registered_trusted=True)
+    )
+    session.execute(stmt)
+
+
+def take_over(
+    session: Session, job_id: int, *, jobid: str, owner_id: int, registrar_id: int, at: datetime
+) -> bool:
+    """Re-register a job that no trusted service registered to a trusted registration's jobid
+    and owner. False when a trusted registration got there first (nothing written); the row
+    lock this takes (PostgreSQL) orders concurrent takeovers."""
+    stmt = (
+        update(JobRow)
+        .where(col(JobRow.id) == job_id, col(JobRow.registered_trusted).is_(False))
+        .values(
+            jobid=jobid,
+            owner_id=owner_id,
+            registered_by_id=registrar_id,
+            registered_at=at,
+            registered_trusted=True,
+        )
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
