@@ -22,6 +22,7 @@ run: install
 
 ## Install and run everything CI runs: lint, format, types, the whole test suite
 test: install lint
+	bash scripts/ensure-voms-clients.sh
 	$(BIN)/python -m pytest
 
 lint: install
