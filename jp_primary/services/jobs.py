@@ -67,7 +67,20 @@ def _system_values(jobid: str, owner: str, at: datetime) -> list[values.NewValue
     ]
 
 
-ValueSink = list[tuple[int, values.NewValue]]
+@dataclass
+class ValueSink:
+    """Values of several registrations, stored with one seq allocation at the end of the
+    transaction (``flush``): taking the counter's row lock last keeps it short and free of
+    lock-order cycles with writers that hold a job row (``writable_job``)."""
+
+    values: list[tuple[int, values.NewValue]] = dataclasses.field(default_factory=list)
+    # (job id, retracted seqs, index in ``values`` of the first value replacing them)
+    retractions: list[tuple[int, list[int], int]] = dataclasses.field(default_factory=list)
+
+    def flush(self, session: Session) -> None:
+        seqs = values.append_for_jobs(session, self.values)
+        for job_id, retracted, index in self.retractions:
+            quarantine.announce(session, job_id, retracted, seqs[index])
 
 
 def register_in(
@@ -81,8 +94,14 @@ def register_in(
     """Register one job inside the caller's transaction (idempotent for the same owner).
 
     The job's SYSTEM values are stored at once, or, with ``sink``, left there for the caller to
-    store together with other jobs' (one seq allocation for a whole group). A trusted
-    registration takes over a job no trusted service registered (``services.quarantine``)."""
+    store together with other jobs' (``ValueSink.flush``: one seq allocation for a whole group).
+    A trusted registration takes over a job no trusted service registered
+    (``services.quarantine``)."""
+    if sink is None:
+        sink = ValueSink()
+        registration = register_in(session, identity, jobid, owner, sink, retention)
+        sink.flush(session)
+        return registration
     key = job_key(jobid)
     now = datetime.now(UTC)
     trusted = identity.has(Role.TRUSTED)
@@ -98,11 +117,7 @@ def register_in(
         trusted=trusted,
     )
     if new_id is not None:
-        system = [(new_id, v) for v in _system_values(jobid, owner, now)]
-        if sink is None:
-            values.append_for_jobs(session, system)
-        else:
-            sink.extend(system)
+        sink.values.extend((new_id, v) for v in _system_values(jobid, owner, now))
         record = JobRecord(new_id, key, jobid, owner, now, identity.subject, trusted)
         return Registration(record, True)
     existing = _must(jobs.by_key(session, key))
@@ -120,8 +135,8 @@ def register_in(
             retention=retention,
         )
         if taken is not None:
-            seqs = values.append(session, existing.id, _system_values(jobid, owner, now))
-            quarantine.announce(session, existing.id, taken.retracted, seqs[0])
+            sink.retractions.append((existing.id, taken.retracted, len(sink.values)))
+            sink.values.extend((existing.id, v) for v in _system_values(jobid, owner, now))
             record = JobRecord(existing.id, key, jobid, owner, now, identity.subject, True)
             return Registration(record, True, taken.quarantine_id)
         existing = _must(jobs.by_key(session, key))  # a trusted registration came first
@@ -154,7 +169,7 @@ def _register_each(
     """Register a group in one transaction; a refused item does not disturb the others (its
     only side effect, recording the subjects it names, is harmless)."""
     outcomes: list[Registration | Exception] = []
-    sink: ValueSink = []
+    sink = ValueSink()
     for req in requests:
         try:
             outcomes.append(
@@ -162,7 +177,7 @@ def _register_each(
             )
         except (Conflict, InvalidInput) as exc:
             outcomes.append(exc)
-    values.append_for_jobs(session, sink)
+    sink.flush(session)
     return outcomes
 
 
@@ -225,7 +240,7 @@ def _bulk_in(
 ) -> tuple[list[BulkResult], list[int]]:
     results = []
     taken: list[int] = []
-    sink: ValueSink = []
+    sink = ValueSink()
     for item in items:
         try:
             owner = _owner_for(identity, item.owner)
@@ -236,7 +251,7 @@ def _bulk_in(
             results.append(BulkResult(item.jobid, 201 if reg.created else 200, reg.job))
             if reg.quarantined is not None:
                 taken.append(reg.quarantined)
-    values.append_for_jobs(session, sink)
+    sink.flush(session)
     return results, taken
 
 
@@ -262,7 +277,11 @@ def readable_job_by_jobid(session: Session, identity: Identity, jobid: str) -> J
 
 
 def writable_job(session: Session, identity: Identity, key: str) -> JobRecord:
-    job = _by_key(session, key)
+    """The job, checked writable by ``identity`` and share-locked: a takeover
+    (``services.quarantine``) waits for this transaction, or this one sees the new owner."""
+    job = jobs.by_key_for_write(session, key)
+    if job is None:
+        raise NotFound(f"no job with key {key!r}")
     access.ensure_write(identity, job)
     return job
 

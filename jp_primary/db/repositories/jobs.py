@@ -45,6 +45,17 @@ def by_key(session: Session, key: str) -> JobRecord | None:
     return _record(row) if row else None
 
 
+# FOR SHARE of the job row (PostgreSQL; SQLite transactions are serial anyway): a write checked
+# against the job's owner cannot interleave with a takeover that changes the owner.
+_JOB_SHARED = _JOB_QUERY.with_for_update(read=True, of=JobRow)
+
+
+def by_key_for_write(session: Session, key: str) -> JobRecord | None:
+    """The job, its row share-locked until the transaction ends."""
+    row = session.exec(_JOB_SHARED.where(JobRow.key == key)).first()
+    return _record(row) if row else None
+
+
 def by_id(session: Session, job_id: int) -> JobRecord | None:
     row = session.exec(_JOB_QUERY.where(JobRow.id == job_id)).first()
     return _record(row) if row else None
