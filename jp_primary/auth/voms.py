@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -55,6 +55,8 @@ _HASHES: dict[str, tuple[str, hashes.HashAlgorithm]] = {
     "1.2.840.10045.4.3.3": ("ec", hashes.SHA384()),
     "1.2.840.10045.4.3.4": ("ec", hashes.SHA512()),
 }
+# Critical AC extensions that do not restrict where the AC may be used.
+_UNDERSTOOD = {"2.5.29.35", "2.5.29.56", _CERTSEQ}
 DEFAULT_VOMS_DIR = Path("/etc/grid-security/vomsdir")
 DEFAULT_CA_DIR = Path("/etc/grid-security/certificates")
 
@@ -86,7 +88,6 @@ class VomsTrust:
     vomsdir: Path
     ca_dir: Path | None = None
     leeway: timedelta = timedelta(minutes=5)
-    _cas: list[x509.Certificate] = field(default_factory=list, compare=False)
 
     @classmethod
     def from_settings(cls, vomsdir: Path | None, ca_dir: Path | None) -> VomsTrust | None:
@@ -175,6 +176,7 @@ class _AC:
     tbs: bytes
     signature: bytes
     algorithm: str
+    critical: tuple[str, ...] = ()  # OIDs of critical extensions
 
 
 def _parse(ac: rfc5755.AttributeCertificate) -> _AC:
@@ -205,8 +207,11 @@ def _parse(ac: rfc5755.AttributeCertificate) -> _AC:
     if not vo or not host:
         raise ACError("the AC names no VO and VOMS host (policyAuthority vo://host:port)")
     certs: list[x509.Certificate] = []
+    critical: list[str] = []
     if info["extensions"].isValue:
         for ext in info["extensions"]:
+            if bool(ext["critical"]):
+                critical.append(str(ext["extnID"]))
             if str(ext["extnID"]) == _CERTSEQ:
                 seq, _ = decoder.decode(bytes(ext["extnValue"]), asn1Spec=_CERTSEQ_SPEC)
                 certs = [
@@ -226,6 +231,7 @@ def _parse(ac: rfc5755.AttributeCertificate) -> _AC:
         tbs=encoder.encode(info),
         signature=ac["signatureValue"].asOctets(),
         algorithm=str(ac["signatureAlgorithm"]["algorithm"]),
+        critical=tuple(critical),
     )
 
 
@@ -265,6 +271,9 @@ def _lsc_signer(ac: _AC, lines: list[str], trust: VomsTrust, now: datetime) -> x
 
 
 def _check(ac: _AC, eec: x509.Certificate, trust: VomsTrust, now: datetime) -> tuple[str, ...]:
+    unknown = set(ac.critical) - _UNDERSTOOD
+    if unknown:  # e.g. AC targeting (2.5.29.55): this service cannot tell if it is a target
+        raise ACError(f"the AC has critical extensions this service does not handle: {unknown}")
     if not ac.not_before - trust.leeway <= now <= ac.not_after + trust.leeway:
         raise ACError("the AC is expired or not yet valid")
     if ac.holder_serial != eec.serial_number or ac.holder_der not in (
@@ -328,7 +337,7 @@ def verified_fqans(
                 continue
             try:
                 found.update(dict.fromkeys(_check(_parse(ac), eec, trust, now)))
-            except (ACError, PyAsn1Error, ValueError) as exc:
+            except (ACError, PyAsn1Error, ValueError, OSError) as exc:
                 log.warning("ignoring a VOMS AC of %s: %s", _slash(eec.subject), exc)
     return tuple(found)
 

@@ -80,6 +80,17 @@ def test_expired_ac_is_ignored(vpki: VomsPKI, trust: VomsTrust) -> None:
     assert identity_from_chain(vpki.chain(old), voms=trust).fqans == ()
 
 
+def test_an_ac_with_a_critical_extension_it_cannot_handle_is_ignored(
+    vpki: VomsPKI, trust: VomsTrust
+) -> None:
+    """Such as AC targeting; an unknown critical extension stands in for it (the tool's own
+    -target option writes no AC on this version)."""
+    critical = vpki.proxy("critical", fqans=FQANS, extra=["-acextension", "1.2.3.4.5/true:x"])
+    harmless = vpki.proxy("harmless", fqans=FQANS, extra=["-acextension", "1.2.3.4.5/false:x"])
+    assert identity_from_chain(vpki.chain(critical), voms=trust).fqans == ()
+    assert identity_from_chain(vpki.chain(harmless), voms=trust).fqans == FQANS
+
+
 def test_without_a_vomsdir_acs_are_ignored(vpki: VomsPKI, good_proxy: Path) -> None:
     assert identity_from_chain(vpki.chain(good_proxy), voms=None).fqans == ()
     missing = VomsTrust.from_settings(vpki.folder / "nowhere", None)
