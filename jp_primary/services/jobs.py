@@ -74,13 +74,20 @@ class ValueSink:
     lock-order cycles with writers that hold a job row (``writable_job``)."""
 
     values: list[tuple[int, values.NewValue]] = dataclasses.field(default_factory=list)
-    # (job id, retracted seqs, index in ``values`` of the first value replacing them)
-    retractions: list[tuple[int, list[int], int]] = dataclasses.field(default_factory=list)
+    # (job id, retracted seqs, the first value replacing them)
+    retractions: list[tuple[int, list[int], values.NewValue]] = dataclasses.field(
+        default_factory=list
+    )
+
+    def drop(self, job_id: int) -> None:
+        """Forget the pending values of a job taken over in this very group."""
+        self.values = [(j, v) for j, v in self.values if j != job_id]
 
     def flush(self, session: Session) -> None:
         seqs = values.append_for_jobs(session, self.values)
-        for job_id, retracted, index in self.retractions:
-            quarantine.announce(session, job_id, retracted, seqs[index])
+        where = {id(v): i for i, (_, v) in enumerate(self.values)}
+        for job_id, retracted, first in self.retractions:
+            quarantine.announce(session, job_id, retracted, seqs[where[id(first)]])
 
 
 def register_in(
@@ -135,8 +142,10 @@ def register_in(
             retention=retention,
         )
         if taken is not None:
-            sink.retractions.append((existing.id, taken.retracted, len(sink.values)))
-            sink.values.extend((existing.id, v) for v in _system_values(jobid, owner, now))
+            system = _system_values(jobid, owner, now)
+            sink.drop(existing.id)  # the squatter's registration may be in this same group
+            sink.retractions.append((existing.id, taken.retracted, system[0]))
+            sink.values.extend((existing.id, v) for v in system)
             record = JobRecord(existing.id, key, jobid, owner, now, identity.subject, True)
             return Registration(record, True, taken.quarantine_id)
         existing = _must(jobs.by_key(session, key))  # a trusted registration came first

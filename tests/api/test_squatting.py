@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlmodel import select
 
-from jp_primary.auth.identity import Role
+from jp_primary.auth.identity import Identity, Role
 from jp_primary.db.models import RetractedValueRow
 from jp_primary.plugins.lb.generate import generate_job
-from jp_primary.services import gc, quarantine
+from jp_primary.services import gc, jobs, quarantine
 from jp_primary.services.container import AppServices
 from tests.conftest import ALICE, BOB, LB_HOST, Api, new_jobid
 
@@ -193,3 +193,23 @@ def test_defect_11_quarantine_is_kept_from_gc_and_purged_after_retention(api: Ap
     assert asyncio.run(quarantine.purge(services.db, services.backend, later)) >= 1
     assert not (api.storage_root / location).exists()
     assert jobid not in {e["jobid"] for e in services.db.run_sync(quarantine.list_entries)}
+
+
+def test_defect_11_squatter_and_trusted_registration_in_one_group(api: Api) -> None:
+    """Both in one group commit: the squatter's values, not yet stored, never reach the job."""
+    services = _services(api)
+    other = new_jobid()
+    mallory = Identity(MALLORY)
+    trusted = Identity(LB_HOST, roles=frozenset({Role.TRUSTED}))
+    requests = [
+        jobs.RegistrationRequest(mallory, other, MALLORY),
+        jobs.RegistrationRequest(trusted, other, ALICE),
+    ]
+    outcomes = services.db.run_sync(
+        lambda s: jobs._register_each(s, requests, timedelta(days=1))  # noqa: SLF001
+    )
+    assert [o.job.owner for o in outcomes if isinstance(o, jobs.Registration)] == [MALLORY, ALICE]
+    key = other.rsplit("/", 1)[1]
+    values = api.client.get(f"/v1/jobs/{key}/attributes", headers=api.auth(ALICE)).json()
+    owners = {v["value"] for v in values["values"] if v["name"].endswith("owner")}
+    assert owners == {ALICE}  # no SYSTEM value of the squatter's registration survives
