@@ -73,19 +73,19 @@ class ValueSink:
     transaction (``flush``): taking the counter's row lock last keeps it short and free of
     lock-order cycles with writers that hold a job row (``writable_job``)."""
 
-    values: list[tuple[int, values.NewValue]] = dataclasses.field(default_factory=list)
-    # (job id, retracted seqs, the first value replacing them)
+    pending: list[tuple[int, values.NewValue]] = dataclasses.field(default_factory=list)
+    # (job id, retracted seqs, the first pending value replacing them)
     retractions: list[tuple[int, list[int], values.NewValue]] = dataclasses.field(
         default_factory=list
     )
 
     def drop(self, job_id: int) -> None:
         """Forget the pending values of a job taken over in this very group."""
-        self.values = [(j, v) for j, v in self.values if j != job_id]
+        self.pending = [(j, v) for j, v in self.pending if j != job_id]
 
     def flush(self, session: Session) -> None:
-        seqs = values.append_for_jobs(session, self.values)
-        where = {id(v): i for i, (_, v) in enumerate(self.values)}
+        seqs = values.append_for_jobs(session, self.pending)
+        where = {id(v): i for i, (_, v) in enumerate(self.pending)}
         for job_id, retracted, first in self.retractions:
             quarantine.announce(session, job_id, retracted, seqs[where[id(first)]])
 
@@ -124,7 +124,7 @@ def register_in(
         trusted=trusted,
     )
     if new_id is not None:
-        sink.values.extend((new_id, v) for v in _system_values(jobid, owner, now))
+        sink.pending.extend((new_id, v) for v in _system_values(jobid, owner, now))
         record = JobRecord(new_id, key, jobid, owner, now, identity.subject, trusted)
         return Registration(record, True)
     existing = _must(jobs.by_key(session, key))
@@ -145,7 +145,7 @@ def register_in(
             system = _system_values(jobid, owner, now)
             sink.drop(existing.id)  # the squatter's registration may be in this same group
             sink.retractions.append((existing.id, taken.retracted, system[0]))
-            sink.values.extend((existing.id, v) for v in system)
+            sink.pending.extend((existing.id, v) for v in system)
             record = JobRecord(existing.id, key, jobid, owner, now, identity.subject, True)
             return Registration(record, True, taken.quarantine_id)
         existing = _must(jobs.by_key(session, key))  # a trusted registration came first
