@@ -44,14 +44,17 @@ def test_any_configured_audience_is_accepted(issuers_file: Path, wlcg_issuer: Is
     [
         ({"aud": "https://elsewhere.example.org"}, jwt.InvalidAudienceError),
         ({"aud": None}, jwt.MissingRequiredClaimError),
-        ({"exp": datetime.now(UTC) - timedelta(minutes=5)}, jwt.ExpiredSignatureError),
-        ({"nbf": datetime.now(UTC) + timedelta(minutes=5)}, jwt.ImmatureSignatureError),
+        # Times relative to when the test runs (not to collection: a long suite outlasts them).
+        ({"exp": timedelta(minutes=-5)}, jwt.ExpiredSignatureError),
+        ({"nbf": timedelta(minutes=5)}, jwt.ImmatureSignatureError),
         ({"sub": None}, jwt.MissingRequiredClaimError),
     ],
 )
 def test_invalid_claims_are_refused(
     issuers_file: Path, wlcg_issuer: IssuerSigner, claims: dict[str, object], error: type
 ) -> None:
+    now = datetime.now(UTC)
+    claims = {k: now + v if isinstance(v, timedelta) else v for k, v in claims.items()}
     with pytest.raises(error):
         load_issuers(issuers_file).verify(wlcg_issuer.token(**claims), WLCG_URL)
 
