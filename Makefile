@@ -23,6 +23,7 @@ run: install
 ## Install and run everything CI runs: lint, format, types, the whole test suite
 test: install lint
 	@sh scripts/ensure-gridftp.sh
+	bash scripts/ensure-voms-clients.sh
 	$(BIN)/python -m pytest
 
 lint: install

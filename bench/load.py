@@ -2,7 +2,7 @@
 
 ``jp-primary serve --workers 2`` runs on a fresh PostgreSQL database (created for the run,
 dropped afterwards). Prepared first: ``--jobs`` jobs, each with a committed L&B dump of about
-``--dump-kb`` kB made by the project's generator (``jp_primary.plugins.lb.generate``). After a
+``--dump-kb`` kB made by the project's generator (``jp_primary.testing.lbdumps``). After a
 warm-up, a control runs without stalled connections (``GET /healthz``, then the mixed load, for
 ``--control-duration`` s). Then ``bench/stall.py`` opens ``--stalled`` connections that each
 send half a request header and nothing more (closed ones are reopened), and, while they are
@@ -56,7 +56,7 @@ from serverctl import (
 )
 from sqlalchemy import create_engine, text
 
-from jp_primary.plugins.lb.generate import WORKLOAD_MIX, generate_job
+from jp_primary.testing.lbdumps import WORKLOAD_MIX, generate_job
 
 BENCH_DIR = Path(__file__).resolve().parent
 LUA = BENCH_DIR / "load.lua"

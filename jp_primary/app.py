@@ -10,7 +10,18 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from jp_primary import __version__
-from jp_primary.api import attributes, errors, files, health, jobs, records, tags, uploads
+from jp_primary.api import (
+    admin,
+    attributes,
+    errors,
+    files,
+    health,
+    jobs,
+    records,
+    tags,
+    uploads,
+    whoami,
+)
 from jp_primary.api.metrics import MetricsMiddleware
 from jp_primary.config import Settings, load_settings
 from jp_primary.services.container import AppServices
@@ -26,6 +37,8 @@ ROUTERS = (
     tags.router,
     attributes.router,
     records.router,
+    whoami.router,
+    admin.router,
 )
 
 

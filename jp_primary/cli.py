@@ -104,6 +104,28 @@ def _gc(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(run())
 
 
+def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+    import json
+
+    from jp_primary.services import quarantine
+    from jp_primary.services.container import AppServices
+
+    async def run() -> int:
+        services = AppServices.build(settings)
+        try:
+            if args.action == "purge":
+                done = await quarantine.purge(services.db, services.backend)
+                print(f"{done} quarantine entries past their retention deleted")
+            else:
+                print(json.dumps(await services.db.run(quarantine.list_entries), indent=2))
+        finally:
+            await services.close()
+        return 0
+
+    return asyncio.run(run())
+
+
 def _ftpd(args: argparse.Namespace, settings: Settings) -> int:
     from jp_primary.door import serve_door
 
@@ -154,6 +176,14 @@ def _parser() -> argparse.ArgumentParser:
         "--min-age", type=int, default=3600, help="leave younger objects alone (seconds)"
     )
     collect.set_defaults(run=_gc)
+
+    held = sub.add_parser(
+        "quarantine", help="what squatters stored in jobs trusted registrations took over"
+    )
+    held.add_argument(
+        "action", choices=["list", "purge"], help="list (JSON) or delete entries past retention"
+    )
+    held.set_defaults(run=_quarantine)
 
     door = sub.add_parser("ftpd", help="run the FTP upload door (JP_FTPD_* settings)")
     door.set_defaults(run=_ftpd)

@@ -59,6 +59,12 @@ class StorageSettings(_JPSettings):
     upload_deadline: int = Field(
         3600, ge=1, description="Seconds after which an uncommitted upload expires."
     )
+    quarantine_retention_days: int = Field(
+        90,
+        ge=0,
+        description="Days what a squatter stored in a job taken over by a trusted registration "
+        "is kept for admins (JP_QUARANTINE_RETENTION_DAYS; docs/auth.md).",
+    )
 
     @field_validator("max_file_size", mode="before")
     @classmethod
@@ -86,6 +92,17 @@ class AuthSettings(_JPSettings):
         default_factory=list,
         description="Addresses or CIDRs of TLS-terminating front ends whose client-DN header is "
         "believed, comma-separated (JP_TRUSTED_FRONTENDS, e.g. 127.0.0.1,10.1.0.0/24).",
+    )
+    voms_dir: Path | None = Field(
+        None,
+        description="The vomsdir: <vo>/<host>.lsc files and/or VOMS server certificates that "
+        "VOMS attribute certificates are verified with (JP_VOMS_DIR; default $X509_VOMS_DIR or "
+        "/etc/grid-security/vomsdir; none: FQANs are ignored; docs/auth.md).",
+    )
+    voms_ca_dir: Path | None = Field(
+        None,
+        description="CA certificates the VOMS server certificates named by .lsc files must chain "
+        "to (JP_VOMS_CA_DIR; default $X509_CERT_DIR or /etc/grid-security/certificates).",
     )
     frontend_dn_header: str = Field(
         "X-SSL-Client-S-DN",

@@ -42,7 +42,7 @@ async def register_jobs(
 ) -> schemas.BulkOut:
     """Register many jobs in one transaction; each item reports its own status."""
     items = [BulkItem(j.jobid, j.owner) for j in body.jobs]
-    results = await jobs.register_bulk(services.db, caller, items)
+    results = await services.registrar.register_bulk(caller, items)
     return schemas.BulkOut(
         results=[
             schemas.BulkItemOut(

@@ -186,3 +186,63 @@ class LinkOut(BaseModel):
 
 class HealthOut(BaseModel):
     status: str
+
+
+class WhoAmIOut(BaseModel):
+    subject: str = Field(description="What ownership is recorded against")
+    roles: list[str] = Field(description="trusted, indexer, admin (sorted)")
+    groups: list[str] = Field(description="Groups claimed by an external token (wlcg.groups)")
+    fqans: list[str] = Field(
+        description="VOMS FQANs of a verified attribute certificate, primary first"
+    )
+    authenticated_by: str = Field(description="token, x509 or frontend")
+    issuer: str | None = Field(None, description="The token issuer, for tokens")
+
+
+class QuarantinedFileOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    file_class: str = Field(alias="class", serialization_alias="class")
+    name: str
+    size: int
+    sha256: str
+    content_type: str | None
+    uploader: str | None
+    committed_at: datetime
+    location: str = Field(description="Storage key where the bytes are kept")
+
+
+class QuarantinedValueOut(BaseModel):
+    seq: int = Field(description="Retracted from the job (announced to feeds)")
+    name: str
+    value: str
+    origin: str
+    origin_detail: str | None
+    timestamp: datetime
+    author: str | None
+
+
+class QuarantinedUploadOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    upload_id: str
+    file_class: str = Field(alias="class", serialization_alias="class")
+    name: str
+    state: str = Field(description="The state it was in; it was aborted by the takeover")
+
+
+class QuarantineOut(BaseModel):
+    """What a squatter had stored in a job a trusted registration took over."""
+
+    id: int
+    jobid: str = Field(description="The jobid the squatter registered")
+    squatter: str
+    squatter_registrar: str
+    squatter_registered_at: datetime
+    claimed_by: str = Field(description="The trusted service whose registration took over")
+    new_owner: str
+    quarantined_at: datetime
+    retain_until: datetime
+    files: list[QuarantinedFileOut]
+    values: list[QuarantinedValueOut]
+    uploads: list[QuarantinedUploadOut]

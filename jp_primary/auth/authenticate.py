@@ -22,6 +22,7 @@ from jp_primary.auth.identity import Identity
 from jp_primary.auth.issuers import ExternalIssuers, load_issuers, unverified_issuer
 from jp_primary.auth.policy import Policy, load_policy
 from jp_primary.auth.tokens import ISSUER, ServiceTokens, load_or_create_key
+from jp_primary.auth.voms import VomsTrust
 from jp_primary.auth.x509 import identity_from_chain
 from jp_primary.config import Settings
 from jp_primary.errors import Unauthenticated
@@ -63,8 +64,10 @@ class Authenticator:
         issuers: ExternalIssuers | None = None,
         frontends: TrustedFrontEnds | None = None,
         policy: Policy | None = None,
+        voms: VomsTrust | None = None,
     ) -> None:
         self._tokens = tokens
+        self._voms = voms
         self._issuers = issuers or ExternalIssuers()
         self._frontends = frontends or TrustedFrontEnds(())
         self._policy = policy or Policy()
@@ -86,7 +89,7 @@ class Authenticator:
         if creds.bearer is not None:
             return self._bearer(creds.bearer)
         if creds.tls_chain:
-            return identity_from_chain(creds.tls_chain)
+            return identity_from_chain(creds.tls_chain, voms=self._voms)
         return self._frontends.identity(creds.peer_host, creds.headers)
 
     def _bearer(self, token: str) -> Identity:
@@ -147,4 +150,5 @@ def build_authenticator(settings: Settings) -> Authenticator:
         issuers=load_issuers(auth.issuers_file),
         frontends=TrustedFrontEnds(auth.trusted_frontends, auth.frontend_dn_header),
         policy=load_policy(auth.policy_file),
+        voms=VomsTrust.from_settings(auth.voms_dir, auth.voms_ca_dir),
     )

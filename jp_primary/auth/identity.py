@@ -27,6 +27,9 @@ class Identity:
     dn_rfc4514: str | None = None
     issuer: str | None = None
     groups: frozenset[str] = field(default_factory=frozenset)
+    # VOMS FQANs of a verified attribute certificate (``/vo/group/Role=r/Capability=NULL``),
+    # in the AC's order: the first is the primary one. Empty without a valid VOMS AC.
+    fqans: tuple[str, ...] = ()
 
     def has(self, role: Role) -> bool:
         return role in self.roles

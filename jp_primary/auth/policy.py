@@ -9,10 +9,14 @@ One table per role; any matching entry grants it (format in docs/auth.md)::
     subjects = ["importer"]                                       # exact subject, any method
     tokens = [{ issuer = "https://iam.example.org/", sub = "8f2c..." }]
     groups = [{ issuer = "https://iam.example.org/", group = "/jp/services" }]
+    fqans = ["/dteam/jp/Role=service"]          # a verified VOMS FQAN of an X.509 proxy
 
 DN entries match only certificate identities (TLS client certificates and trusted front ends), so
 an operator-issued token whose subject merely looks like a DN is matched by ``subjects`` only.
 Roles are added to those an identity already has (service tokens keep their embedded roles).
+FQANs match whole (``/vo/group`` is ``/vo/group/Role=NULL/Capability=NULL``, VOMS convention):
+``/dteam/jp`` matches a member of that group without a role, ``/dteam/jp/Role=service`` only one
+holding that role; groups of external tokens are matched by ``groups``.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ from typing import Any
 from jp_primary.auth import dn
 from jp_primary.auth.identity import Identity, Role
 from jp_primary.auth.issuers import external_subject
+from jp_primary.auth.voms import fqan_key
 from jp_primary.errors import ConfigurationError
 
 _DN_METHODS = {"x509", "frontend"}
-_KEYS = {"dns", "dn_globs", "dn_regexes", "subjects", "tokens", "groups"}
+_KEYS = {"dns", "dn_globs", "dn_regexes", "subjects", "tokens", "groups", "fqans"}
 
 
 @dataclass(frozen=True)
@@ -44,9 +49,12 @@ class RoleRule:
     dn_regexes: tuple[re.Pattern[str], ...] = ()
     subjects: frozenset[str] = frozenset()
     groups: frozenset[tuple[str, str]] = frozenset()  # (issuer, group)
+    fqans: frozenset[str] = frozenset()  # as fqan_key() spells them
 
     def matches(self, identity: Identity) -> bool:
         if identity.subject in self.subjects:
+            return True
+        if self.fqans and any(fqan_key(f) in self.fqans for f in identity.fqans):
             return True
         if identity.issuer is not None and any(
             (identity.issuer, g) in self.groups for g in identity.groups
@@ -108,7 +116,16 @@ def _rule(table: Mapping[str, Any], where: str) -> RoleRule:
         dn_regexes=regexes,
         subjects=frozenset(_strings(table, "subjects", where)) | tokens,
         groups=frozenset(_pairs(table, "groups", "group", where)),
+        fqans=frozenset(fqan_key(f) for f in _fqans(table, where)),
     )
+
+
+def _fqans(table: Mapping[str, Any], where: str) -> list[str]:
+    fqans = _strings(table, "fqans", where)
+    bad = [f for f in fqans if not f.startswith("/") or len(f) < 2]
+    if bad:
+        raise ConfigurationError(f"{where}.fqans: an FQAN starts with /<vo>, got {bad}")
+    return fqans
 
 
 def parse_policy(text: str, where: str = "policy") -> Policy:

@@ -19,6 +19,7 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from jp_primary.auth import dn
 from jp_primary.auth.identity import Identity
+from jp_primary.auth.voms import VomsTrust, verified_fqans
 from jp_primary.errors import Unauthenticated
 
 PROXY_CERT_INFO = ObjectIdentifier("1.3.6.1.5.5.7.1.14")
@@ -106,12 +107,21 @@ def _check_validity(cert: x509.Certificate, now: datetime) -> None:
 
 def end_entity(chain: Sequence[x509.Certificate], now: datetime | None = None) -> x509.Certificate:
     """Walk from the leaf through proxies to the end-entity certificate, checking each link."""
+    return proxy_path(chain, now)[1]
+
+
+def proxy_path(
+    chain: Sequence[x509.Certificate], now: datetime | None = None
+) -> tuple[list[x509.Certificate], x509.Certificate]:
+    """The proxies from the leaf (checked link by link) and the end-entity certificate."""
     if not chain:
         raise Unauthenticated("no client certificate")
     now = now or datetime.now(UTC)
     current, rest = chain[0], list(chain[1:])
     _check_validity(current, now)
+    proxies = []
     while is_proxy(current):
+        proxies.append(current)
         issuer = next((c for c in rest if c.subject == current.issuer), None)
         if issuer is None:
             raise Unauthenticated("the issuer of a proxy certificate is missing from the chain")
@@ -121,7 +131,7 @@ def end_entity(chain: Sequence[x509.Certificate], now: datetime | None = None) -
         current = issuer
     if _is_ca(current):
         raise Unauthenticated("a CA certificate is not a client identity")
-    return current
+    return proxies, current
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
@@ -131,13 +141,20 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
-def identity_from_chain(pems: Sequence[str | bytes], now: datetime | None = None) -> Identity:
-    """The identity of a verified client chain (PEM, leaf first): the EEC subject DN."""
+def identity_from_chain(
+    pems: Sequence[str | bytes], now: datetime | None = None, voms: VomsTrust | None = None
+) -> Identity:
+    """The identity of a verified client chain (PEM, leaf first): the EEC subject DN, with the
+    FQANs of the valid VOMS attribute certificates its proxies carry (``auth.voms``)."""
     try:
-        eec = end_entity(load_chain(pems), now)
+        proxies, eec = proxy_path(load_chain(pems), now)
         name = dn.from_name(eec.subject)
     except (ValueError, dn.DNError) as exc:
         raise Unauthenticated(f"unusable client certificate: {exc}") from None
     return Identity(
-        subject=dn.to_slash(name), method="x509", dn_rfc4514=dn.to_rfc4514(name), issuer=None
+        subject=dn.to_slash(name),
+        method="x509",
+        dn_rfc4514=dn.to_rfc4514(name),
+        issuer=None,
+        fqans=verified_fqans(proxies, eec, voms, now) if proxies else (),
     )

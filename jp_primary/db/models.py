@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -27,6 +37,11 @@ class JobRow(SQLModel, table=True):
     owner_id: int = Field(foreign_key="identities.id", index=True)
     registered_by_id: int = Field(foreign_key="identities.id")
     registered_at: datetime
+    # Registered by a trusted service (L&B, WMS): authoritative over a registration by anyone
+    # else for another owner, which it takes over (defect 11; docs/auth.md "Jobid squatting").
+    registered_trusted: bool = Field(
+        default=False, sa_column=Column(Boolean, nullable=False, server_default=false())
+    )
 
 
 class UploadRow(SQLModel, table=True):
@@ -143,3 +158,41 @@ class DoorGrantRow(SQLModel, table=True):
     target: str = Field(max_length=1024)
     deadline: datetime
     used_at: datetime | None = None
+
+
+class QuarantineRow(SQLModel, table=True):
+    """What a non-trusted registrant had stored in a job a trusted registration took over.
+
+    Kept for an admin until ``retain_until`` (``jp-primary quarantine``), never shown as the
+    job's data. ``files``, ``attribute_values`` and ``uploads`` are JSON lists; a file's
+    ``location`` is where its bytes are kept (moved under ``quarantine/`` after the takeover).
+    """
+
+    __tablename__ = "quarantine"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(foreign_key="jobs.id", index=True)
+    jobid: str = Field(max_length=1024)  # the jobid the squatter registered
+    squatter: str = Field(max_length=1024)  # the owner of the squatting registration
+    squatter_registrar: str = Field(max_length=1024)
+    squatter_registered_at: datetime
+    claimed_by: str = Field(max_length=1024)  # the trusted registrar
+    new_owner: str = Field(max_length=1024)
+    quarantined_at: datetime
+    retain_until: datetime = Field(index=True)
+    files: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    attribute_values: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    uploads: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+
+
+class RetractedValueRow(SQLModel, table=True):
+    """A value removed from a job (by a takeover): feeds announce ``seq`` as retracted together
+    with the changes at ``announced_seq`` (the first seq of the values that replaced it)."""
+
+    __tablename__ = "retracted_values"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    job_id: int = Field(foreign_key="jobs.id", index=True)
+    announced_seq: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
+    retracted_at: datetime
+    reason: str = Field(max_length=32)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import text
 
@@ -74,7 +75,9 @@ class AppServices:
             authenticator=build_authenticator(settings),
             uploads=UploadService(db, backend, plugins, limits, _door(settings, db)),
             files=FileService(db, backend, plugins),
-            registrar=Registrar(db),
+            registrar=Registrar(
+                db, backend, timedelta(days=settings.storage.quarantine_retention_days)
+            ),
             tags=TagService(db, _tag_limits(settings), reserved_namespaces(plugins)),
         )
 

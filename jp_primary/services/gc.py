@@ -19,6 +19,7 @@ from sqlmodel import Session
 from jp_primary.backends.base import ObjectInfo, StorageBackend
 from jp_primary.db.repositories import files, uploads
 from jp_primary.db.session import Database
+from jp_primary.services import quarantine
 from jp_primary.services.storage_keys import FILES_PREFIX, STAGING_PREFIX
 
 
@@ -50,7 +51,8 @@ async def find_orphans(
 
 
 def _referenced(session: Session) -> tuple[set[str], set[str]]:
-    return files.all_locations(session), uploads.in_progress_ids(session)
+    kept = files.all_locations(session) | quarantine.locations(session)
+    return kept, uploads.in_progress_ids(session)
 
 
 def _upload_of(key: str) -> str:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -14,11 +15,12 @@ from sqlmodel import Session
 
 from jp_primary.attributes import names
 from jp_primary.auth.identity import Identity, Role
+from jp_primary.backends.base import StorageBackend
 from jp_primary.db.repositories import identities, jobs, values
 from jp_primary.db.repositories.jobs import JobRecord
 from jp_primary.db.session import Database
 from jp_primary.errors import Conflict, Forbidden, InvalidInput, JPError, NotFound
-from jp_primary.services import access
+from jp_primary.services import access, quarantine
 from jp_primary.services.batching import Batcher, isolating
 from jp_primary.text import SUBJECT_MAX, check_text, shown
 from jp_primary.timefmt import rfc3339
@@ -53,6 +55,7 @@ def job_key(jobid: str) -> str:
 class Registration:
     job: JobRecord
     created: bool
+    quarantined: int | None = None  # the quarantine entry of a takeover (services.quarantine)
 
 
 def _owner_for(identity: Identity, owner: str | None) -> str:
@@ -74,35 +77,95 @@ def _system_values(jobid: str, owner: str, at: datetime) -> list[values.NewValue
     ]
 
 
-ValueSink = list[tuple[int, values.NewValue]]
+@dataclass
+class ValueSink:
+    """Values of several registrations, stored with one seq allocation at the end of the
+    transaction (``flush``): taking the counter's row lock last keeps it short and free of
+    lock-order cycles with writers that hold a job row (``writable_job``)."""
+
+    pending: list[tuple[int, values.NewValue]] = dataclasses.field(default_factory=list)
+    # (job id, retracted seqs, the first pending value replacing them)
+    retractions: list[tuple[int, list[int], values.NewValue]] = dataclasses.field(
+        default_factory=list
+    )
+
+    def drop(self, job_id: int) -> None:
+        """Forget the pending values of a job taken over in this very group."""
+        self.pending = [(j, v) for j, v in self.pending if j != job_id]
+
+    def flush(self, session: Session) -> None:
+        seqs = values.append_for_jobs(session, self.pending)
+        where = {id(v): i for i, (_, v) in enumerate(self.pending)}
+        for job_id, retracted, first in self.retractions:
+            quarantine.announce(session, job_id, retracted, seqs[where[id(first)]])
 
 
 def register_in(
-    session: Session, identity: Identity, jobid: str, owner: str, sink: ValueSink | None = None
+    session: Session,
+    identity: Identity,
+    jobid: str,
+    owner: str,
+    sink: ValueSink | None = None,
+    retention: timedelta = timedelta(days=quarantine.DEFAULT_RETENTION_DAYS),
 ) -> Registration:
     """Register one job inside the caller's transaction (idempotent for the same owner).
 
     The job's SYSTEM values are stored at once, or, with ``sink``, left there for the caller to
-    store together with other jobs' (one seq allocation for a whole group)."""
+    store together with other jobs' (``ValueSink.flush``: one seq allocation for a whole group).
+    A trusted registration takes over a job no trusted service registered
+    (``services.quarantine``)."""
+    if sink is None:
+        sink = ValueSink()
+        registration = register_in(session, identity, jobid, owner, sink, retention)
+        sink.flush(session)
+        return registration
     key = job_key(jobid)
     now = datetime.now(UTC)
+    trusted = identity.has(Role.TRUSTED)
     owner_id = identities.identity_id(session, owner)
     registrar_id = identities.identity_id(session, identity.subject)
     new_id = jobs.insert(
-        session, key=key, jobid=jobid, owner_id=owner_id, registrar_id=registrar_id, at=now
+        session,
+        key=key,
+        jobid=jobid,
+        owner_id=owner_id,
+        registrar_id=registrar_id,
+        at=now,
+        trusted=trusted,
     )
     if new_id is not None:
-        system = [(new_id, v) for v in _system_values(jobid, owner, now)]
-        if sink is None:
-            values.append_for_jobs(session, system)
-        else:
-            sink.extend(system)
-        return Registration(JobRecord(new_id, key, jobid, owner, now, identity.subject), True)
+        sink.pending.extend((new_id, v) for v in _system_values(jobid, owner, now))
+        record = JobRecord(new_id, key, jobid, owner, now, identity.subject, trusted)
+        return Registration(record, True)
     existing = _must(jobs.by_key(session, key))
+    same = existing.jobid == jobid and existing.owner == owner
+    if trusted and not existing.trusted and not same:
+        taken = quarantine.take_over(
+            session,
+            existing,
+            identity,
+            jobid=jobid,
+            owner_id=owner_id,
+            registrar_id=registrar_id,
+            owner=owner,
+            now=now,
+            retention=retention,
+        )
+        if taken is not None:
+            system = _system_values(jobid, owner, now)
+            sink.drop(existing.id)  # the squatter's registration may be in this same group
+            sink.retractions.append((existing.id, taken.retracted, system[0]))
+            sink.pending.extend((existing.id, v) for v in system)
+            record = JobRecord(existing.id, key, jobid, owner, now, identity.subject, True)
+            return Registration(record, True, taken.quarantine_id)
+        existing = _must(jobs.by_key(session, key))  # a trusted registration came first
     if existing.jobid != jobid:
         raise Conflict(f"the key {key!r} is already used by another jobid")
     if existing.owner != owner:
         raise Conflict("the job is already registered to another owner")
+    if trusted and not existing.trusted:
+        jobs.mark_trusted(session, existing.id)
+        existing = dataclasses.replace(existing, trusted=True)
     return Registration(existing, created=False)
 
 
@@ -120,18 +183,20 @@ class RegistrationRequest:
 
 
 def _register_each(
-    session: Session, requests: list[RegistrationRequest]
+    session: Session, requests: list[RegistrationRequest], retention: timedelta
 ) -> list[Registration | Exception]:
     """Register a group in one transaction; a refused item does not disturb the others (its
     only side effect, recording the subjects it names, is harmless)."""
     outcomes: list[Registration | Exception] = []
-    sink: ValueSink = []
+    sink = ValueSink()
     for req in requests:
         try:
-            outcomes.append(register_in(session, req.identity, req.jobid, req.owner, sink))
+            outcomes.append(
+                register_in(session, req.identity, req.jobid, req.owner, sink, retention)
+            )
         except (Conflict, InvalidInput) as exc:
             outcomes.append(exc)
-    values.append_for_jobs(session, sink)
+    sink.flush(session)
     return outcomes
 
 
@@ -144,19 +209,51 @@ def _item_caused(exc: Exception) -> bool:
 class Registrar:
     """Single registrations, group-committed (see ``services.batching``)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(
+        self,
+        db: Database,
+        backend: StorageBackend | None = None,
+        retention: timedelta = timedelta(days=quarantine.DEFAULT_RETENTION_DAYS),
+    ) -> None:
         self._db = db
+        self._backend = backend
+        self._retention = retention
         self._batcher: Batcher[RegistrationRequest, Registration] = Batcher(
             self._run, item_caused=_item_caused
         )
 
     async def _run(self, requests: list[RegistrationRequest]) -> list[Registration | Exception]:
-        return await self._db.run(lambda s: _register_each(s, requests))
+        return await self._db.run(lambda s: _register_each(s, requests, self._retention))
+
+    async def _secure(self, quarantined: int | None) -> None:
+        if quarantined is not None and self._backend is not None:
+            await quarantine.secure(self._db, self._backend, quarantined)
 
     async def register(self, identity: Identity, jobid: str, owner: str | None) -> Registration:
         resolved = _owner_for(identity, owner)
         job_key(jobid)  # reject malformed ids before they join a batch
-        return await self._batcher.submit(RegistrationRequest(identity, jobid, resolved))
+        reg = await self._batcher.submit(RegistrationRequest(identity, jobid, resolved))
+        await self._secure(reg.quarantined)
+        return reg
+
+    async def register_bulk(self, identity: Identity, items: list[BulkItem]) -> list[BulkResult]:
+        """Register a batch in one transaction; each item reports its own outcome. Should the
+        transaction fail, the items are retried in parts so that only the failing ones fail."""
+
+        async def run(part: list[BulkItem]) -> list[BulkOutcome]:
+            return await self._db.run(lambda s: _bulk_in(s, identity, part, self._retention))
+
+        results = []
+        for item, outcome in zip(items, await isolating(run, items, _item_caused), strict=True):
+            if isinstance(outcome, Exception):
+                if not _item_caused(outcome):
+                    raise outcome  # the database is away: the whole request fails (503/500)
+                results.append(_failed(item, outcome))
+                continue
+            result, quarantined = outcome
+            await self._secure(quarantined)
+            results.append(result)
+        return results
 
     async def close(self) -> None:
         await self._batcher.close()
@@ -177,20 +274,28 @@ class BulkResult:
     detail: str | None = None
 
 
-def _bulk_in(session: Session, identity: Identity, items: list[BulkItem]) -> list[BulkResult]:
-    results = []
-    sink: ValueSink = []
+# One bulk item's outcome, with the quarantine entry its takeover made (bytes to secure after).
+BulkOutcome = tuple["BulkResult", int | None]
+
+
+def _bulk_in(
+    session: Session, identity: Identity, items: list[BulkItem], retention: timedelta
+) -> list[BulkOutcome]:
+    outcomes: list[BulkOutcome] = []
+    sink = ValueSink()
     for item in items:
         try:
             owner = _owner_for(identity, item.owner)
-            reg = register_in(session, identity, item.jobid, owner, sink)
+            reg = register_in(session, identity, item.jobid, owner, sink, retention)
         except (Conflict, InvalidInput, Forbidden) as exc:
             status = exc.status_code
-            results.append(BulkResult(shown(item.jobid), status, None, exc.error, exc.detail))
+            result = BulkResult(shown(item.jobid), status, None, exc.error, exc.detail)
+            outcomes.append((result, None))
         else:
-            results.append(BulkResult(item.jobid, 201 if reg.created else 200, reg.job))
-    values.append_for_jobs(session, sink)
-    return results
+            result = BulkResult(item.jobid, 201 if reg.created else 200, reg.job)
+            outcomes.append((result, reg.quarantined))
+    sink.flush(session)
+    return outcomes
 
 
 def _failed(item: BulkItem, exc: Exception) -> BulkResult:
@@ -199,26 +304,6 @@ def _failed(item: BulkItem, exc: Exception) -> BulkResult:
     log.error("bulk registration of %r failed", item.jobid, exc_info=exc)
     detail = "this job could not be stored (the others were); report it to the operators"
     return BulkResult(shown(item.jobid), 500, None, "InternalError", detail)
-
-
-async def register_bulk(
-    db: Database, identity: Identity, items: list[BulkItem]
-) -> list[BulkResult]:
-    """Register a batch in one transaction; each item reports its own outcome. Should the
-    transaction fail, the items are retried in parts so that only the failing ones fail."""
-
-    async def run(part: list[BulkItem]) -> list[BulkResult]:
-        return await db.run(lambda s: _bulk_in(s, identity, part))
-
-    outcomes = await isolating(run, items, _item_caused)
-    results = []
-    for item, outcome in zip(items, outcomes, strict=True):
-        if isinstance(outcome, Exception):
-            if not _item_caused(outcome):
-                raise outcome  # the database is away: the whole request fails (503/500)
-            outcome = _failed(item, outcome)
-        results.append(outcome)
-    return results
 
 
 def _by_key(session: Session, key: str) -> JobRecord:
@@ -242,8 +327,15 @@ def readable_job_by_jobid(session: Session, identity: Identity, jobid: str) -> J
     return job
 
 
-def writable_job(session: Session, identity: Identity, key: str) -> JobRecord:
-    job = _by_key(session, key)
+def writable_job(
+    session: Session, identity: Identity, key: str, *, serialised: bool = False
+) -> JobRecord:
+    """The job, checked writable by ``identity`` and share-locked: a takeover
+    (``services.quarantine``) waits for this transaction, or this one sees the new owner.
+    ``serialised`` also makes this job's other serialised writers wait (per-job totals)."""
+    job = jobs.by_key_for_write(session, key, serialised=serialised)
+    if job is None:
+        raise NotFound(f"no job with key {key!r}")
     access.ensure_write(identity, job)
     return job
 

@@ -21,7 +21,7 @@ from jp_primary.attributes.names import (
     tag_attribute,
 )
 from jp_primary.auth.identity import Identity
-from jp_primary.db.repositories import identities, jobs, values
+from jp_primary.db.repositories import identities, values
 from jp_primary.db.repositories.values import StoredValue
 from jp_primary.db.session import Database
 from jp_primary.errors import InvalidInput, PayloadTooLarge
@@ -108,8 +108,8 @@ class TagService:
         per_job = self.limits.per_job
 
         def store(session: Session) -> list[StoredValue]:
-            job = job_access.writable_job(session, identity, key)
-            jobs.lock(session, job.id)  # concurrent taggers of one job count one after another
+            # Concurrent taggers of one job count one after another.
+            job = job_access.writable_job(session, identity, key, serialised=True)
             held = values.count_for_job(session, job.id, origin="USER")
             if held + len(checked) > per_job:
                 raise InvalidInput(

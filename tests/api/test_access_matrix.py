@@ -137,6 +137,13 @@ CASES: list[Case] = [
     ("GET", "/v1/jobs/{key}/tags", READ, lambda w: {"url": f"/v1/jobs/{w.key}/tags"}),
     ("GET", "/v1/jobs/{key}/attributes", READ, lambda w: {"url": f"/v1/jobs/{w.key}/attributes"}),
     ("GET", "/v1/jobs/{key}/record", READ, lambda w: {"url": f"/v1/jobs/{w.key}/record"}),
+    ("GET", "/v1/whoami", EVERYONE | {"anonymous": 401}, lambda w: {"url": "/v1/whoami"}),
+    (
+        "GET",
+        "/v1/admin/quarantine",
+        dict.fromkeys(WHO, 403) | {"anonymous": 401, "admin": 200},
+        lambda w: {"url": "/v1/admin/quarantine"},
+    ),
 ]
 
 

@@ -21,7 +21,7 @@ from jp_primary.auth.identity import Identity, Role
 from jp_primary.config import TagSettings
 from jp_primary.db.session import Database, create_db_engine
 from jp_primary.services import jobs
-from jp_primary.services.jobs import BulkItem, Registrar, RegistrationRequest
+from jp_primary.services.jobs import BulkItem, BulkResult, Registrar, RegistrationRequest
 from jp_primary.testing.lbdumps import generate_job
 from tests.api.test_uploads import job
 from tests.conftest import ALICE, LB_HOST, Api, make_settings, new_jobid
@@ -159,7 +159,15 @@ def test_defect_1_bulk_isolates_an_item_the_database_refuses(
     caller = Identity(LB_HOST, frozenset({Role.TRUSTED}))
     items = [BulkItem(new_jobid(), ALICE) for _ in range(9)]
     items[4] = BulkItem(new_jobid(), "/CN=poison\ud800")  # passes the (disabled) validation
-    results = asyncio.run(jobs.register_bulk(db, caller, items))
+
+    async def bulk() -> list[BulkResult]:
+        registrar = Registrar(db)
+        try:
+            return await registrar.register_bulk(caller, items)
+        finally:
+            await registrar.close()
+
+    results = asyncio.run(bulk())
     assert [r.status for r in results] == [500 if i == 4 else 201 for i in range(9)]
     assert "others were" in (results[4].detail or "")
 

@@ -96,8 +96,8 @@ def test_without_a_token_is_401_and_another_users_job_is_403(api: Api) -> None:
 
 
 def test_bulk_registration_reports_each_item(api: Api) -> None:
-    taken = new_jobid()
-    assert register(api, taken, BOB).status_code == 201
+    taken = new_jobid()  # trusted-registered for Bob: a trusted registration for Alice conflicts
+    assert register(api, taken, LB_HOST, BOB, Role.TRUSTED).status_code == 201
     fresh = new_jobid()
     body = {
         "jobs": [

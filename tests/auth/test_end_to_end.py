@@ -205,6 +205,24 @@ def test_external_issuer_token_registers_and_reads_its_own_job(
     assert tls(deployment, "alice", "GET", f"/v1/jobs/{key}").status_code == 403
 
 
+def test_whoami_shows_the_groups_of_an_external_token(
+    deployment: Deployment, wlcg_issuer: IssuerSigner
+) -> None:
+    token = wlcg_issuer.token(sub="e2e-user-8", aud=AUDIENCE, **{"wlcg.groups": ["/jp", "/jp/a"]})
+    body = bearer(deployment, token, "GET", "/v1/whoami").json()
+    assert body == {
+        "subject": f"{wlcg_issuer.url}#e2e-user-8",
+        "roles": [],
+        "groups": ["/jp", "/jp/a"],
+        "fqans": [],
+        "authenticated_by": "token",
+        "issuer": wlcg_issuer.url,
+    }
+    certificate = tls(deployment, "alice", "GET", "/v1/whoami").json()
+    assert certificate["authenticated_by"] == "x509"
+    assert certificate["fqans"] == []
+
+
 def _expired(issuer: IssuerSigner) -> str:
     past = datetime.now(UTC) - timedelta(hours=2)
     return issuer.token(aud=AUDIENCE, iat=past, nbf=past, exp=past + timedelta(minutes=30))

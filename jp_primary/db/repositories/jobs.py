@@ -3,8 +3,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.orm import aliased
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from jp_primary.db.models import IdentityRow, JobRow
 from jp_primary.db.repositories._upsert import insert_ignore
@@ -18,6 +19,7 @@ class JobRecord:
     owner: str
     registered_at: datetime
     registered_by: str
+    trusted: bool = False  # registered by a trusted service (see services.quarantine)
 
 
 _OWNER = aliased(IdentityRow)
@@ -33,11 +35,31 @@ _JOB_QUERY = (
 def _record(row: tuple[JobRow, str, str]) -> JobRecord:
     job, owner, registrar = row
     assert job.id is not None
-    return JobRecord(job.id, job.key, job.jobid, owner, job.registered_at, registrar)
+    return JobRecord(
+        job.id, job.key, job.jobid, owner, job.registered_at, registrar, job.registered_trusted
+    )
 
 
 def by_key(session: Session, key: str) -> JobRecord | None:
     row = session.exec(_JOB_QUERY.where(JobRow.key == key)).first()
+    return _record(row) if row else None
+
+
+# FOR SHARE of the job row (PostgreSQL; SQLite transactions are serial anyway): a write checked
+# against the job's owner cannot interleave with a takeover that changes the owner.
+_JOB_SHARED = _JOB_QUERY.with_for_update(read=True, of=JobRow)
+# FOR NO KEY UPDATE serialises the writers that take it but not the foreign-key checks (FOR KEY
+# SHARE) of transactions inserting the job's values while they hold the change counter, which a
+# plain FOR UPDATE would deadlock against. SQLite writers are serialised by BEGIN IMMEDIATE.
+_JOB_SERIALISED = _JOB_QUERY.with_for_update(key_share=True, of=JobRow)
+
+
+def by_key_for_write(session: Session, key: str, *, serialised: bool = False) -> JobRecord | None:
+    """The job, its row share-locked until the transaction ends, or with ``serialised`` locked
+    against the other serialised writers too (taking the stronger lock at once: two writers that
+    share-locked first would deadlock upgrading)."""
+    query = _JOB_SERIALISED if serialised else _JOB_SHARED
+    row = session.exec(query.where(JobRow.key == key)).first()
     return _record(row) if row else None
 
 
@@ -52,7 +74,14 @@ def by_jobid(session: Session, jobid: str) -> JobRecord | None:
 
 
 def insert(
-    session: Session, *, key: str, jobid: str, owner_id: int, registrar_id: int, at: datetime
+    session: Session,
+    *,
+    key: str,
+    jobid: str,
+    owner_id: int,
+    registrar_id: int,
+    at: datetime,
+    trusted: bool = False,
 ) -> int | None:
     """Insert a job and return its id; None when the key is already taken (nothing written)."""
     values = {
@@ -61,16 +90,36 @@ def insert(
         "owner_id": owner_id,
         "registered_by_id": registrar_id,
         "registered_at": at,
+        "registered_trusted": trusted,
     }
     return insert_ignore(session, "jobs", values, ["key"])
 
 
-def lock(session: Session, job_id: int) -> None:
-    """Hold the job's row until the transaction ends (PostgreSQL; SQLite writers are serialised
-    by BEGIN IMMEDIATE already), so checks of a job's totals are not raced by its other writers.
+def mark_trusted(session: Session, job_id: int) -> None:
+    """A trusted service confirmed the registration (same jobid and owner)."""
+    stmt = (
+        update(JobRow)
+        .where(col(JobRow.id) == job_id, col(JobRow.registered_trusted).is_(False))
+        .values(registered_trusted=True)
+    )
+    session.execute(stmt)
 
-    ``FOR NO KEY UPDATE``: it serialises the lockers but not the foreign-key checks (``FOR KEY
-    SHARE``) of transactions inserting the job's values while they hold the change counter, which
-    a plain ``FOR UPDATE`` would deadlock against."""
-    stmt = select(JobRow.id).where(JobRow.id == job_id).with_for_update(key_share=True)
-    session.exec(stmt).first()
+
+def take_over(
+    session: Session, job_id: int, *, jobid: str, owner_id: int, registrar_id: int, at: datetime
+) -> bool:
+    """Re-register a job that no trusted service registered to a trusted registration's jobid
+    and owner. False when a trusted registration got there first (nothing written); the row
+    lock this takes (PostgreSQL) orders concurrent takeovers."""
+    stmt = (
+        update(JobRow)
+        .where(col(JobRow.id) == job_id, col(JobRow.registered_trusted).is_(False))
+        .values(
+            jobid=jobid,
+            owner_id=owner_id,
+            registered_by_id=registrar_id,
+            registered_at=at,
+            registered_trusted=True,
+        )
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
