@@ -28,14 +28,27 @@ def run_migrations_online() -> None:
     assert url is not None
     engine = create_db_engine(url, pool_size=1)
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        driver = connection.connection.driver_connection
+        if sqlite and driver is not None:
+            # Batch mode rebuilds a table (create, copy, drop, rename): with foreign keys enforced
+            # the DROP fails once other tables' rows refer to it. Off for the migration (a PRAGMA
+            # that only takes effect outside a transaction, so it goes to the driver's connection
+            # before SQLAlchemy begins one), checked once it is done.
+            driver.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
+            render_as_batch=sqlite,
             compare_type=True,
         )
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite and driver is not None:
+            broken = driver.execute("PRAGMA foreign_key_check").fetchall()
+            driver.execute("PRAGMA foreign_keys=ON")
+            if broken:
+                raise RuntimeError(f"the migration left dangling references: {broken[:5]}")
     engine.dispose()
 
 
