@@ -99,7 +99,7 @@ def _gc(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ftpd(args: argparse.Namespace, settings: Settings) -> int:
-    from jp_primary.door import serve_door
+    from jp_primary.door.command import serve_door
 
     return serve_door(settings)
 

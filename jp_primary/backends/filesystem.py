@@ -34,12 +34,28 @@ class FilesystemOptions(BackendOptions):
     root: Path
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def publish_file(source: Path, target: Path, *, sync_source: bool = False) -> None:
+    """Move a complete file to ``target`` atomically and durably (the directory entry fsync'ed;
+    with ``sync_source`` the file's bytes first, for writers that did not fsync them). Idempotent:
+    when ``source`` is gone and ``target`` exists, an earlier attempt has published it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if sync_source:
+            _fsync(source)
+        os.replace(source, target)
+    except FileNotFoundError:
+        if not target.exists():
+            raise
+        return
+    _fsync(target.parent)
 
 
 class FilesystemBackend:
@@ -78,22 +94,14 @@ class FilesystemBackend:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, dest)
-            _fsync_dir(dest.parent)
+            _fsync(dest.parent)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return StoredObject(key=key, size=size, sha256=digest.hexdigest())
 
     async def publish(self, src: str, dst: str) -> None:
-        source, target = self.path(src), self.path(dst)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(source, target)
-        except FileNotFoundError:
-            if not target.exists():
-                raise
-            return  # published by an earlier, interrupted attempt
-        _fsync_dir(target.parent)
+        publish_file(self.path(src), self.path(dst))
 
     async def read(
         self, key: str, offset: int = 0, length: int | None = None

@@ -20,11 +20,11 @@ from sqlmodel import Session
 from jp_primary.attributes.names import tag_attribute
 from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import DirectUpload, StorageBackend
-from jp_primary.backends.door_grants import DoorGrants, door_upload
 from jp_primary.db.models import FileRow, UploadRow
 from jp_primary.db.repositories import files, identities, uploads, values
 from jp_primary.db.repositories.values import StoredValue
 from jp_primary.db.session import Database
+from jp_primary.door.grants import Door, door_upload
 from jp_primary.errors import (
     Conflict,
     DigestMismatch,
@@ -110,14 +110,6 @@ def _record_file_tags(
         for name, value in tags
     ]
     values.append(session, upload.job_id, tagged)
-
-
-@dataclass(frozen=True)
-class Door:
-    """The FTP upload door as the API sees it: where it is and where its grants live."""
-
-    public_url: str
-    grants: DoorGrants
 
 
 class UploadService:
