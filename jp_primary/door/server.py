@@ -5,8 +5,9 @@ every other command that touches the file system (RETR, LIST, DELE, RNFR, MKD, A
 refused, and so is a second STOR; the commands FEAT would advertise but a grant cannot use (MLST,
 MLSD, SIZE, MDTM, MFMT, REST) are not served at all, so FEAT does not list them. Files land under
 ``root``, which is the storage root the service reads (the staging key of the upload), so commit
-finds the bytes where it expects them and checks their size and sha256 as for any other upload. Like the original GridFTP door,
-authorization reads shared state (``DoorGrants``), so the door may run in its own process.
+finds the bytes where it expects them and checks their size and sha256 as for any other upload.
+Like the original GridFTP door, authorization reads shared state (``DoorGrants``), so the door may
+run in its own process.
 """
 
 from __future__ import annotations
