@@ -56,12 +56,17 @@ def test_two_phase_upload_round_trip(api: Api) -> None:
 
 def test_class_and_name_are_write_once(api: Api) -> None:
     key = job(api)
-    first = start(api, key, name="a").json()
-    assert start(api, key, name="a").status_code == 409  # in progress
-    api.client.put(f"/v1/uploads/{first['upload_id']}", content=b"x", headers=api.auth(ALICE))
-    api.client.post(f"/v1/uploads/{first['upload_id']}/commit", headers=api.auth(ALICE))
+    lb = api.auth(LB_HOST, Role.TRUSTED)
+    payload = {"class": "osb", "name": "a"}
+    first = api.client.post(f"/v1/jobs/{key}/uploads", json=payload, headers=lb).json()
+    busy = start(api, key, name="a")
+    assert busy.status_code == 409  # in progress, started by another identity
+    assert "wait for it to be committed or to expire" in busy.json()["detail"]
+    api.client.put(f"/v1/uploads/{first['upload_id']}", content=b"x", headers=lb)
+    api.client.post(f"/v1/uploads/{first['upload_id']}/commit", headers=lb)
     again = start(api, key, name="a")
     assert again.status_code == 409  # stored
+    assert "write-once" in again.json()["detail"]
     assert start(api, key, name="b").status_code == 201
 
 
