@@ -3,12 +3,15 @@
 Writes go to a temporary file in the destination directory, through sha256, fsync'ed, then
 ``os.replace``d into place and the directory fsync'ed: after a crash a key either holds its complete
 bytes or does not exist. Temporary files of interrupted writes start with ``.tmp-`` and are
-removed by ``jp-primary gc``.
+removed by ``jp-primary gc``. A directory emptied by ``delete`` or ``publish`` is removed with
+its last entry (below the top level); ``empty_directories``/``remove_directory`` let gc find and
+remove the ones an interrupted process left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import secrets
@@ -101,7 +104,9 @@ class FilesystemBackend:
         return StoredObject(key=key, size=size, sha256=digest.hexdigest())
 
     async def publish(self, src: str, dst: str) -> None:
-        publish_file(self.path(src), self.path(dst))
+        source = self.path(src)
+        publish_file(source, self.path(dst))
+        self._prune(source.parent)
 
     async def read(
         self, key: str, offset: int = 0, length: int | None = None
@@ -117,7 +122,37 @@ class FilesystemBackend:
         )
 
     async def delete(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
+        """Remove ``key``, and its directory when that is left empty (as in object stores, a
+        directory lives only while it holds something; ``publish`` does the same for the source's
+        directory); top-level directories stay."""
+        path = self.path(key)
+        path.unlink(missing_ok=True)
+        self._prune(path.parent)
+
+    def _prune(self, directory: Path) -> None:
+        if directory.parent != self.root and directory != self.root:
+            with contextlib.suppress(OSError):  # not empty, or already gone
+                directory.rmdir()
+
+    async def empty_directories(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Empty directories under ``prefix`` (keys ending in ``/``), for ``jp-primary gc``:
+        what interrupted writes or older versions left behind. Not part of the protocol."""
+        base = self.path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return
+        for dirpath, dirs, files in os.walk(base):
+            if not dirs and not files and Path(dirpath) != base:
+                full = Path(dirpath)
+                yield ObjectInfo(
+                    key=full.relative_to(self.root).as_posix() + "/",
+                    size=0,
+                    modified=datetime.fromtimestamp(full.stat().st_mtime, UTC),
+                )
+
+    async def remove_directory(self, key: str) -> None:
+        """Remove the empty directory ``key`` (a key from ``empty_directories``)."""
+        with contextlib.suppress(FileNotFoundError, OSError):
+            self.path(key.rstrip("/")).rmdir()
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         base = self.path(prefix) if prefix else self.root

@@ -345,9 +345,14 @@ class UploadService:
             location=location,
             extraction_errors=errors_json(extraction),
         )
-        return await self.db.run(
+        committed = await self.db.run(
             lambda s: self._record_commit(s, upload, row, extraction, identity, job.key)
         )
+        if self.backend.renames_cheaply:
+            # The bytes moved out of staging; what is left there is an earlier attempt's
+            # leftovers (a write cut by a crash): remove them with the upload's staging dir.
+            await self._drop_staging(upload.id)
+        return committed
 
     async def _publish(self, staged: str, final: str) -> str:
         """Where the committed bytes live. Published before extraction, so a commit retried after
@@ -491,9 +496,14 @@ class UploadService:
 
     async def _drop_staging(self, upload_id: str) -> None:
         """Remove an ended upload's staging objects (a writer's temporary file included)."""
-        keys = [obj.key async for obj in self.backend.list(staging_prefix(upload_id))]
+        prefix = staging_prefix(upload_id)
+        keys = [obj.key async for obj in self.backend.list(prefix)]
         for key in keys:
             await self.backend.delete(key)
+        # Stores with directories (filesystem) also drop the emptied staging/<upload>/ itself.
+        remove_directory = getattr(self.backend, "remove_directory", None)
+        if remove_directory is not None:
+            await remove_directory(prefix)
 
     def _expire_in(self, session: Session, job_id: int | None = None) -> list[str]:
         now = datetime.now(UTC)

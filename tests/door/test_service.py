@@ -106,3 +106,46 @@ def test_defect_17_door_feat_lists_only_what_it_serves(door_api: DoorApi) -> Non
         ftp.storbinary(f"STOR {name}", io.BytesIO(b"x"))
     assert urlsplit(ticket["url"]).path == "/direct"
     assert door_api.commit(ticket).status_code == 200
+
+
+def test_defect_5_failed_door_commit_ends_the_upload_and_a_new_one_gets_fresh_credentials(
+    door_api: DoorApi,
+) -> None:
+    key = door_api.new_job()
+    data = os.urandom(20_000)
+    staging = door_api.api.storage_root / "staging"
+    first = door_api.start(key, data, sha256=hashlib.sha256(b"something else").hexdigest())
+    door_api.store(first, data)
+    failed = door_api.commit(first)
+    assert failed.status_code == 422
+    assert "start a new upload" in failed.json()["detail"]
+    assert "fresh credentials" in failed.json()["detail"]
+    again = door_api.commit(first)
+    assert again.status_code == 410  # the upload ended: it says so, and what to do
+    assert "fresh credentials" in again.json()["detail"]
+    assert not (staging / first["upload_id"]).exists()  # no bytes, no directory left
+    with pytest.raises(ftplib.error_perm):
+        door_api.login(first)
+
+    second = door_api.start(key, data, sha256=hashlib.sha256(data).hexdigest())
+    door_api.store(second, data)
+    committed = door_api.commit(second)
+    assert committed.status_code == 200, committed.text
+    assert not (staging / second["upload_id"]).exists()
+
+
+def test_defect_5_new_door_upload_supersedes_an_unfinished_one(door_api: DoorApi) -> None:
+    key = door_api.new_job()
+    data = os.urandom(1_000)
+    abandoned = door_api.start(key, data)
+    door_api.store(abandoned, data[:500])  # the client gave up half-way (or crashed)
+    fresh = door_api.start(key, data)
+    assert fresh["upload_id"] != abandoned["upload_id"]
+    with pytest.raises(ftplib.error_perm):  # the superseded credentials are revoked
+        door_api.login(abandoned)
+    assert not (door_api.api.storage_root / "staging" / abandoned["upload_id"]).exists()
+    door_api.store(fresh, data)
+    assert door_api.commit(fresh).status_code == 200
+    gone = door_api.commit(abandoned)
+    assert gone.status_code == 410
+    assert "superseded" in gone.json()["detail"]
