@@ -56,7 +56,10 @@ class StorageSettings(_JPSettings):
         ByteSize(10 * 1024**3), description="Larger uploads get 413 (JP_MAX_FILE_SIZE, e.g. 10GiB)."
     )
     upload_deadline: int = Field(
-        3600, ge=1, description="Seconds after which an uncommitted upload expires."
+        3600,
+        ge=1,
+        description="Seconds an uncommitted upload may sit idle (no bytes arriving) before it "
+        "expires; see docs/uploads.md.",
     )
 
     @field_validator("max_file_size", mode="before")
