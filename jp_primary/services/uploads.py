@@ -287,7 +287,12 @@ class UploadService:
                     await self._raise_if_ended(upload_id)
             yield chunk
 
-    async def _raise_if_ended(self, upload_id: str, written: str | None = None) -> None:
+    async def _raise_if_ended(
+        self,
+        upload_id: str,
+        written: str | None = None,
+        during: str = "while its bytes were arriving",
+    ) -> None:
         """410 (after removing ``written``) when the upload is no longer in progress."""
         row = await self.db.run(lambda s: uploads.get(s, upload_id))
         if row is not None and row.state in uploads.IN_PROGRESS:
@@ -295,7 +300,7 @@ class UploadService:
         if written is not None:
             await self.backend.delete(written)
         state = row.state if row is not None else "aborted"
-        raise Gone(f"the upload was {state} while its bytes were arriving; {_AFTER[state]}")
+        raise Gone(f"the upload was {state} {during}; {_AFTER[state]}")
 
     def _open_upload(self, session: Session, identity: Identity, upload_id: str) -> UploadRow:
         upload = uploads.get(session, upload_id)
@@ -320,14 +325,24 @@ class UploadService:
             upload = await self.db.run(lambda s: self._open_upload(s, identity, upload_id))
         except Conflict:
             return await self._already_committed(upload_id)
-        size, sha256 = await self._received(upload)
-        await self._verify(upload, size, sha256)
         job = await self.db.run(lambda s: jobs.job_by_id(s, upload.job_id))
-        assert upload.staging_key is not None
+        try:
+            size, sha256 = await self._received(upload)
+            await self._verify(upload, size, sha256)
+            assert upload.staging_key is not None
+            location = await self._publish(
+                upload.staging_key, final_key(job.key, upload.file_class, upload.name)
+            )
+        except (Conflict, FileNotFoundError):
+            # The staged bytes vanish when the upload ends under this commit (superseded by a
+            # retry, expired) or a concurrent commit won: that is the answer, not "no bytes" or
+            # a server error.
+            ended = await self.db.run(lambda s: uploads.get(s, upload_id))
+            if ended is not None and ended.state == "committed":
+                return await self._already_committed(upload_id)
+            await self._raise_if_ended(upload.id, during="while it was being committed")
+            raise
         now = datetime.now(UTC)
-        location = await self._publish(
-            upload.staging_key, final_key(job.key, upload.file_class, upload.name)
-        )
         file_id = FileIdentity(job.jobid, job.key, upload.file_class, upload.name)
         extraction = await anyio.to_thread.run_sync(
             extract_sync, self.plugins, self.backend, location, file_id, now
