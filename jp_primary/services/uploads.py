@@ -363,9 +363,10 @@ class UploadService:
         committed = await self.db.run(
             lambda s: self._record_commit(s, upload, row, extraction, identity, job.key)
         )
-        if self.backend.renames_cheaply:
+        if self.backend.renames_cheaply and hasattr(self.backend, "remove_directory"):
             # The bytes moved out of staging; what is left there is an earlier attempt's
             # leftovers (a write cut by a crash): remove them with the upload's staging dir.
+            # Local directories only: a listing per commit would cost a round trip elsewhere.
             await self._drop_staging(upload.id)
         return committed
 
