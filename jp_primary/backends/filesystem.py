@@ -49,15 +49,25 @@ def publish_file(source: Path, target: Path, *, sync_source: bool = False) -> No
     """Move a complete file to ``target`` atomically and durably (the directory entry fsync'ed;
     with ``sync_source`` the file's bytes first, for writers that did not fsync them). Idempotent:
     when ``source`` is gone and ``target`` exists, an earlier attempt has published it."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        if sync_source:
+    if sync_source:
+        try:
             _fsync(source)
-        os.replace(source, target)
-    except FileNotFoundError:
-        if not target.exists():
+        except FileNotFoundError:
+            if target.exists():
+                return  # published by an earlier attempt
             raise
-        return
+    for attempt in (1, 2):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+            break
+        except FileNotFoundError:
+            if target.exists() and not source.exists():
+                return
+            if attempt == 2 or not source.exists():
+                raise
+            # The target's directory was pruned (its last entry deleted) between mkdir and
+            # replace: make it again.
     _fsync(target.parent)
 
 
