@@ -44,8 +44,10 @@ def test_any_configured_audience_is_accepted(issuers_file: Path, wlcg_issuer: Is
     [
         ({"aud": "https://elsewhere.example.org"}, jwt.InvalidAudienceError),
         ({"aud": None}, jwt.MissingRequiredClaimError),
-        ({"exp": datetime.now(UTC) - timedelta(minutes=5)}, jwt.ExpiredSignatureError),
-        ({"nbf": datetime.now(UTC) + timedelta(minutes=5)}, jwt.ImmatureSignatureError),
+        # Hours, not minutes: the parameters are computed at collection, and a full test run
+        # reaches this test many minutes later.
+        ({"exp": datetime.now(UTC) - timedelta(hours=6)}, jwt.ExpiredSignatureError),
+        ({"nbf": datetime.now(UTC) + timedelta(hours=6)}, jwt.ImmatureSignatureError),
         ({"sub": None}, jwt.MissingRequiredClaimError),
     ],
 )
