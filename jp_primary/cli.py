@@ -98,7 +98,10 @@ def _gc(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await services.close()
         verb = "deleted" if report.deleted else "found (dry run; --delete removes them)"
+        for directory in report.directories:
+            print(f"{'deleting' if args.delete else 'empty'} {directory}")
         print(f"{len(report.orphans)} orphan objects, {report.bytes} bytes {verb}")
+        print(f"{len(report.directories)} empty staging directories {verb}")
         return 0
 
     return asyncio.run(run())
@@ -127,7 +130,7 @@ def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ftpd(args: argparse.Namespace, settings: Settings) -> int:
-    from jp_primary.door import serve_door
+    from jp_primary.door.command import serve_door
 
     return serve_door(settings)
 

@@ -57,7 +57,10 @@ class StorageSettings(_JPSettings):
         ByteSize(10 * 1024**3), description="Larger uploads get 413 (JP_MAX_FILE_SIZE, e.g. 10GiB)."
     )
     upload_deadline: int = Field(
-        3600, ge=1, description="Seconds after which an uncommitted upload expires."
+        3600,
+        ge=1,
+        description="Seconds an uncommitted upload may sit idle (no bytes arriving) before it "
+        "expires; see docs/uploads.md.",
     )
     quarantine_retention_days: int = Field(
         90,

@@ -32,7 +32,8 @@ async def start_upload(
     services: Services,
     caller: Caller = JobWriter,
 ) -> schemas.UploadOut:
-    """Start an upload: reserve (class, name) and say where to send the bytes."""
+    """Start an upload: reserve (class, name) and say where to send the bytes. Supersedes the
+    caller's own unfinished upload of the same (class, name)."""
     req = UploadRequest(
         body.file_class, body.name, body.content_type, body.size, body.sha256, body.direct
     )
@@ -93,7 +94,7 @@ async def abort_upload(
     "/v1/jobs/{key}/files/{file_class}",
     status_code=status.HTTP_201_CREATED,
     openapi_extra=RAW_BODY,
-    responses=responses(401, 403, 404, 409, 413, 422, 503),
+    responses=responses(401, 403, 404, 409, 410, 413, 422, 503),
 )
 async def put_file(
     key: JobKey,
@@ -103,7 +104,8 @@ async def put_file(
     name: FileName = "",
     caller: Caller = JobWriter,
 ) -> schemas.CommittedOut:
-    """Upload and commit in one request (fire and forget); X-Content-SHA256 is verified."""
+    """Upload and commit in one request (fire and forget); X-Content-SHA256 is verified. A retry
+    of the same PUT supersedes an unfinished earlier attempt (which gets 410 if still sending)."""
     req = UploadRequest(
         file_class,
         name,

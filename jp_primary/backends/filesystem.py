@@ -3,12 +3,15 @@
 Writes go to a temporary file in the destination directory, through sha256, fsync'ed, then
 ``os.replace``d into place and the directory fsync'ed: after a crash a key either holds its complete
 bytes or does not exist. Temporary files of interrupted writes start with ``.tmp-`` and are
-removed by ``jp-primary gc``.
+removed by ``jp-primary gc``. A directory emptied by ``delete`` or ``publish`` is removed with
+its last entry (below the top level); ``empty_directories``/``remove_directory`` let gc find and
+remove the ones an interrupted process left.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
@@ -40,12 +43,38 @@ class FilesystemOptions(BackendOptions):
     root: Path
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def publish_file(source: Path, target: Path, *, sync_source: bool = False) -> None:
+    """Move a complete file to ``target`` atomically and durably (the directory entry fsync'ed;
+    with ``sync_source`` the file's bytes first, for writers that did not fsync them). Idempotent:
+    when ``source`` is gone and ``target`` exists, an earlier attempt has published it."""
+    if sync_source:
+        try:
+            _fsync(source)
+        except FileNotFoundError:
+            if target.exists():
+                return  # published by an earlier attempt
+            raise
+    for attempt in (1, 2):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(source, target)
+            break
+        except FileNotFoundError:
+            if target.exists() and not source.exists():
+                return
+            if attempt == 2 or not source.exists():
+                raise
+            # The target's directory was pruned (its last entry deleted) between mkdir and
+            # replace: make it again.
+    _fsync(target.parent)
 
 
 class FilesystemBackend:
@@ -82,22 +111,16 @@ class FilesystemBackend:
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, dest)
-            _fsync_dir(dest.parent)
+            _fsync(dest.parent)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         return tally.stored(key)
 
     async def publish(self, src: str, dst: str) -> None:
-        source, target = self.path(src), self.path(dst)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.replace(source, target)
-        except FileNotFoundError:
-            if not target.exists():
-                raise
-            return  # published by an earlier, interrupted attempt
-        _fsync_dir(target.parent)
+        source = self.path(src)
+        publish_file(source, self.path(dst))
+        self._prune(source.parent)
 
     async def read(
         self, key: str, offset: int = 0, length: int | None = None
@@ -113,7 +136,37 @@ class FilesystemBackend:
         )
 
     async def delete(self, key: str) -> None:
-        self.path(key).unlink(missing_ok=True)
+        """Remove ``key``, and its directory when that is left empty (as in object stores, a
+        directory lives only while it holds something; ``publish`` does the same for the source's
+        directory); top-level directories stay."""
+        path = self.path(key)
+        path.unlink(missing_ok=True)
+        self._prune(path.parent)
+
+    def _prune(self, directory: Path) -> None:
+        if directory.parent != self.root and directory != self.root:
+            with contextlib.suppress(OSError):  # not empty, or already gone
+                directory.rmdir()
+
+    async def empty_directories(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        """Empty directories under ``prefix`` (keys ending in ``/``), for ``jp-primary gc``:
+        what interrupted writes or older versions left behind. Not part of the protocol."""
+        base = self.path(prefix) if prefix else self.root
+        if not base.is_dir():
+            return
+        for dirpath, dirs, files in os.walk(base):
+            if not dirs and not files and Path(dirpath) != base:
+                full = Path(dirpath)
+                yield ObjectInfo(
+                    key=full.relative_to(self.root).as_posix() + "/",
+                    size=0,
+                    modified=datetime.fromtimestamp(full.stat().st_mtime, UTC),
+                )
+
+    async def remove_directory(self, key: str) -> None:
+        """Remove the empty directory ``key`` (a key from ``empty_directories``)."""
+        with contextlib.suppress(FileNotFoundError, OSError):
+            self.path(key.rstrip("/")).rmdir()
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         base = self.path(prefix) if prefix else self.root

@@ -265,9 +265,17 @@ class FTPBackend:
             await self._call("delete", self.pool.run, lambda c: c.delete(path))
 
     def _listing(self, directory: str) -> list[tuple[str, dict[str, str]]]:
-        return self.pool.run(
-            lambda c: list(c.mlsd(self.pool.directory(directory), facts=["type", "size", "modify"]))
-        )
+        def listing(conn: ftplib.FTP) -> list[tuple[str, dict[str, str]]]:
+            try:
+                return list(
+                    conn.mlsd(self.pool.directory(directory), facts=["type", "size", "modify"])
+                )
+            finally:
+                # ftplib lists in ASCII (TYPE A); the pooled connection's transfers must stay
+                # binary, or a later RETR/STOR on it turns every LF into CR LF.
+                conn.voidcmd("TYPE I")
+
+        return self.pool.run(listing)
 
     async def list(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         base = self.options.base

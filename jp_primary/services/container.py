@@ -11,24 +11,15 @@ from jp_primary.auth.authenticate import Authenticator, build_authenticator
 from jp_primary.backends.base import StorageBackend
 from jp_primary.backends.registry import create_backend
 from jp_primary.config import Settings
-from jp_primary.db.repositories.door_grants import DatabaseDoorGrants
 from jp_primary.db.session import Database, create_db_engine
-from jp_primary.errors import ConfigurationError, StorageUnavailable
+from jp_primary.door.grants import configured_door
+from jp_primary.errors import StorageUnavailable
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services.extraction import ExtractionLimits
 from jp_primary.services.files import FileService
 from jp_primary.services.jobs import Registrar
 from jp_primary.services.tags import TagLimits, TagService, reserved_namespaces
-from jp_primary.services.uploads import Door, UploadLimits, UploadService
-
-
-def _door(settings: Settings, db: Database) -> Door | None:
-    url = settings.door.ftpd_public_url
-    if url is None:
-        return None
-    if settings.storage.storage_backend != "filesystem":
-        raise ConfigurationError("the FTP upload door works with the filesystem backend only")
-    return Door(url, DatabaseDoorGrants(db.engine))
+from jp_primary.services.uploads import UploadLimits, UploadService
 
 
 def _tag_limits(settings: Settings) -> TagLimits:
@@ -73,7 +64,7 @@ class AppServices:
             backend=backend,
             plugins=plugins,
             authenticator=build_authenticator(settings),
-            uploads=UploadService(db, backend, plugins, limits, _door(settings, db)),
+            uploads=UploadService(db, backend, plugins, limits, configured_door(settings, engine)),
             files=FileService(db, backend, plugins),
             registrar=Registrar(
                 db, backend, timedelta(days=settings.storage.quarantine_retention_days)

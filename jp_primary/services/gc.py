@@ -11,7 +11,7 @@ delete (this is the one place that deletes orphans).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
@@ -27,6 +27,7 @@ from jp_primary.services.storage_keys import FILES_PREFIX, STAGING_PREFIX
 class GcReport:
     orphans: list[ObjectInfo]
     deleted: bool
+    directories: list[str] = field(default_factory=list)  # empty staging directories
 
     @property
     def bytes(self) -> int:
@@ -80,4 +81,24 @@ async def collect(
             progress(info)
         if delete:
             await backend.delete(info.key)
-    return GcReport(found, delete)
+    directories = await _empty_staging(backend, active_uploads, cutoff, delete=delete)
+    return GcReport(found, delete, directories)
+
+
+async def _empty_staging(
+    backend: StorageBackend, active_uploads: set[str], cutoff: datetime, *, delete: bool
+) -> list[str]:
+    """Empty ``staging/<upload>/`` directories of uploads no longer open, on stores that have
+    directories (the filesystem backend's ``empty_directories``; object stores have none)."""
+    listing = getattr(backend, "empty_directories", None)
+    if listing is None:
+        return []
+    found = []
+    async for info in listing(STAGING_PREFIX):
+        if _upload_of(info.key) in active_uploads or info.modified is None:
+            continue
+        if info.modified < cutoff:
+            found.append(info.key)
+            if delete:
+                await backend.remove_directory(info.key)  # type: ignore[attr-defined]
+    return found

@@ -2,6 +2,14 @@
 
 Bytes first, then the database: a crash between them leaves at most an unreferenced object
 (removed by ``jp-primary gc``), never a file row claiming bytes the store does not have.
+
+Retries (docs/uploads.md): a new upload start or one-shot PUT by the identity that started an
+unfinished upload of the same ``(job, class, name)`` (or by a trusted service) supersedes it: the
+old upload ends as ``superseded``, its staging bytes are removed and a writer still sending them
+gets 410. A direct upload whose bytes fail the size/sha256 check ends as ``failed`` (its
+credentials are used up: a new upload gets fresh ones). While bytes arrive through the API the
+writer keeps the upload open (a heartbeat moves the deadline), so expiry never removes what is
+being written.
 """
 
 from __future__ import annotations
@@ -10,21 +18,23 @@ import hashlib
 import json
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import anyio.to_thread
 from sqlmodel import Session
 
 from jp_primary.attributes.names import tag_attribute
-from jp_primary.auth.identity import Identity
+from jp_primary.auth.identity import Identity, Role
 from jp_primary.backends.base import DirectUpload, StorageBackend
-from jp_primary.backends.door_grants import DoorGrants, door_upload
 from jp_primary.db.models import FileRow, UploadRow
 from jp_primary.db.repositories import files, identities, uploads, values
 from jp_primary.db.repositories.values import StoredValue
 from jp_primary.db.session import Database
+from jp_primary.door.grants import Door, door_upload
 from jp_primary.errors import (
     Conflict,
     DigestMismatch,
@@ -98,6 +108,16 @@ class CommittedFile:
         return self.file.extraction_error_count
 
 
+# What a client can do about an upload that ended, by how it ended.
+_AFTER = {
+    "aborted": "start a new upload (POST /v1/jobs/{key}/uploads) to send the file",
+    "expired": "start a new upload (POST /v1/jobs/{key}/uploads) and send the bytes again",
+    "superseded": "a newer upload of the same (class, name) replaced it: use that one",
+    "failed": "start a new upload (POST /v1/jobs/{key}/uploads) for fresh credentials",
+    "committed": "its file is stored (GET it); nothing to send",
+}
+
+
 def normalise_sha256(value: str | None) -> str | None:
     if value is None:
         return None
@@ -126,14 +146,6 @@ def _record_file_tags(
         for name, value in tags
     ]
     values.append(session, upload.job_id, tagged)
-
-
-@dataclass(frozen=True)
-class Door:
-    """The FTP upload door as the API sees it: where it is and where its grants live."""
-
-    public_url: str
-    grants: DoorGrants
 
 
 class UploadService:
@@ -170,6 +182,7 @@ class UploadService:
         def reserve(session: Session) -> list[str]:
             job = jobs.writable_job(session, identity, key)
             ended = self._expire_in(session, job.id)
+            starter_id = identities.identity_id(session, identity.subject)
             row = UploadRow(
                 id=upload_id,
                 job_id=job.id,
@@ -181,15 +194,23 @@ class UploadService:
                 method=method,
                 state="open",
                 slot=uploads.slot(job.id, file_class, name),
-                starter_id=identities.identity_id(session, identity.subject),
+                starter_id=starter_id,
                 created_at=now,
                 expires_at=expires,
                 staging_key=staging_key(upload_id, "direct") if req.direct else None,
             )
             if files.get(session, job.id, file_class, name) is not None:
-                raise Conflict(f"file ({file_class}, {name!r}) is already stored for this job")
+                raise Conflict(
+                    f"file ({file_class}, {name!r}) is already stored for this job; files are "
+                    "write-once: read it with GET, or store the new bytes under another name"
+                )
+            assert row.slot is not None
+            ended += self._supersede(session, identity, starter_id, row.slot)
             if not uploads.insert(session, row):
-                raise Conflict(f"an upload of ({file_class}, {name!r}) is already in progress")
+                raise Conflict(
+                    f"another upload of ({file_class}, {name!r}) started at the same moment; "
+                    "start the upload again (it supersedes yours if it was yours)"
+                )
             return ended
 
         for ended_id in await self.db.run(reserve):
@@ -201,6 +222,23 @@ class UploadService:
                 door_upload, grants, url, upload_id, target, expires
             )
         return UploadTicket(upload_id, method, expires, direct)
+
+    def _supersede(
+        self, session: Session, identity: Identity, starter_id: int, slot: str
+    ) -> list[str]:
+        """End the unfinished upload holding ``slot`` when the caller may take it over: its
+        starter (a retry after a crash or a stall) or a trusted service. Another identity's upload
+        is left alone: 409, with when it ends."""
+        holder = uploads.holding(session, slot)
+        if holder is None:
+            return []
+        if holder.starter_id != starter_id and not identity.has(Role.TRUSTED):
+            raise Conflict(
+                f"an upload of ({holder.file_class}, {holder.name!r}) by another identity is in "
+                f"progress until {holder.expires_at.isoformat()}; wait for it to be committed or "
+                "to expire, then start again, or use another name"
+            )
+        return [holder.id] if uploads.end(session, holder.id, "superseded") else []
 
     def _store_upload(
         self, upload_id: str, req: UploadRequest, sha256: str | None, expires: datetime
@@ -221,17 +259,65 @@ class UploadService:
     ) -> None:
         upload = await self.db.run(lambda s: self._open_upload(s, identity, upload_id))
         if upload.method != "api":
-            raise Conflict("this upload's bytes go to the storage directly, not through the API")
+            raise Conflict(
+                f"this upload's bytes go to the storage directly (method {upload.method}), not "
+                "through the API: send them to the URL its start returned, or start a new upload"
+            )
         key = staging_key(upload_id, secrets.token_hex(8))
-        stored = await self.backend.put_stream(key, chunks, max_size=self.limits.max_file_size)
+        try:
+            stored = await self.backend.put_stream(
+                key, self._keeping_open(upload_id, chunks), max_size=self.limits.max_file_size
+            )
+        except (Gone, PayloadTooLarge):
+            raise
+        except Exception:
+            # A write that failed because the upload ended under it (superseded, aborted or
+            # expired while stalled, its staging removed) is that ending, not a server error.
+            await self._raise_if_ended(upload_id, key)
+            raise
+        commit_until = datetime.now(UTC) + timedelta(seconds=self.limits.deadline_seconds)
         accepted = await self.db.run(
-            lambda s: uploads.record_received(s, upload_id, key, stored.size, stored.sha256)
+            lambda s: uploads.record_received(
+                s, upload_id, key, stored.size, stored.sha256, commit_until
+            )
         )
         if not accepted:
-            await self.backend.delete(key)
-            raise Gone("the upload ended while its bytes were arriving")
+            await self._raise_if_ended(upload_id, key)
         if upload.staging_key and upload.staging_key != key:
             await self.backend.delete(upload.staging_key)  # an earlier attempt's bytes
+
+    async def _keeping_open(
+        self, upload_id: str, chunks: AsyncIterator[bytes]
+    ) -> AsyncIterator[bytes]:
+        """Pass the chunks on; every quarter of a deadline (at most a minute) move the upload's
+        deadline to a full deadline from now, so expiry leaves an upload whose bytes still arrive
+        alone; stop with 410 as soon as the upload has ended (superseded, aborted, expired)."""
+        interval = min(60.0, self.limits.deadline_seconds / 4)
+        last = time.monotonic()
+        async for chunk in chunks:
+            if time.monotonic() - last >= interval:
+                last = time.monotonic()
+                until = datetime.now(UTC) + timedelta(seconds=self.limits.deadline_seconds)
+                if not await self.db.run(
+                    partial(uploads.keep_open, upload_id=upload_id, until=until)
+                ):
+                    await self._raise_if_ended(upload_id)
+            yield chunk
+
+    async def _raise_if_ended(
+        self,
+        upload_id: str,
+        written: str | None = None,
+        during: str = "while its bytes were arriving",
+    ) -> None:
+        """410 (after removing ``written``) when the upload is no longer in progress."""
+        row = await self.db.run(lambda s: uploads.get(s, upload_id))
+        if row is not None and row.state in uploads.IN_PROGRESS:
+            return
+        if written is not None:
+            await self.backend.delete(written)
+        state = row.state if row is not None else "aborted"
+        raise Gone(f"the upload was {state} {during}; {_AFTER[state]}")
 
     def _open_upload(self, session: Session, identity: Identity, upload_id: str) -> UploadRow:
         upload = uploads.get(session, upload_id)
@@ -240,11 +326,13 @@ class UploadService:
         if identities.identity_id(session, identity.subject) != upload.starter_id:
             raise Forbidden("only the identity that started an upload may send or commit it")
         if upload.state == "committed":
-            raise Conflict("the upload is already committed")
-        if upload.state in ("aborted", "expired"):
-            raise Gone(f"the upload was {upload.state}")
+            raise Conflict(
+                "the upload is already committed: its file is stored (GET it); nothing to send"
+            )
+        if upload.state not in uploads.IN_PROGRESS:
+            raise Gone(f"the upload was {upload.state}; {_AFTER[upload.state]}")
         if upload.expires_at <= datetime.now(UTC):
-            raise Gone("the upload's deadline has passed")
+            raise Gone(f"the upload's deadline has passed; {_AFTER['expired']}")
         return upload
 
     # -- commit --------------------------------------------------------------------------------
@@ -254,14 +342,24 @@ class UploadService:
             upload = await self.db.run(lambda s: self._open_upload(s, identity, upload_id))
         except Conflict:
             return await self._already_committed(upload_id)
-        size, sha256 = await self._received(upload)
-        await self._verify(upload, size, sha256)
         job = await self.db.run(lambda s: jobs.job_by_id(s, upload.job_id))
-        assert upload.staging_key is not None
+        try:
+            size, sha256 = await self._received(upload)
+            await self._verify(upload, size, sha256)
+            assert upload.staging_key is not None
+            location = await self._publish(
+                upload.staging_key, final_key(job.key, upload.file_class, upload.name)
+            )
+        except (Conflict, FileNotFoundError):
+            # The staged bytes vanish when the upload ends under this commit (superseded by a
+            # retry, expired) or a concurrent commit won: that is the answer, not "no bytes" or
+            # a server error.
+            ended = await self.db.run(lambda s: uploads.get(s, upload_id))
+            if ended is not None and ended.state == "committed":
+                return await self._already_committed(upload_id)
+            await self._raise_if_ended(upload.id, during="while it was being committed")
+            raise
         now = datetime.now(UTC)
-        location = await self._publish(
-            upload.staging_key, final_key(job.key, upload.file_class, upload.name)
-        )
         file_id = FileIdentity(job.jobid, job.key, upload.file_class, upload.name)
         extraction = await anyio.to_thread.run_sync(
             extract_sync, self.plugins, self.backend, location, file_id, now, self.limits.extraction
@@ -284,9 +382,15 @@ class UploadService:
             extraction_errors=errors_json(extraction),
             extraction_error_count=error_count(extraction),
         )
-        return await self.db.run(
+        committed = await self.db.run(
             lambda s: self._record_commit(s, upload, row, extraction, identity, job.key)
         )
+        if self.backend.renames_cheaply and hasattr(self.backend, "remove_directory"):
+            # The bytes moved out of staging; what is left there is an earlier attempt's
+            # leftovers (a write cut by a crash): remove them with the upload's staging dir.
+            # Local directories only: a listing per commit would cost a round trip elsewhere.
+            await self._drop_staging(upload.id)
+        return committed
 
     async def _publish(self, staged: str, final: str) -> str:
         """Where the committed bytes live. Published before extraction, so a commit retried after
@@ -301,7 +405,11 @@ class UploadService:
         if upload.received_size is not None and upload.received_sha256 is not None:
             return upload.received_size, upload.received_sha256
         if upload.method == "api" or upload.staging_key is None:
-            raise Conflict("no bytes were received for this upload")
+            raise Conflict(
+                f"no bytes were received for this upload: send them with PUT "
+                f"/v1/uploads/{upload.id} and commit again, or abort it (DELETE /v1/uploads/"
+                f"{upload.id})"
+            )
         return await self._inspect_direct(upload.staging_key)
 
     async def _inspect_direct(self, key: str) -> tuple[int, str]:
@@ -309,7 +417,10 @@ class UploadService:
         try:
             info = await self.backend.stat(key)
         except FileNotFoundError:
-            raise Conflict("no bytes were received for this upload") from None
+            raise Conflict(
+                "no bytes were received for this upload: send the file to the URL its start "
+                "returned and commit again, or start a new upload for fresh credentials"
+            ) from None
         if info.sha256:
             return info.size, info.sha256
         digest = hashlib.sha256()
@@ -325,10 +436,23 @@ class UploadService:
             problems.append(f"declared sha256 {upload.declared_sha256}, received {sha256}")
         if not problems:
             return
-        if upload.staging_key:
-            await self.backend.delete(upload.staging_key)
-        await self.db.run(lambda s: uploads.clear_received(s, upload.id))
-        raise DigestMismatch("; ".join(problems) + "; nothing was stored, send the bytes again")
+        found = "; ".join(problems)
+        if upload.method == "api":
+            # The upload stays open: the same starter may send the bytes again.
+            if upload.staging_key:
+                await self.backend.delete(upload.staging_key)
+            await self.db.run(lambda s: uploads.clear_received(s, upload.id))
+            raise DigestMismatch(
+                f"{found}; nothing was stored: send the bytes again with PUT /v1/uploads/"
+                f"{upload.id} and commit, or abort the upload (DELETE /v1/uploads/{upload.id})"
+            )
+        # Direct uploads: the credentials are used up, so the upload ends and frees the name.
+        if await self.db.run(lambda s: uploads.end(s, upload.id, "failed")):
+            await self._drop_staging(upload.id)
+        raise DigestMismatch(
+            f"{found}; nothing was stored and this upload has ended: start a new upload "
+            "(POST /v1/jobs/{key}/uploads) for fresh credentials and send the bytes again"
+        )
 
     def _record_commit(
         self,
@@ -342,10 +466,15 @@ class UploadService:
         if not uploads.end(session, upload.id, "committed"):
             existing = files.by_upload(session, upload.id)
             if existing is None:
-                raise Gone("the upload ended before it could be committed")
+                ended = uploads.get(session, upload.id)
+                state = ended.state if ended is not None else "aborted"
+                raise Gone(f"the upload was {state} before it could be committed; {_AFTER[state]}")
             return _as_committed(session, existing, job_key)
         if not files.insert(session, row):
-            raise Conflict(f"file ({row.file_class}, {row.name!r}) is already stored for this job")
+            raise Conflict(
+                f"file ({row.file_class}, {row.name!r}) is already stored for this job; files are "
+                "write-once: read it with GET, or store the new bytes under another name"
+            )
         assert row.id is not None
         new = file_values(extraction.values, row.file_class, row.name, row.id)
         seqs = values.append(session, upload.job_id, new)
@@ -362,7 +491,9 @@ class UploadService:
         def lookup(session: Session) -> CommittedFile:
             row = files.by_upload(session, upload_id)
             if row is None:
-                raise Conflict("the upload is already committed")
+                raise Conflict(
+                    "the upload is already committed: its file is stored (GET it); nothing to send"
+                )
             return _as_committed(session, row, jobs.job_by_id(session, row.job_id).key)
 
         return await self.db.run(lookup)
@@ -386,6 +517,13 @@ class UploadService:
         try:
             await self.receive(identity, ticket.upload_id, chunks)
             return await self.commit(identity, ticket.upload_id)
+        except DigestMismatch as exc:
+            with anyio.CancelScope(shield=True):
+                await self._abandon(ticket.upload_id)
+            found = exc.detail.split("; nothing was stored", 1)[0]
+            raise DigestMismatch(
+                f"{found}; nothing was stored: send the file again with the same PUT"
+            ) from None
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._abandon(ticket.upload_id)
@@ -396,15 +534,23 @@ class UploadService:
             await self._drop_staging(upload_id)
 
     async def _drop_staging(self, upload_id: str) -> None:
-        async for obj in self.backend.list(staging_prefix(upload_id)):
-            await self.backend.delete(obj.key)
+        """Remove an ended upload's staging objects (a writer's temporary file included)."""
+        prefix = staging_prefix(upload_id)
+        keys = [obj.key async for obj in self.backend.list(prefix)]
+        for key in keys:
+            await self.backend.delete(key)
+        # Stores with directories (filesystem) also drop the emptied staging/<upload>/ itself.
+        remove_directory = getattr(self.backend, "remove_directory", None)
+        if remove_directory is not None:
+            await remove_directory(prefix)
 
     def _expire_in(self, session: Session, job_id: int | None = None) -> list[str]:
-        ended = []
-        for upload in uploads.expired(session, datetime.now(UTC), job_id):
-            if uploads.end(session, upload.id, "expired"):
-                ended.append(upload.id)
-        return ended
+        now = datetime.now(UTC)
+        return [
+            upload.id
+            for upload in uploads.expired(session, now, job_id)
+            if uploads.expire(session, upload.id, now)
+        ]
 
     async def expire_due(self) -> int:
         """End every upload past its deadline and remove its bytes; return how many."""

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import time
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -56,12 +59,17 @@ def test_two_phase_upload_round_trip(api: Api) -> None:
 
 def test_class_and_name_are_write_once(api: Api) -> None:
     key = job(api)
-    first = start(api, key, name="a").json()
-    assert start(api, key, name="a").status_code == 409  # in progress
-    api.client.put(f"/v1/uploads/{first['upload_id']}", content=b"x", headers=api.auth(ALICE))
-    api.client.post(f"/v1/uploads/{first['upload_id']}/commit", headers=api.auth(ALICE))
+    lb = api.auth(LB_HOST, Role.TRUSTED)
+    payload = {"class": "osb", "name": "a"}
+    first = api.client.post(f"/v1/jobs/{key}/uploads", json=payload, headers=lb).json()
+    busy = start(api, key, name="a")
+    assert busy.status_code == 409  # in progress, started by another identity
+    assert "wait for it to be committed or to expire" in busy.json()["detail"]
+    api.client.put(f"/v1/uploads/{first['upload_id']}", content=b"x", headers=lb)
+    api.client.post(f"/v1/uploads/{first['upload_id']}/commit", headers=lb)
     again = start(api, key, name="a")
     assert again.status_code == 409  # stored
+    assert "write-once" in again.json()["detail"]
     assert start(api, key, name="b").status_code == 201
 
 
@@ -229,3 +237,194 @@ def test_upload_start_is_strict_about_types(api: Api) -> None:
     assert bad_digest.status_code == 422
     no_door = start(api, key, size=3, direct=True)
     assert no_door.status_code == 422  # the filesystem backend without a door has no direct path
+
+
+# -- defect 5: retries after a crash or a failure ----------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def live_app(api: Api) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """The app in this event loop, with request bodies streamed as the client produces them."""
+    app = create_app(api.settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            yield app.state.services, client
+
+
+def staging_entries(api: Api) -> list[str]:
+    staging = api.storage_root / "staging"
+    return sorted(p.name for p in staging.iterdir()) if staging.exists() else []
+
+
+def test_defect_5_one_shot_put_retried_after_a_crash_supersedes_the_stale_upload(
+    api: Api,
+) -> None:
+    key = job(api)
+    # What a server killed during `PUT /v1/jobs/{key}/files/isb` leaves: an open upload the
+    # sender never learnt the id of, and a half-written temporary file in its staging directory.
+    stale = start(api, key, **{"class": "isb"}).json()
+    half = api.storage_root / "staging" / stale["upload_id"] / ".tmp-0123.abcdef"
+    half.parent.mkdir(parents=True)
+    half.write_bytes(b"half of it")
+    data = b"the whole sandbox"
+    retried = api.client.put(f"/v1/jobs/{key}/files/isb", content=data, headers=api.auth(ALICE))
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    assert not half.exists()
+    assert staging_entries(api) == []
+    late = api.client.put(stale["url"], content=b"x", headers=api.auth(ALICE))
+    assert late.status_code == 410
+    assert "superseded" in late.json()["detail"]
+
+
+def test_defect_5_a_retry_supersedes_a_stalled_sender_which_fails_cleanly(api: Api) -> None:
+    key = job(api)
+    url = f"/v1/jobs/{key}/files/osb"
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        release = asyncio.Event()
+
+        async def stalling() -> AsyncIterator[bytes]:
+            yield b"first half, then the sender stalls"
+            await release.wait()
+            yield b" and wakes up too late"
+
+        async with live_app(api) as (_services, client):
+            first = asyncio.create_task(
+                client.put(url, content=stalling(), headers=api.auth(ALICE))
+            )
+            for _ in range(500):  # until the stalled sender's bytes are being staged
+                if staging_entries(api):
+                    break
+                await asyncio.sleep(0.01)
+            assert staging_entries(api), "the first PUT never started writing"
+            second = await client.put(url, content=b"the retry", headers=api.auth(ALICE))
+            release.set()
+            return await first, second
+
+    first, second = asyncio.run(scenario())
+    assert second.status_code == 201, second.text
+    assert first.status_code == 410, first.text
+    assert "superseded" in first.json()["detail"]
+    body = api.client.get(f"/v1/jobs/{key}/files/osb", headers=api.auth(ALICE))
+    assert body.content == b"the retry"
+    assert staging_entries(api) == []
+
+
+def test_defect_5_another_identitys_upload_is_not_superseded(api: Api) -> None:
+    key = job(api)
+    lb = api.auth(LB_HOST, Role.TRUSTED)
+    ours = start(api, key, name="x").json()
+    # A trusted service may take over (e.g. another L&B node retrying the same dump)...
+    taken = api.client.post(
+        f"/v1/jobs/{key}/uploads", json={"class": "osb", "name": "x"}, headers=lb
+    )
+    assert taken.status_code == 201
+    assert api.client.put(ours["url"], content=b"x", headers=api.auth(ALICE)).status_code == 410
+    # ...but the owner does not silently cancel the trusted service's upload.
+    busy = start(api, key, name="x")
+    assert busy.status_code == 409
+    assert "another identity" in busy.json()["detail"]
+
+
+def test_defect_5_every_refusal_says_what_to_do_next(api: Api) -> None:
+    key = job(api)
+    wrong = hashlib.sha256(b"other").hexdigest()
+    ticket = start(api, key, name="a", sha256=wrong).json()
+    url = f"/v1/uploads/{ticket['upload_id']}"
+    nothing = api.client.post(f"{url}/commit", headers=api.auth(ALICE))
+    assert nothing.status_code == 409
+    assert f"PUT /v1/uploads/{ticket['upload_id']}" in nothing.json()["detail"]
+    api.client.put(url, content=b"bytes", headers=api.auth(ALICE))
+    mismatch = api.client.post(f"{url}/commit", headers=api.auth(ALICE))
+    assert mismatch.status_code == 422
+    assert "send the bytes again with PUT" in mismatch.json()["detail"]
+    assert staging_entries(api) == []  # the failed commit left no staging behind
+    # The two-phase upload stays open for its starter: send the right bytes and commit.
+    api.client.put(url, content=b"other", headers=api.auth(ALICE))
+    assert api.client.post(f"{url}/commit", headers=api.auth(ALICE)).status_code == 200
+    stored = start(api, key, name="a")
+    assert stored.status_code == 409
+    assert "write-once" in stored.json()["detail"]
+
+    one_shot = api.client.put(
+        f"/v1/jobs/{key}/files/isb",
+        content=b"bytes",
+        headers=api.auth(ALICE) | {"X-Content-SHA256": wrong},
+    )
+    assert one_shot.status_code == 422
+    assert "send the file again with the same PUT" in one_shot.json()["detail"]
+    assert staging_entries(api) == []
+
+    aborted = start(api, key, name="b").json()
+    api.client.delete(aborted["url"], headers=api.auth(ALICE))
+    gone = api.client.put(aborted["url"], content=b"x", headers=api.auth(ALICE))
+    assert gone.status_code == 410
+    assert "start a new upload" in gone.json()["detail"]
+
+
+# -- defect 10: an upload slower than its deadline ----------------------------------------------
+
+
+def test_defect_10_bytes_arriving_past_the_deadline_are_not_cut(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(upload_deadline=2)
+    key = job(api)
+    pieces = [os.urandom(10_000) for _ in range(12)]
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        async with live_app(api) as (services, client):
+            ticket = (
+                await client.post(
+                    f"/v1/jobs/{key}/uploads", json={"class": "osb"}, headers=api.auth(ALICE)
+                )
+            ).json()
+
+            async def slow() -> AsyncIterator[bytes]:
+                for piece in pieces:  # 12 x 0.4 s: more than twice the deadline
+                    await asyncio.sleep(0.4)
+                    await services.uploads.expire_due()  # expiry runs while the bytes arrive
+                    yield piece
+
+            sent = await client.put(ticket["url"], content=slow(), headers=api.auth(ALICE))
+            await asyncio.sleep(0.5)  # the client takes its time to commit, within a deadline
+            await services.uploads.expire_due()
+            committed = await client.post(
+                f"/v1/uploads/{ticket['upload_id']}/commit", headers=api.auth(ALICE)
+            )
+            return sent, committed
+
+    sent, committed = asyncio.run(scenario())
+    assert sent.status_code == 204, sent.text
+    assert committed.status_code == 200, committed.text
+    assert committed.json()["sha256"] == hashlib.sha256(b"".join(pieces)).hexdigest()
+    assert staging_entries(api) == []
+
+
+def test_defect_10_a_sender_stalled_past_its_deadline_gets_410_not_500(make_api) -> None:  # type: ignore[no-untyped-def]
+    api = make_api(upload_deadline=1)
+    key = job(api)
+
+    async def scenario() -> httpx.Response:
+        async with live_app(api) as (services, client):
+            ticket = (
+                await client.post(
+                    f"/v1/jobs/{key}/uploads", json={"class": "osb"}, headers=api.auth(ALICE)
+                )
+            ).json()
+
+            async def stalled() -> AsyncIterator[bytes]:
+                yield b"a first part"
+                await asyncio.sleep(2.5)  # nothing arrives for longer than the deadline
+                await services.uploads.expire_due()
+                yield b"the rest, too late"
+
+            return await client.put(ticket["url"], content=stalled(), headers=api.auth(ALICE))
+
+    sent = asyncio.run(scenario())
+    assert sent.status_code == 410, sent.text
+    assert "expired" in sent.json()["detail"]
+    assert "start a new upload" in sent.json()["detail"]
+    assert staging_entries(api) == []
+    late = start(api, key)  # the name is free again
+    assert late.status_code == 201

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import ftplib
 import hashlib
 import os
 import secrets
 from collections.abc import Callable
-from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
 
-from jp_primary.backends.ftpdoor import FTPDoor
-from jp_primary.db.repositories.door_grants import DatabaseDoorGrants
-from jp_primary.db.session import create_db_engine
 from tests.conftest import ALICE, Api, new_jobid
 
 from .conftest import FTPSite
-from .servers import BUCKET, S3_KEY, S3_SECRET, Seaweed, free_port, ftp_server
+from .servers import BUCKET, S3_KEY, S3_SECRET, Seaweed, ftp_server
 
 MIB = 1024 * 1024
 
@@ -148,47 +143,3 @@ def test_unreachable_store_is_503_and_stores_nothing(
     assert read.status_code == 503
     listed = api.client.get(f"/v1/jobs/{key}/files", headers=api.auth(ALICE)).json()
     assert [f["class"] for f in listed] == ["osb"]  # no row claims bytes the store lacks
-
-
-def test_ftp_door_takes_one_file_for_one_upload(
-    monkeypatch: pytest.MonkeyPatch, make_api: Callable[..., Api]
-) -> None:
-    port = free_port()
-    monkeypatch.setenv("JP_FTPD_PUBLIC_URL", f"ftp://127.0.0.1:{port}")
-    api = make_api()
-    engine = create_db_engine(api.settings.database_url, pool_size=2)
-    door = FTPDoor(api.storage_root, DatabaseDoorGrants(engine), port=port, auth_failed_timeout=0)
-    door.start()
-    try:
-        key = new_job(api)
-        data = os.urandom(50_000)
-        body = {"class": "isb", "size": len(data), "direct": True}
-        ticket = api.client.post(
-            f"/v1/jobs/{key}/uploads", json=body, headers=api.auth(ALICE)
-        ).json()
-        assert ticket["method"] == "ftp"
-        url = urlsplit(ticket["url"])
-        with ftplib.FTP() as ftp:  # noqa: S321  (the door under test speaks FTP)
-            ftp.connect("127.0.0.1", port)
-            ftp.login(url.username or "", unquote(url.password or ""))
-            ftp.storbinary(f"STOR {url.path.lstrip('/')}", _reader(data))
-            with pytest.raises(ftplib.error_perm):
-                ftp.storbinary(f"STOR {url.path.lstrip('/')}", _reader(b"again"))
-        commit = api.client.post(
-            f"/v1/uploads/{ticket['upload_id']}/commit", headers=api.auth(ALICE)
-        )
-        assert commit.status_code == 200, commit.text
-        assert commit.json()["sha256"] == hashlib.sha256(data).hexdigest()
-        with ftplib.FTP() as ftp:  # noqa: S321  (the door under test speaks FTP)
-            ftp.connect("127.0.0.1", port)
-            with pytest.raises(ftplib.error_perm):  # the upload ended: the grant with it
-                ftp.login(url.username or "", unquote(url.password or ""))
-    finally:
-        door.stop()
-        engine.dispose()
-
-
-def _reader(data: bytes):  # type: ignore[no-untyped-def]
-    import io
-
-    return io.BytesIO(data)

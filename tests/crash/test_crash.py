@@ -118,13 +118,60 @@ def test_upload_killed_mid_stream_leaves_nothing_visible_and_can_be_retried(
     stored.append(StoredFile(key, "osb", "big", digest, BIG))
     archive.assert_intact(stored)
 
-    # What the kill left behind is an orphan for gc, and gc touches nothing committed.
+    # The commit removed what the kill left in the upload's staging directory, and the
+    # directory with it; gc finds nothing more and touches nothing committed.
     leftovers = disk_files(root) - published - {final_path(root, key, "osb", "big")}
-    assert leftovers, "the interrupted write left no temporary file (was it mid-stream?)"
+    assert leftovers == set()
+    assert not staging.exists()
     collected = service.run_cli("gc", "--delete", "--min-age", "0")
     assert collected.returncode == 0, collected.stderr
     assert disk_files(root) == {final_path(root, f.job_key, f.file_class, f.name) for f in stored}
     archive.assert_intact(stored)
+
+
+def test_defect_5_one_shot_put_killed_mid_body_can_simply_be_retried(
+    service: ServiceProcess,
+) -> None:
+    archive = Archive(service)
+    key = archive.register()
+    size = 64 * MiB
+    digest = pattern_sha256(SEED, size)
+    staging = service.storage_root / "staging"
+    url = f"/v1/jobs/{key}/files/osb"
+    at_kill: dict[str, int] = {}
+
+    def stream_killed_midway() -> Iterator[bytes]:
+        sent = 0
+        for piece in pattern_chunks(SEED, size):
+            if sent >= size // 2 and not at_kill:
+                wait_until(
+                    lambda: sum(staged_bytes(d) for d in staging.glob("*")) >= size // 4,
+                    "a quarter is staged",
+                )
+                at_kill["sent"] = sent
+                service.kill()
+            yield piece
+            sent += len(piece)
+
+    headers = archive.headers | {"X-Content-SHA256": digest}
+    with pytest.raises(httpx.TransportError), archive.client() as client:
+        client.put(url, params={"name": "big"}, content=stream_killed_midway(), headers=headers)
+    assert at_kill
+    service.start()
+    killed = [p for p in staging.glob("*") if p.is_dir()]
+    assert len(killed) == 1, "the killed PUT left its upload's staging directory"
+
+    # The sender never learnt an upload id: it sends the same PUT again, and that is enough.
+    with archive.client() as client:
+        again = client.put(
+            url, params={"name": "big"}, content=pattern_chunks(SEED, size), headers=headers
+        )
+    assert again.status_code == 201, again.text
+    assert (again.json()["sha256"], again.json()["size"]) == (digest, size)
+    archive.assert_intact([StoredFile(key, "osb", "big", digest, size)])
+    # The superseded upload's half-written file went with it; nothing is left in staging.
+    assert list(staging.iterdir()) == []
+    assert disk_files(service.storage_root) == {final_path(service.storage_root, key, "osb", "big")}
 
 
 # -- a long commit killed at several points --------------------------------------------------

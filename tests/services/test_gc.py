@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 
 from tests.api.test_uploads import job, start
 from tests.conftest import ALICE, Api
@@ -52,3 +54,44 @@ def test_gc_finds_and_removes_only_unreferenced_objects(api: Api) -> None:
     assert commit.status_code == 200
     got = api.client.get(f"/v1/jobs/{key}/files/osb", headers=api.auth(ALICE))
     assert got.content == b"kept"
+
+
+def test_defect_14_empty_staging_directories_go_when_uploads_end_and_gc_sees_leftovers(
+    api: Api,
+) -> None:
+    key = job(api)
+    root = api.storage_root
+    staging = root / "staging"
+    # Commit, abort and a failed commit each leave no staging/<upload>/ behind.
+    assert (
+        api.client.put(
+            f"/v1/jobs/{key}/files/osb", content=b"ok", headers=api.auth(ALICE)
+        ).status_code
+        == 201
+    )
+    aborted = start(api, key, name="aborted").json()
+    api.client.put(aborted["url"], content=b"x", headers=api.auth(ALICE))
+    assert api.client.delete(aborted["url"], headers=api.auth(ALICE)).status_code == 204
+    assert sorted(staging.iterdir()) == []
+
+    # Leftovers of a process that died: an empty staging directory of an upload that is no
+    # longer open, next to an in-progress upload whose directory is empty for the moment.
+    old = time.time() - 7200
+    ended = staging / "ended-upload"
+    ended.mkdir()
+    os.utime(ended, (old, old))
+    active = start(api, key, name="in-progress").json()
+    waiting = staging / active["upload_id"]
+    waiting.mkdir()
+    os.utime(waiting, (old, old))
+
+    dry = _gc(api)
+    assert dry.returncode == 0, dry.stderr
+    assert "staging/ended-upload/" in dry.stdout
+    assert active["upload_id"] not in dry.stdout
+    assert "1 empty staging directories" in dry.stdout
+    assert ended.is_dir()
+    deleted = _gc(api, "--delete")
+    assert deleted.returncode == 0, deleted.stderr
+    assert not ended.exists()
+    assert waiting.is_dir()

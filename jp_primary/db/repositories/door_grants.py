@@ -6,65 +6,67 @@ upload revokes it without any further bookkeeping.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, delete, update
-from sqlmodel import col, select
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
 
-from jp_primary.backends.door_grants import DoorGrant
 from jp_primary.db.models import DoorGrantRow, UploadRow
 from jp_primary.db.repositories.uploads import IN_PROGRESS
-from jp_primary.db.session import new_session
 
 
-class DatabaseDoorGrants:
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
+@dataclass(frozen=True)
+class StoredGrant:
+    user: str
+    password_sha256: str
+    upload_id: str
+    target: str
+    deadline: datetime
+    used_at: datetime | None
 
-    def add(self, grant: DoorGrant) -> None:
-        with new_session(self._engine) as session:
-            session.add(
-                DoorGrantRow(
-                    user=grant.user,
-                    password_sha256=grant.password_sha256,
-                    upload_id=grant.upload_id,
-                    target=grant.target,
-                    deadline=grant.deadline,
-                    used_at=grant.used_at,
-                )
-            )
-            session.commit()
 
-    def get(self, user: str) -> DoorGrant | None:
-        stmt = (
-            select(DoorGrantRow)
-            .join(UploadRow, col(UploadRow.id) == col(DoorGrantRow.upload_id))
-            .where(DoorGrantRow.user == user, col(UploadRow.state).in_(IN_PROGRESS))
+def add(session: Session, grant: StoredGrant) -> None:
+    session.add(
+        DoorGrantRow(
+            user=grant.user,
+            password_sha256=grant.password_sha256,
+            upload_id=grant.upload_id,
+            target=grant.target,
+            deadline=grant.deadline,
+            used_at=grant.used_at,
         )
-        with new_session(self._engine) as session:
-            row = session.exec(stmt).first()
-        if row is None:
-            return None
-        return DoorGrant(
-            row.user, row.password_sha256, row.upload_id, row.target, row.deadline, row.used_at
-        )
+    )
 
-    def consume(self, user: str, now: datetime) -> bool:
-        stmt = (
-            update(DoorGrantRow)
-            .where(
-                col(DoorGrantRow.user) == user,
-                col(DoorGrantRow.used_at).is_(None),
-                col(DoorGrantRow.deadline) > now,
-            )
-            .values(used_at=now)
-        )
-        with new_session(self._engine) as session:
-            changed = session.execute(stmt).rowcount  # type: ignore[attr-defined]
-            session.commit()
-        return bool(changed)
 
-    def revoke(self, user: str) -> None:
-        with new_session(self._engine) as session:
-            session.execute(delete(DoorGrantRow).where(col(DoorGrantRow.user) == user))
-            session.commit()
+def get_open(session: Session, user: str) -> StoredGrant | None:
+    """The grant of ``user`` while its upload is in progress."""
+    stmt = (
+        select(DoorGrantRow)
+        .join(UploadRow, col(UploadRow.id) == col(DoorGrantRow.upload_id))
+        .where(DoorGrantRow.user == user, col(UploadRow.state).in_(IN_PROGRESS))
+    )
+    row = session.exec(stmt).first()
+    if row is None:
+        return None
+    return StoredGrant(
+        row.user, row.password_sha256, row.upload_id, row.target, row.deadline, row.used_at
+    )
+
+
+def consume(session: Session, user: str, now: datetime) -> bool:
+    """Mark the grant used if it still is usable at ``now``; one atomic conditional update."""
+    stmt = (
+        update(DoorGrantRow)
+        .where(
+            col(DoorGrantRow.user) == user,
+            col(DoorGrantRow.used_at).is_(None),
+            col(DoorGrantRow.deadline) > now,
+        )
+        .values(used_at=now)
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def revoke(session: Session, user: str) -> None:
+    session.execute(delete(DoorGrantRow).where(col(DoorGrantRow.user) == user))

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import case, literal, update
 from sqlmodel import Session, col, select
 
 from jp_primary.db.models import UploadRow
 from jp_primary.db.repositories._upsert import add_unless_conflict
 
 IN_PROGRESS = ("open", "received")
+# How an upload ended: committed (its file is stored), aborted (by its starter), expired (past its
+# deadline), superseded (its starter began the same (class, name) again), failed (a direct
+# upload whose bytes did not match what was declared: its credentials are used up).
+ENDED = ("committed", "aborted", "expired", "superseded", "failed")
 
 
 def slot(job_id: int, file_class: str, name: str) -> str:
@@ -24,15 +28,47 @@ def get(session: Session, upload_id: str) -> UploadRow | None:
     return session.get(UploadRow, upload_id)
 
 
+def holding(session: Session, slot_name: str) -> UploadRow | None:
+    """The upload in progress that holds ``slot_name``, if any."""
+    return session.exec(select(UploadRow).where(UploadRow.slot == slot_name)).first()
+
+
+def _at_least(until: datetime) -> object:
+    column = col(UploadRow.expires_at)
+    as_stored = literal(until, UploadRow.__table__.c.expires_at.type)  # type: ignore[attr-defined]
+    return case((column < until, as_stored), else_=column)
+
+
+def keep_open(session: Session, upload_id: str, until: datetime) -> bool:
+    """Bytes are arriving: move the deadline to at least ``until``. False when the upload is no
+    longer in progress (ended under its writer)."""
+    stmt = (
+        update(UploadRow)
+        .where(col(UploadRow.id) == upload_id, col(UploadRow.state).in_(IN_PROGRESS))
+        .values(expires_at=_at_least(until))
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
 def record_received(
-    session: Session, upload_id: str, staging_key: str, size: int, sha256: str
+    session: Session,
+    upload_id: str,
+    staging_key: str,
+    size: int,
+    sha256: str,
+    commit_until: datetime,
 ) -> bool:
-    """Remember the bytes of the latest PUT; False when the upload is no longer in progress."""
+    """Remember the bytes of the latest PUT and keep the upload open for its commit until at least
+    ``commit_until``; False when the upload is no longer in progress."""
     stmt = (
         update(UploadRow)
         .where(col(UploadRow.id) == upload_id, col(UploadRow.state).in_(IN_PROGRESS))
         .values(
-            state="received", staging_key=staging_key, received_size=size, received_sha256=sha256
+            state="received",
+            staging_key=staging_key,
+            received_size=size,
+            received_sha256=sha256,
+            expires_at=_at_least(commit_until),
         )
     )
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
@@ -48,7 +84,7 @@ def clear_received(session: Session, upload_id: str) -> None:
 
 
 def end(session: Session, upload_id: str, state: str) -> bool:
-    """Move an in-progress upload to ``state`` (committed, aborted, expired), freeing its slot.
+    """Move an in-progress upload to ``state`` (one of ``ENDED``), freeing its slot.
 
     The conditional update is the arbiter between concurrent commits: exactly one wins.
     """
@@ -56,6 +92,21 @@ def end(session: Session, upload_id: str, state: str) -> bool:
         update(UploadRow)
         .where(col(UploadRow.id) == upload_id, col(UploadRow.state).in_(IN_PROGRESS))
         .values(state=state, slot=None)
+    )
+    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+def expire(session: Session, upload_id: str, now: datetime) -> bool:
+    """End an upload whose deadline has passed at ``now``; False when it is no longer in
+    progress or a writer has just moved its deadline (the update re-checks both)."""
+    stmt = (
+        update(UploadRow)
+        .where(
+            col(UploadRow.id) == upload_id,
+            col(UploadRow.state).in_(IN_PROGRESS),
+            col(UploadRow.expires_at) < now,
+        )
+        .values(state="expired", slot=None)
     )
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 

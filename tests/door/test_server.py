@@ -17,15 +17,15 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from jp_primary.backends.door_grants import (
+from jp_primary.backends.filesystem import FilesystemBackend, FilesystemOptions
+from jp_primary.door.grants import (
     DoorGrant,
     DoorGrants,
     InMemoryDoorGrants,
     door_upload,
     issue_door_credentials,
 )
-from jp_primary.backends.filesystem import FilesystemBackend, FilesystemOptions
-from jp_primary.backends.ftpdoor import DoorTLS, FTPDoor
+from jp_primary.door.server import DoorTLS, FTPDoor
 
 TARGET = "staging/up-1/data.bin"
 

@@ -1,4 +1,4 @@
-"""One-time credentials of the FTP upload door, and the small store that shares them between the
+"""One-time credentials of the FTP upload door, and the stores that share them between the
 API (which issues them) and the door (which may run in another process and checks them).
 
 A grant lets one user store exactly one file at one path until a deadline. The password is a
@@ -13,12 +13,18 @@ import hmac
 import posixpath
 import secrets
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 from urllib.parse import quote, urlsplit
 
+from sqlalchemy import Engine
+
 from jp_primary.backends.base import DirectUpload
+from jp_primary.config import Settings
+from jp_primary.db.repositories import door_grants
+from jp_primary.db.session import new_session
+from jp_primary.errors import ConfigurationError
 
 USER_PREFIX = "jpup-"
 
@@ -88,6 +94,58 @@ class InMemoryDoorGrants:
     def revoke(self, user: str) -> None:
         with self._lock:
             self._grants.pop(user, None)
+
+
+class DatabaseDoorGrants:
+    """Grants in the database (``door_grants`` table), through its repository: what the API and
+    a separate ``jp-primary ftpd`` process share."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def add(self, grant: DoorGrant) -> None:
+        with new_session(self._engine) as session:
+            door_grants.add(session, door_grants.StoredGrant(**asdict(grant)))
+            session.commit()
+
+    def get(self, user: str) -> DoorGrant | None:
+        with new_session(self._engine) as session:
+            stored = door_grants.get_open(session, user)
+        return None if stored is None else DoorGrant(**asdict(stored))
+
+    def consume(self, user: str, now: datetime) -> bool:
+        with new_session(self._engine) as session:
+            changed = door_grants.consume(session, user, now)
+            session.commit()
+        return changed
+
+    def revoke(self, user: str) -> None:
+        with new_session(self._engine) as session:
+            door_grants.revoke(session, user)
+            session.commit()
+
+
+@dataclass(frozen=True)
+class Door:
+    """The door as the API sees it: where uploaders reach it and where its grants live."""
+
+    public_url: str
+    grants: DoorGrants
+
+
+def require_filesystem(settings: Settings) -> None:
+    """The door writes into the storage root itself: it works with the filesystem backend only."""
+    if settings.storage.storage_backend != "filesystem":
+        raise ConfigurationError("the FTP upload door works with the filesystem backend only")
+
+
+def configured_door(settings: Settings, engine: Engine) -> Door | None:
+    """The door the API hands out credentials for (``JP_FTPD_PUBLIC_URL``), or None."""
+    url = settings.door.ftpd_public_url
+    if url is None:
+        return None
+    require_filesystem(settings)
+    return Door(url, DatabaseDoorGrants(engine))
 
 
 def hash_password(password: str) -> str:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import sys
 
-from jp_primary.backends.ftpdoor import DoorTLS, FTPDoor
 from jp_primary.config import Settings
 from jp_primary.db import migrate
-from jp_primary.db.repositories.door_grants import DatabaseDoorGrants
 from jp_primary.db.session import create_db_engine
+from jp_primary.door.grants import DatabaseDoorGrants, require_filesystem
+from jp_primary.door.server import DoorTLS, FTPDoor
 from jp_primary.errors import ConfigurationError
 
 
@@ -27,8 +27,7 @@ def _passive_ports(spec: str | None) -> range | None:
 
 def build_door(settings: Settings) -> FTPDoor:
     door = settings.door
-    if settings.storage.storage_backend != "filesystem":
-        raise ConfigurationError("the FTP upload door works with the filesystem backend only")
+    require_filesystem(settings)
     if migrate.pending(settings.database_url):
         raise ConfigurationError("the database schema is not up to date: run `jp-primary migrate`")
     tls = None

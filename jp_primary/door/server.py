@@ -1,11 +1,13 @@
 """The FTP upload door: an FTP(S) server where each login is a one-time grant for one upload.
 
 A grant's user may store exactly one file, at the path bound to the grant, before the deadline;
-every other command that touches the file system (RETR, LIST, MLSD, SIZE, DELE, RNFR, MKD, APPE,
-STOU, REST) is refused, and so is a second STOR. Files land under ``root``, which is the storage
-root the service reads (the staging key of the upload), so commit finds the bytes where it expects
-them and checks their size and sha256 as for any other upload. Like the original GridFTP door,
-authorization reads shared state (``DoorGrants``), so the door may run in its own process.
+every other command that touches the file system (RETR, LIST, DELE, RNFR, MKD, APPE, STOU) is
+refused, and so is a second STOR; the commands FEAT would advertise but a grant cannot use (MLST,
+MLSD, SIZE, MDTM, MFMT, REST) are not served at all, so FEAT does not list them. Files land under
+``root``, which is the storage root the service reads (the staging key of the upload), so commit
+finds the bytes where it expects them and checks their size and sha256 as for any other upload.
+Like the original GridFTP door, authorization reads shared state (``DoorGrants``), so the door may
+run in its own process.
 """
 
 from __future__ import annotations
@@ -26,11 +28,14 @@ from pyftpdlib.handlers import FTPHandler, TLS_FTPHandler
 from pyftpdlib.ioloop import IOLoop
 from pyftpdlib.servers import ThreadedFTPServer
 
-from jp_primary.backends.door_grants import DoorGrant, DoorGrants
-from jp_primary.backends.filesystem import TMP_PREFIX
+from jp_primary.backends.filesystem import TMP_PREFIX, publish_file
+from jp_primary.door.grants import DoorGrant, DoorGrants
 
 log = logging.getLogger(__name__)
 REFUSED = "550 Not allowed with upload credentials."
+# Commands the door does not serve, removed from the handler's command table so that FEAT (which
+# pyftpdlib builds from that table) advertises only what a grant may use: these answer 500.
+UNSERVED = frozenset({"MDTM", "MFMT", "SIZE", "MLST", "MLSD", "REST"})
 OnUpload = Callable[[DoorGrant, Path], None]
 
 
@@ -124,16 +129,13 @@ class DoorHandlerMixin:
         if partial is not None and resp.startswith("226 Transfer complete"):
             self._door_partial = None
             try:
-                _publish(partial, self._door_target)
+                publish_file(Path(partial), Path(self._door_target), sync_source=True)
             except OSError:
                 log.exception("could not move a door upload into place")
                 resp = "451 The upload could not be stored."
         super().respond(resp, logfun)  # type: ignore[misc]
 
     def ftp_STOU(self, line: str) -> None:  # noqa: N802
-        self.respond(REFUSED)
-
-    def ftp_REST(self, line: str) -> None:  # noqa: N802
         self.respond(REFUSED)
 
     def on_file_received(self, file: str) -> None:
@@ -145,24 +147,6 @@ class DoorHandlerMixin:
         self._door_partial = None
         with contextlib.suppress(OSError):
             os.remove(file)  # a cut transfer leaves nothing (and has used the grant)
-
-
-def _publish(partial: str, target: str) -> None:
-    fd = os.open(partial, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(partial, target)
-    _fsync(os.path.dirname(target))
-
-
-def _fsync(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @dataclass(frozen=True)
@@ -201,6 +185,7 @@ def door_handler(
         "passive_ports": list(passive_ports) if passive_ports else None,
         "masquerade_address": masquerade_address,
         "on_upload": staticmethod(on_upload) if on_upload else None,
+        "proto_cmds": {c: v for c, v in base.proto_cmds.items() if c not in UNSERVED},
     }
     if tls:
         attrs |= {
