@@ -1,6 +1,7 @@
 """uvicorn glue: accept RFC 3820 proxies and hand the verified client chain to the application.
 
-uvicorn puts no TLS information in the ASGI scope. These protocol subclasses read the verified
+uvicorn puts no TLS information in the ASGI scope. ``TLSExtensionMixin`` (part of the one set of
+protocol classes every listener uses, ``jp_primary.protocol``) reads the verified
 chain once per connection (``connection_made`` runs after the handshake) and add the ASGI ``tls``
 extension to the scope of every request on that connection. They rely on uvicorn internals
 (``self.app`` is what each request cycle calls), hence the narrow uvicorn pin in pyproject and the
@@ -20,7 +21,6 @@ from typing import Any, Literal
 
 from cryptography import x509
 from uvicorn.config import Config
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from jp_primary.errors import ConfigurationError
 
@@ -79,20 +79,6 @@ class TLSExtensionMixin:
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             self.app = _with_tls(self.app, tls_extension(ssl_object))
-
-
-class H11TLSProtocol(TLSExtensionMixin, H11Protocol):
-    """h11 parser (pure Python) with the ``tls`` scope extension."""
-
-
-try:  # httptools comes with uvicorn[standard]; without it only the h11 protocol exists
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-    class HttpToolsTLSProtocol(TLSExtensionMixin, HttpToolsProtocol):
-        """httptools parser (the fast one) with the ``tls`` scope extension."""
-
-except ImportError:  # pragma: no cover - depends on the installation
-    pass
 
 
 def crl_files(ca_file: Path | None, ca_dir: Path | None) -> list[Path]:
