@@ -13,8 +13,9 @@ middleware runs first:
   ``PUT /v1/jobs/{key}/files/{class}``, which stream to storage with their own size limit) gets
   at most ``JP_MAX_JSON_BODY`` bytes: a larger ``Content-Length`` gets 413 at once; a chunked
   body is counted while it arrives and cut off with 413 as soon as it passes the cap.
-- **Requests in flight.** At most ``JP_MAX_REQUESTS_IN_FLIGHT`` requests run in one process at
-  once; more get 503 with ``Retry-After``. Stalled or idle connections hold no slot.
+- **Requests in flight.** At most ``JP_MAX_REQUESTS_IN_FLIGHT`` requests work in one process at
+  once; more get 503 with ``Retry-After``. Stalled or idle connections hold no slot, and neither
+  does a request while it waits for body bytes from its client (the body timeout ends those).
 """
 
 from __future__ import annotations
@@ -70,13 +71,14 @@ class RequestGuard:
         self.app = app
         self.max_body = max_body
         self.max_in_flight = max_in_flight
-        self.in_flight = 0
+        self.in_flight = 0  # requests in this process
+        self.waiting = 0  # of which waiting for body bytes from their client
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.in_flight >= self.max_in_flight:
+        if self.in_flight - self.waiting >= self.max_in_flight:
             await send_error(
                 send,
                 503,
@@ -86,8 +88,16 @@ class RequestGuard:
             )
             return
         self.in_flight += 1
+
+        async def waiting_receive() -> Message:
+            self.waiting += 1  # waiting for the client is no work: it holds no slot
+            try:
+                return await receive()
+            finally:
+                self.waiting -= 1
+
         try:
-            await self._guarded(scope, receive, send)
+            await self._guarded(scope, waiting_receive, send)
         finally:
             self.in_flight -= 1
 
