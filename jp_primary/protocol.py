@@ -29,13 +29,15 @@ import functools
 import importlib.util
 import json
 import logging
+import ssl
+from asyncio import sslproto
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from jp_primary.auth.tlsproto import TLSExtensionMixin
+from jp_primary.auth.tlsproto import ClientCertContextFactory, TLSExtensionMixin, handshake_failure
 from jp_primary.config import ServerSettings
 
 log = logging.getLogger(__name__)
@@ -211,13 +213,79 @@ class ConnectionLimitsMixin:
         victim.transport.close()
 
 
+class TLSHandshakeMixin:
+    """The TLS handshake run by the protocol itself (asyncio's ``SSLProtocol`` put between the
+    socket and this protocol when the connection is made), not by the server. So a refused handshake is logged with its reason and the peer address (asyncio and uvloop
+    drop those silently), and the handshake is bounded by the header timeout. Plain listeners
+    have no context and skip all of this.
+    """
+
+    tls_context: ssl.SSLContext | None = None
+    loop: asyncio.AbstractEventLoop
+
+    _handshaking = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.tls_context is None or self._handshaking:  # plain, or the handshake succeeded
+            super().connection_made(transport)  # type: ignore[misc]
+            return
+        # Synchronously, before any byte is read: the TLS protocol sits between the socket and
+        # this one and calls connection_made again with the TLS transport once it is done.
+        self._handshaking = True
+        raw = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
+        waiter = self.loop.create_future()
+        tls = sslproto.SSLProtocol(
+            self.loop,
+            self,  # type: ignore[arg-type]
+            self.tls_context,
+            waiter,
+            server_side=True,
+            ssl_handshake_timeout=connection_limits().header_timeout,  # type: ignore[arg-type]
+        )
+        raw.set_protocol(tls)
+        tls.connection_made(raw)
+        peer = raw.get_extra_info("peername")
+        waiter.add_done_callback(lambda done: _log_refusal(done, peer))
+
+
+def _log_refusal(done: asyncio.Future[None], peer: Any) -> None:
+    exc = None if done.cancelled() else done.exception()
+    if exc is not None:
+        log.warning("TLS handshake with %s refused: %s", _address(peer), handshake_failure(exc))
+
+
+def _address(peer: Any) -> str:
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else str(peer)
+
+
+@dataclass(frozen=True)
+class TLSListener:
+    """uvicorn's ``http`` setting for a TLS listener (given to uvicorn *instead of* its ``ssl_*``
+    settings): builds our protocol with the listener's context, which then does the handshake.
+    A picklable value, so that ``workers > 1`` get it; each process builds its context once."""
+
+    context: ClientCertContextFactory
+    http: Literal["httptools", "h11"] = "httptools"
+
+    def __call__(self, **kwargs: Any) -> asyncio.Protocol:
+        cls = H11ServerProtocol if self.http == "h11" else _httptools_class()
+        protocol = cls(**kwargs)
+        protocol.tls_context = _context(self.context)
+        return protocol
+
+
+@functools.cache
+def _context(factory: ClientCertContextFactory) -> ssl.SSLContext:
+    return factory.build()
+
+
 class LimitedH11Protocol(ConnectionLimitsMixin, H11Protocol):
     def _awaiting_head(self) -> bool:
         # h11 waits for a request in IDLE; keep-alive idle (uvicorn's timer armed) is not ours.
         return self.conn.their_state is h11.IDLE and self.timeout_keep_alive_task is None
 
 
-class H11ServerProtocol(TLSExtensionMixin, LimitedH11Protocol):
+class H11ServerProtocol(TLSHandshakeMixin, TLSExtensionMixin, LimitedH11Protocol):
     """h11 parser (pure Python), connection limits, ``tls`` scope extension on TLS listeners."""
 
 
@@ -247,7 +315,7 @@ try:  # httptools comes with uvicorn[standard] and is a dependency of its own
             finally:
                 self.app = app
 
-    class HttpToolsServerProtocol(TLSExtensionMixin, LimitedHttpToolsProtocol):
+    class HttpToolsServerProtocol(TLSHandshakeMixin, TLSExtensionMixin, LimitedHttpToolsProtocol):
         """httptools parser (the fast one), connection limits, ``tls`` scope extension."""
 
 except ImportError:  # pragma: no cover - depends on the installation
@@ -257,6 +325,10 @@ except ImportError:  # pragma: no cover - depends on the installation
 # For uvicorn's ``http`` setting (import strings: workers import them in their own process).
 HTTPTOOLS_PROTOCOL = "jp_primary.protocol:HttpToolsServerProtocol"
 H11_PROTOCOL = "jp_primary.protocol:H11ServerProtocol"
+
+
+def _httptools_class() -> type[H11ServerProtocol]:
+    return HttpToolsServerProtocol  # type: ignore[return-value]  # same interface
 
 
 def http_protocol(http: Literal["httptools", "h11"] | None = None) -> str:

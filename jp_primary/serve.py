@@ -79,7 +79,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     tls = {"proxy_headers": False} | protocol_kwargs() | _tls_kwargs(args)
     # Worker processes re-read the settings from the environment: pass CLI choices on.
     os.environ["JP_HOST"], os.environ["JP_PORT"] = host, str(port)
-    scheme = "https" if "ssl_certfile" in tls else "http"
+    scheme = "https" if args.tls_cert else "http"
     print(_banner(f"{scheme}://{host}:{port}", settings), file=sys.stderr, flush=True)
     logging.basicConfig(level=logging.INFO)
     old, new = raise_open_file_limit()

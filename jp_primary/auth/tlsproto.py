@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cryptography import x509
-from uvicorn.config import Config
 
 from jp_primary.errors import ConfigurationError
 
@@ -107,16 +106,23 @@ def _path(value: str | None) -> Path | None:
 
 @dataclass(frozen=True)
 class ClientCertContextFactory:
-    """uvicorn ``ssl_context_factory``: client certificates verified against the given CAs (and
-    their CRLs, when the CA file or directory holds any), RFC 3820 proxies allowed. A module-level
-    dataclass so that it pickles for ``workers > 1``."""
+    """The server context of a TLS listener: its certificate and key, client certificates
+    verified against the given CAs (and their CRLs, when the CA file or directory holds any),
+    RFC 3820 proxies allowed. A module-level dataclass so that it pickles for ``workers > 1``
+    (each worker builds its own context)."""
 
     client_cert: ClientCertMode = "required"
     ca_file: str | None = None
     ca_dir: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
 
-    def __call__(self, config: Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-        ctx = default()  # server certificate and key from uvicorn's own settings
+    def build(self) -> ssl.SSLContext:
+        if self.certfile is None:
+            raise ConfigurationError("a TLS listener needs its certificate (--tls-cert)")
+        # OpenSSL's defaults, security level included: RSA/DSA/DH keys under 2,048 bits refused.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.certfile, self.keyfile)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if self.ca_file:
             ctx.load_verify_locations(cafile=self.ca_file)
@@ -132,3 +138,14 @@ class ClientCertContextFactory:
         ctx.verify_mode = ssl.CERT_REQUIRED if self.client_cert == "required" else ssl.CERT_OPTIONAL
         ctx.verify_flags |= ssl.VERIFY_ALLOW_PROXY_CERTS
         return ctx
+
+
+def handshake_failure(exc: BaseException) -> str:
+    """Why a TLS handshake failed, for the log: OpenSSL's reason, never certificate or key data."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"client certificate refused: {exc.verify_message} (X509 error {exc.verify_code})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc.strerror or type(exc).__name__}"
+    if isinstance(exc, TimeoutError):
+        return "no complete handshake within the header timeout"
+    return f"connection lost during the handshake ({type(exc).__name__})"

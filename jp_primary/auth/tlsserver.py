@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from jp_primary.auth.tlsproto import ClientCertContextFactory
 from jp_primary.errors import ConfigurationError
-from jp_primary.protocol import H11_PROTOCOL, HTTPTOOLS_PROTOCOL, protocol_kwargs
+from jp_primary.protocol import H11_PROTOCOL, HTTPTOOLS_PROTOCOL, TLSListener, protocol_kwargs
 
 __all__ = ["H11_PROTOCOL", "HTTPTOOLS_PROTOCOL", "tls_uvicorn_kwargs"]
 
@@ -37,13 +37,18 @@ def tls_uvicorn_kwargs(
         raise ConfigurationError("--client-cert must be 'required' or 'optional'")
     if ca_dir is not None and not Path(ca_dir).is_dir():
         raise ConfigurationError(f"CA directory {ca_dir} is not a directory")
+    context = ClientCertContextFactory(
+        client_cert=client_cert,
+        ca_file=_readable_file(ca_file, "CA file") if ca_file else None,
+        ca_dir=str(ca_dir) if ca_dir else None,
+        certfile=_readable_file(tls_cert, "TLS certificate"),
+        keyfile=_readable_file(tls_key, "TLS key") if tls_key else None,
+    )
+    context.build()  # unusable files or CAs: refuse to start here, not in every worker
+    # Our protocol does the handshake (refusals are logged): uvicorn gets no ssl_* setting.
     return protocol_kwargs(http) | {
-        "ssl_certfile": _readable_file(tls_cert, "TLS certificate"),
-        "ssl_keyfile": _readable_file(tls_key, "TLS key") if tls_key else None,
-        "ssl_context_factory": ClientCertContextFactory(
-            client_cert=client_cert,
-            ca_file=_readable_file(ca_file, "CA file") if ca_file else None,
-            ca_dir=str(ca_dir) if ca_dir else None,
+        "http": TLSListener(
+            context, "h11" if protocol_kwargs(http)["http"] == H11_PROTOCOL else "httptools"
         ),
         # The client address must stay the TCP peer: trusted front ends are recognised by it.
         "proxy_headers": False,
