@@ -215,9 +215,10 @@ class ConnectionLimitsMixin:
 
 class TLSHandshakeMixin:
     """The TLS handshake run by the protocol itself (asyncio's ``SSLProtocol`` put between the
-    socket and this protocol when the connection is made), not by the server. So a refused handshake is logged with its reason and the peer address (asyncio and uvloop
-    drop those silently), and the handshake is bounded by the header timeout. Plain listeners
-    have no context and skip all of this.
+    socket and this protocol when the connection is made), not by the server. So a refused
+    handshake is logged with its reason and the peer address (asyncio and uvloop drop those
+    silently), and the handshake is bounded by the header timeout. Plain listeners have no
+    context and skip all of this.
     """
 
     tls_context: ssl.SSLContext | None = None
@@ -280,6 +281,36 @@ def _context(factory: ClientCertContextFactory) -> ssl.SSLContext:
 
 
 class LimitedH11Protocol(ConnectionLimitsMixin, H11Protocol):
+    _head_too_large = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # h11 parses a head that arrived whole, whatever its size: measure each request's head
+        # as h11 hands it over, and answer 431 instead of running the application. h11 holds
+        # one request at a time per connection, so one flag is enough.
+        next_event = self.conn.next_event
+        limit = connection_limits().max_header_size
+
+        def measured() -> Any:
+            event = next_event()
+            if isinstance(event, h11.Request):
+                size = len(event.method) + len(event.target) + 11
+                size += sum(len(name) + len(value) + 4 for name, value in event.headers)
+                self._head_too_large = size > limit
+            return event
+
+        self.conn.next_event = measured  # type: ignore[method-assign]
+        inner = self.app
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if self._head_too_large:
+                self._head_too_large = False
+                await _headers_too_large_app(scope, receive, send)
+                return
+            await inner(scope, receive, send)
+
+        self.app = app
+
     def _awaiting_head(self) -> bool:
         # h11 waits for a request in IDLE; keep-alive idle (uvicorn's timer armed) is not ours.
         return self.conn.their_state is h11.IDLE and self.timeout_keep_alive_task is None
