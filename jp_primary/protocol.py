@@ -16,10 +16,11 @@ subclasses add, per connection:
   for its headers is closed to make room (stalled clients are shed first).
 
 One timer per connection, re-armed only when it fires. The TLS listener uses the same classes:
-``TLSExtensionMixin`` hands the verified client chain to the application and does nothing on a
-plain connection. ``jp-primary serve`` uses the httptools parser (a dependency); the h11 class
-exists for tests and installations without httptools and gets the same limits (h11's own
-``max_incomplete_event_size`` is set to the header cap as well).
+``TLSHandshakeMixin`` runs the handshake (bounded by the header timeout, refusals logged with
+reason and peer) and ``TLSExtensionMixin`` hands the verified client chain to the application;
+both do nothing on a plain connection. ``jp-primary serve`` uses the httptools parser (a
+dependency); the h11 class exists for tests and installations without httptools and gets the
+same limits (h11's own ``max_incomplete_event_size`` is set to the header cap as well).
 """
 
 from __future__ import annotations
