@@ -177,12 +177,12 @@ def test_defect_2_requests_in_flight_are_bounded(custom_api: Callable[..., Api])
     release = anyio.Event()
     statuses: list[int] = []
 
-    def scope(path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    def scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
         return {
             "type": "http",
             "asgi": {"version": "3.0"},
             "http_version": "1.1",
-            "method": "POST" if headers else "GET",
+            "method": method,
             "scheme": "http",
             "path": path,
             "raw_path": path.encode(),
@@ -195,32 +195,41 @@ def test_defect_2_requests_in_flight_are_bounded(custom_api: Callable[..., Api])
         }
 
     token = api.auth(ALICE)["Authorization"].encode()
-    headers = [(b"authorization", token), (b"content-length", b"20")]
+    with_body = [(b"authorization", token), (b"content-length", b"20")]
 
-    async def slow_receive() -> dict[str, Any]:
+    async def stalled_body() -> dict[str, Any]:
         await release.wait()
         return {"type": "http.disconnect"}
 
-    async def fast_receive() -> dict[str, Any]:
+    async def no_body() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
+    async def slow_send(message: dict[str, Any]) -> None:
+        await release.wait()  # a response the server is busy writing: that is work
+
     async def run() -> None:
         app = api.client.app
         async with anyio.create_task_group() as tg:
-            tg.start_soon(app, scope("/v1/jobs", headers), slow_receive, send)
-            await anyio.sleep(0.2)  # the first request now waits for its body
-            await app(scope("/healthz", []), fast_receive, send)
-            assert statuses == [503]
+            # Waiting for a client's body holds no slot: the next request still runs.
+            tg.start_soon(app, scope("POST", "/v1/jobs", with_body), stalled_body, send)
+            await anyio.sleep(0.2)
+            await app(scope("GET", "/healthz", []), no_body, send)
+            assert statuses == [200]
+            # A request at work holds the only slot: the next one gets 503.
+            tg.start_soon(app, scope("GET", "/healthz", []), no_body, slow_send)
+            await anyio.sleep(0.2)
+            await app(scope("GET", "/healthz", []), no_body, send)
+            assert statuses == [200, 503]
             release.set()
-        await app(scope("/healthz", []), fast_receive, send)
+        await app(scope("GET", "/healthz", []), no_body, send)
 
     assert api.client.portal is not None
     api.client.portal.call(run)
-    assert statuses[0] == 503
+    assert statuses[1] == 503
     assert statuses[-1] == 200
 
 
