@@ -22,6 +22,8 @@ from jp_primary.api import (
     uploads,
     whoami,
 )
+from jp_primary.api.accesslog import AccessLogMiddleware
+from jp_primary.api.guard import RequestGuard
 from jp_primary.api.metrics import MetricsMiddleware
 from jp_primary.config import Settings, load_settings
 from jp_primary.services.container import AppServices
@@ -78,5 +80,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for router in ROUTERS:
         app.include_router(router)
+    server = settings.server
+    # Innermost first: the guard acts before any route reads a body; the access log sees all.
+    app.add_middleware(
+        RequestGuard,
+        max_body=int(server.max_json_body),
+        max_in_flight=server.max_requests_in_flight,
+    )
     app.add_middleware(MetricsMiddleware)
+    if server.access_log:
+        app.add_middleware(AccessLogMiddleware)
     return app

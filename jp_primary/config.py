@@ -20,6 +20,13 @@ def settings_file() -> str | None:
     return os.environ.get("JP_SETTINGS_FILE")
 
 
+def _iec(value: object) -> object:
+    # pydantic's ByteSize wants "GiB"; operators also write "10G" or "10gib".
+    if isinstance(value, str) and value.strip()[-1:].upper() in {"K", "M", "G", "T"}:
+        return value.strip() + "iB"
+    return value
+
+
 class _JPSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="JP_", extra="ignore", frozen=True)
 
@@ -35,6 +42,51 @@ class ServerSettings(_JPSettings):
     public_url: str | None = Field(
         None, description="Base URL clients use to reach the API, for upload URLs (JP_PUBLIC_URL)."
     )
+    max_json_body: ByteSize = Field(
+        ByteSize(1024**2),
+        description="Largest request body of every route except the two byte-upload PUTs; larger "
+        "bodies get 413 without being read (JP_MAX_JSON_BODY, e.g. 1MiB).",
+    )
+    max_header_size: ByteSize = Field(
+        ByteSize(64 * 1024),
+        description="Largest request line plus headers; larger ones get 431 and the connection "
+        "is closed (JP_MAX_HEADER_SIZE, e.g. 64KiB).",
+    )
+    header_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a client has from connecting (or from the first byte of its next "
+        "request) to finishing the request headers, TLS handshake included; then the connection "
+        "is closed (JP_HEADER_TIMEOUT).",
+    )
+    body_timeout: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a request body may stop flowing before the connection is closed "
+        "(JP_BODY_TIMEOUT). Time the server itself spends not reading does not count.",
+    )
+    max_requests_in_flight: int = Field(
+        512,
+        ge=1,
+        description="Requests one worker process runs at once; more get 503 with Retry-After "
+        "(JP_MAX_REQUESTS_IN_FLIGHT). Idle or stalled connections do not count.",
+    )
+    max_connections: int = Field(
+        10000,
+        ge=1,
+        description="Open connections one worker process keeps; past it, the connection that has "
+        "waited longest for its request headers is closed (JP_MAX_CONNECTIONS).",
+    )
+    access_log: bool = Field(
+        False,
+        description="Log one line per request: method, path, status, duration, peer, subject; "
+        "never credentials or query strings (JP_ACCESS_LOG=1).",
+    )
+
+    @field_validator("max_json_body", "max_header_size", mode="before")
+    @classmethod
+    def _accept_iec_units(cls, value: object) -> object:
+        return _iec(value)
 
 
 class DatabaseSettings(_JPSettings):
@@ -72,10 +124,7 @@ class StorageSettings(_JPSettings):
     @field_validator("max_file_size", mode="before")
     @classmethod
     def _accept_iec_units(cls, value: object) -> object:
-        # pydantic's ByteSize wants "GiB"; operators also write "10G" or "10gib".
-        if isinstance(value, str) and value.strip()[-1:].upper() in {"K", "M", "G", "T"}:
-            return value.strip() + "iB"
-        return value
+        return _iec(value)
 
 
 class AuthSettings(_JPSettings):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import sys
 from typing import Any
 
@@ -13,8 +14,10 @@ import uvicorn
 from jp_primary.config import Settings
 from jp_primary.db import migrate
 from jp_primary.errors import ConfigurationError
+from jp_primary.protocol import protocol_kwargs
 
 APP = "jp_primary.app:create_app"
+log = logging.getLogger(__name__)
 
 
 def _tls_kwargs(args: argparse.Namespace) -> dict[str, Any]:
@@ -47,6 +50,25 @@ def _banner(url: str, settings: Settings) -> str:
     )
 
 
+def raise_open_file_limit() -> tuple[int, int]:
+    """Raise the soft open-file limit to the hard one (where allowed); return (old, new).
+
+    Every connection is a file descriptor: with the common soft limit of 1,024, a thousand
+    stalled clients would leave no descriptor for anyone else. Child processes (workers)
+    inherit the raised limit.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open-file limit from %d to %d: %s", soft, target, exc)
+            return soft, soft
+        return soft, target
+    return soft, soft
+
+
 def serve(args: argparse.Namespace, settings: Settings) -> int:
     if migrate.pending(settings.database_url):
         raise ConfigurationError("the database schema is not up to date: run `jp-primary migrate`")
@@ -54,12 +76,15 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     port = args.port if args.port is not None else settings.server.port
     workers = args.workers or settings.server.workers
     # The TCP peer must reach the app unchanged: trusted front ends are recognised by it.
-    tls = {"proxy_headers": False} | _tls_kwargs(args)
+    tls = {"proxy_headers": False} | protocol_kwargs() | _tls_kwargs(args)
     # Worker processes re-read the settings from the environment: pass CLI choices on.
     os.environ["JP_HOST"], os.environ["JP_PORT"] = host, str(port)
-    scheme = "https" if "ssl_certfile" in tls else "http"
+    scheme = "https" if args.tls_cert else "http"
     print(_banner(f"{scheme}://{host}:{port}", settings), file=sys.stderr, flush=True)
     logging.basicConfig(level=logging.INFO)
+    old, new = raise_open_file_limit()
+    if new != old:
+        log.info("open-file limit raised from %d to %d", old, new)
     uvicorn.run(
         APP,
         factory=True,

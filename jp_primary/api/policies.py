@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from fastapi import Depends, Request
 
+from jp_primary.api.guard import IDENTITY_KEY
 from jp_primary.auth.authenticate import credentials_from_scope
 from jp_primary.auth.identity import Identity, Role
 from jp_primary.errors import Forbidden, Unauthenticated
@@ -25,8 +26,11 @@ def _dependency(policy: Policy) -> Callable[[Request], Awaitable[Identity | None
     async def caller(request: Request) -> Identity | None:
         if policy.anonymous:
             return None
-        credentials = credentials_from_scope(request.scope)
-        identity = request.app.state.services.authenticator.authenticate(credentials)
+        identity = request.scope.get(IDENTITY_KEY)  # resolved before the body (api/guard.py)
+        if identity is None:
+            credentials = credentials_from_scope(request.scope)
+            identity = request.app.state.services.authenticator.authenticate(credentials)
+            request.scope[IDENTITY_KEY] = identity  # for the access log
         if identity is None:
             raise Unauthenticated(
                 "authentication required: a bearer token, a client certificate or a trusted "

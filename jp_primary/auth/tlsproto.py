@@ -1,6 +1,7 @@
 """uvicorn glue: accept RFC 3820 proxies and hand the verified client chain to the application.
 
-uvicorn puts no TLS information in the ASGI scope. These protocol subclasses read the verified
+uvicorn puts no TLS information in the ASGI scope. ``TLSExtensionMixin`` (part of the one set of
+protocol classes every listener uses, ``jp_primary.protocol``) reads the verified
 chain once per connection (``connection_made`` runs after the handshake) and add the ASGI ``tls``
 extension to the scope of every request on that connection. They rely on uvicorn internals
 (``self.app`` is what each request cycle calls), hence the narrow uvicorn pin in pyproject and the
@@ -19,8 +20,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cryptography import x509
-from uvicorn.config import Config
-from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from jp_primary.errors import ConfigurationError
 
@@ -81,20 +80,6 @@ class TLSExtensionMixin:
             self.app = _with_tls(self.app, tls_extension(ssl_object))
 
 
-class H11TLSProtocol(TLSExtensionMixin, H11Protocol):
-    """h11 parser (pure Python) with the ``tls`` scope extension."""
-
-
-try:  # httptools comes with uvicorn[standard]; without it only the h11 protocol exists
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-    class HttpToolsTLSProtocol(TLSExtensionMixin, HttpToolsProtocol):
-        """httptools parser (the fast one) with the ``tls`` scope extension."""
-
-except ImportError:  # pragma: no cover - depends on the installation
-    pass
-
-
 def crl_files(ca_file: Path | None, ca_dir: Path | None) -> list[Path]:
     """Files holding PEM CRLs: the CA file itself, and the ``*.r0``-style files of a CA dir."""
     candidates = [ca_file] if ca_file else []
@@ -121,16 +106,23 @@ def _path(value: str | None) -> Path | None:
 
 @dataclass(frozen=True)
 class ClientCertContextFactory:
-    """uvicorn ``ssl_context_factory``: client certificates verified against the given CAs (and
-    their CRLs, when the CA file or directory holds any), RFC 3820 proxies allowed. A module-level
-    dataclass so that it pickles for ``workers > 1``."""
+    """The server context of a TLS listener: its certificate and key, client certificates
+    verified against the given CAs (and their CRLs, when the CA file or directory holds any),
+    RFC 3820 proxies allowed. A module-level dataclass so that it pickles for ``workers > 1``
+    (each worker builds its own context)."""
 
     client_cert: ClientCertMode = "required"
     ca_file: str | None = None
     ca_dir: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
 
-    def __call__(self, config: Config, default: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
-        ctx = default()  # server certificate and key from uvicorn's own settings
+    def build(self) -> ssl.SSLContext:
+        if self.certfile is None:
+            raise ConfigurationError("a TLS listener needs its certificate (--tls-cert)")
+        # OpenSSL's defaults, security level included: RSA/DSA/DH keys under 2,048 bits refused.
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(self.certfile, self.keyfile)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         if self.ca_file:
             ctx.load_verify_locations(cafile=self.ca_file)
@@ -146,3 +138,14 @@ class ClientCertContextFactory:
         ctx.verify_mode = ssl.CERT_REQUIRED if self.client_cert == "required" else ssl.CERT_OPTIONAL
         ctx.verify_flags |= ssl.VERIFY_ALLOW_PROXY_CERTS
         return ctx
+
+
+def handshake_failure(exc: BaseException) -> str:
+    """Why a TLS handshake failed, for the log: OpenSSL's reason, never certificate or key data."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"client certificate refused: {exc.verify_message} (X509 error {exc.verify_code})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc.strerror or type(exc).__name__}"
+    if isinstance(exc, TimeoutError):
+        return "no complete handshake within the header timeout"
+    return f"connection lost during the handshake ({type(exc).__name__})"

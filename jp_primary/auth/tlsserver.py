@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from typing import Any, Literal
 
 from jp_primary.auth.tlsproto import ClientCertContextFactory
 from jp_primary.errors import ConfigurationError
+from jp_primary.protocol import H11_PROTOCOL, HTTPTOOLS_PROTOCOL, TLSListener, protocol_kwargs
 
-HTTPTOOLS_PROTOCOL = "jp_primary.auth.tlsproto:HttpToolsTLSProtocol"
-H11_PROTOCOL = "jp_primary.auth.tlsproto:H11TLSProtocol"
-
-
-def _http_protocol() -> str:
-    return HTTPTOOLS_PROTOCOL if importlib.util.find_spec("httptools") else H11_PROTOCOL
+__all__ = ["H11_PROTOCOL", "HTTPTOOLS_PROTOCOL", "tls_uvicorn_kwargs"]
 
 
 def _readable_file(path: str | Path, what: str) -> str:
@@ -42,16 +37,19 @@ def tls_uvicorn_kwargs(
         raise ConfigurationError("--client-cert must be 'required' or 'optional'")
     if ca_dir is not None and not Path(ca_dir).is_dir():
         raise ConfigurationError(f"CA directory {ca_dir} is not a directory")
-    protocol = {"httptools": HTTPTOOLS_PROTOCOL, "h11": H11_PROTOCOL}.get(http or "")
-    return {
-        "ssl_certfile": _readable_file(tls_cert, "TLS certificate"),
-        "ssl_keyfile": _readable_file(tls_key, "TLS key") if tls_key else None,
-        "ssl_context_factory": ClientCertContextFactory(
-            client_cert=client_cert,
-            ca_file=_readable_file(ca_file, "CA file") if ca_file else None,
-            ca_dir=str(ca_dir) if ca_dir else None,
+    context = ClientCertContextFactory(
+        client_cert=client_cert,
+        ca_file=_readable_file(ca_file, "CA file") if ca_file else None,
+        ca_dir=str(ca_dir) if ca_dir else None,
+        certfile=_readable_file(tls_cert, "TLS certificate"),
+        keyfile=_readable_file(tls_key, "TLS key") if tls_key else None,
+    )
+    context.build()  # unusable files or CAs: refuse to start here, not in every worker
+    # Our protocol does the handshake (refusals are logged): uvicorn gets no ssl_* setting.
+    return protocol_kwargs(http) | {
+        "http": TLSListener(
+            context, "h11" if protocol_kwargs(http)["http"] == H11_PROTOCOL else "httptools"
         ),
-        "http": protocol or _http_protocol(),
         # The client address must stay the TCP peer: trusted front ends are recognised by it.
         "proxy_headers": False,
     }

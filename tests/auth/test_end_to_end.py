@@ -6,6 +6,8 @@ ends; on SQLite and PostgreSQL (see ``deployment.py`` for what runs).
 from __future__ import annotations
 
 import base64
+import re
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -166,8 +168,23 @@ def test_anonymous_tls_client_gets_401(deployment: Deployment, alice_job: str) -
 def test_bad_certificates_cannot_connect(
     deployment: Deployment, alice_job: str, credential: str
 ) -> None:
+    before = deployment.tls.log()
     with pytest.raises(httpx.TransportError):
         tls(deployment, credential, "GET", f"/v1/jobs/{alice_job}")
+    # Defect 17 (issue 14): the refusal is logged with its reason and the peer address.
+    reason = {
+        "stranger": "unable to get local issuer certificate",
+        "forged_proxy": "certificate signature failure",
+        "expired": "certificate has expired",
+    }[credential]
+    logged = _eventually(lambda: deployment.tls.log()[len(before) :], reason)
+    assert re.search(
+        r"TLS handshake with 127\.0\.0\.1:\d+ refused: client certificate refused: " + reason,
+        logged,
+    ), logged
+    assert "BEGIN" not in logged
+    for key in deployment.wallet.private_keys():
+        assert key.decode().splitlines()[1] not in logged
     # The listener is unharmed: the owner still gets in.
     assert tls(deployment, "alice_proxy", "GET", f"/v1/jobs/{alice_job}").status_code == 200
 
@@ -337,3 +354,11 @@ def test_no_credentials_in_server_logs(deployment: Deployment, alice_job: str) -
         assert not [line for line in key_material if line in text], name
         for token in deployment.tokens_sent:
             assert all(part not in text for part in token.split(".")), name
+
+
+def _eventually(read: Callable[[], str], text: str, timeout: float = 5.0) -> str:
+    """The server logs a refusal right after the client gave up: wait for the line."""
+    deadline = time.monotonic() + timeout
+    while text not in (found := read()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found

@@ -5,34 +5,20 @@ import ssl
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from jp_primary.auth.tlsproto import ClientCertContextFactory, ca_dir_pems
 from jp_primary.auth.tlsserver import H11_PROTOCOL, HTTPTOOLS_PROTOCOL, tls_uvicorn_kwargs
 from jp_primary.errors import ConfigurationError
+from jp_primary.protocol import TLSListener
 
 from .certs import GridPKI, make_crl
 
 
 def _context(pki: GridPKI, **kwargs: object) -> ssl.SSLContext:
     cert, key = pki.files("host")
-    config = uvicorn.Config("x:y", **tls_uvicorn_kwargs(cert, key, **kwargs))  # type: ignore[arg-type]
-    # Build the context the way uvicorn does, without config.load() importing an application.
-    factory = config.ssl_context_factory
-    assert factory is not None
-
-    def default() -> ssl.SSLContext:
-        return uvicorn.config.create_ssl_context(
-            certfile=str(cert),
-            keyfile=str(key),
-            password=None,
-            ssl_version=config.ssl_version,
-            cert_reqs=config.ssl_cert_reqs,
-            ca_certs=None,
-            ciphers=None,
-        )
-
-    return factory(config, default)
+    listener = tls_uvicorn_kwargs(cert, key, **kwargs)["http"]  # type: ignore[arg-type]
+    assert isinstance(listener, TLSListener)
+    return listener.context.build()
 
 
 @pytest.mark.parametrize(
@@ -71,16 +57,20 @@ def test_ca_dir_without_certificates_refuses_to_start(tmp_path: Path) -> None:
         ca_dir_pems(tmp_path)
 
 
-def test_kwargs_shape_and_picklable_factory(pki: GridPKI) -> None:
+def test_kwargs_shape_and_picklable_listener(pki: GridPKI) -> None:
     cert, key = pki.files("host")
     kwargs = tls_uvicorn_kwargs(cert, key, ca_file=pki.ca_file, client_cert="optional", http="h11")
-    assert kwargs["http"] == H11_PROTOCOL
-    assert kwargs["ssl_certfile"] == str(cert)
+    # The protocol does the handshake (and logs refusals): uvicorn itself gets no ssl_* setting.
+    assert not [k for k in kwargs if k.startswith("ssl")]
     assert kwargs["proxy_headers"] is False
+    assert kwargs["h11_max_incomplete_event_size"] == 64 * 1024
     # uvicorn pickles the config for workers > 1; the data here is our own.
-    factory = pickle.loads(pickle.dumps(kwargs["ssl_context_factory"]))  # noqa: S301
-    assert factory == ClientCertContextFactory("optional", str(pki.ca_file), None)
-    assert tls_uvicorn_kwargs(cert, key, ca_file=pki.ca_file)["http"] == HTTPTOOLS_PROTOCOL
+    listener = pickle.loads(pickle.dumps(kwargs["http"]))  # noqa: S301
+    assert listener == TLSListener(
+        ClientCertContextFactory("optional", str(pki.ca_file), None, str(cert), str(key)), "h11"
+    )
+    assert tls_uvicorn_kwargs(cert, key, ca_file=pki.ca_file)["http"].http == "httptools"
+    assert H11_PROTOCOL != HTTPTOOLS_PROTOCOL
 
 
 @pytest.mark.parametrize(
