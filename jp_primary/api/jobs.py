@@ -22,6 +22,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
         401,
         403,
         409,
+        413,
         422,
         extra={200: {"model": schemas.JobOut, "description": "Already registered"}},
     ),
@@ -36,7 +37,7 @@ async def register_job(
     return Response(views.job_out(reg.job).model_dump_json(), code, media_type="application/json")
 
 
-@router.post("/bulk", responses=responses(400, 401, 403, 422))
+@router.post("/bulk", responses=responses(400, 401, 403, 413, 422))
 async def register_jobs(
     body: schemas.BulkIn, services: Services, caller: Caller = Trusted
 ) -> schemas.BulkOut:

@@ -12,9 +12,10 @@ from jp_primary.text import check_media_type
 
 router = APIRouter(tags=["uploads"])
 
+# Not required: an empty body is a file of zero bytes.
 RAW_BODY = {
     "requestBody": {
-        "required": True,
+        "required": False,
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }

@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 from schemathesis import Case
 from schemathesis.config import PositiveDataAcceptanceConfig, SimpleCheckConfig
+from schemathesis.config._checks import NegativeDataRejectionConfig
 from schemathesis.python import asgi
 
 from jp_primary.app import create_app
@@ -46,6 +47,10 @@ def _schema(**parameters: str) -> schemathesis.schemas.BaseSchema:
     # configures (JP_MAX_TAGS_PER_REQUEST below the schema's hard bound of 1,000 tags).
     checks.positive_data_acceptance = PositiveDataAcceptanceConfig(
         expected_statuses=[*checks.positive_data_acceptance.expected_statuses, "413", "422"]
+    )
+    # A body over JP_MAX_JSON_BODY is refused with 413 before it is read (so before validation).
+    checks.negative_data_rejection = NegativeDataRejectionConfig(
+        expected_statuses=[*checks.negative_data_rejection.expected_statuses, "413"]
     )
     # `Allow` lists what the server really serves: GET /v1/jobs/bulk reads the job whose key is
     # "bulk" (the path also matches /v1/jobs/{key}), which a per-path OpenAPI document cannot say.
