@@ -31,7 +31,8 @@ _DESCRIPTIONS = {
     404: "No such job, file or upload",
     409: "Conflict with what is stored",
     410: "The upload ended or its deadline passed",
-    413: "Too large: a file over the size limit, a JSON body over JP_MAX_JSON_BODY, or too many or too long tags",
+    413: "Too large: a file over the size limit, a JSON body over JP_MAX_JSON_BODY, or too many "
+    "or too long tags",
     416: "The requested range is outside the file",
     422: "Invalid request",
     503: "A dependency (database or storage) is unavailable; retry after Retry-After",
