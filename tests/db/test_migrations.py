@@ -15,7 +15,7 @@ def test_database_is_at_head_after_upgrade(database_url: str) -> None:
 def test_migrations_live_at_the_repository_root() -> None:
     """Issue 15 item 7: one place for the Alembic environment and revisions, ``migrations/``.
     A revision left under the old ``jp_primary/migrations/`` would be silently ignored."""
-    assert migrate.MIGRATIONS == (REPO / "migrations").resolve()
+    assert (REPO / "migrations").resolve() == migrate.MIGRATIONS
     assert (migrate.MIGRATIONS / "env.py").is_file()
     stray = sorted(
         str(p.relative_to(REPO)) for p in (REPO / "jp_primary").glob("migrations/**/*.py")
