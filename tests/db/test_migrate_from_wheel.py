@@ -109,14 +109,21 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
         drop()
 
 
-def test_wheel_ships_every_migration(wheel_env: WheelEnv) -> None:
+def test_wheel_ships_every_module_and_migration(wheel_env: WheelEnv) -> None:
     names = set(zipfile.ZipFile(wheel_env.wheel).namelist())
     shipped = "jp_primary/_migrations/"
     assert {shipped + "env.py", shipped + "script.py.mako"} <= names
     revisions = sorted(p.name for p in (REPO / "migrations" / "versions").glob("*.py"))
     assert revisions, "no revisions found under migrations/versions/"
-    missing = [r for r in revisions if f"{shipped}versions/{r}" not in names]
-    assert not missing, f"revisions missing from the wheel: {missing}"
+    missing = [f"{shipped}versions/{r}" for r in revisions]
+    # setup.py finds packages by their __init__.py: a folder without one would be left out.
+    missing += [
+        p.relative_to(REPO).as_posix()
+        for p in (REPO / "jp_primary").rglob("*.py")
+        if "__pycache__" not in p.parts
+    ]
+    missing = [name for name in missing if name not in names]
+    assert not missing, f"missing from the wheel (a package without __init__.py?): {missing}"
 
 
 def test_migrate_from_an_installed_wheel(
