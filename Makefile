@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint openapi migration bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@sh scripts/check-prerequisites.sh "$(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -26,10 +26,12 @@ test: install lint
 	bash scripts/ensure-voms-clients.sh
 	$(BIN)/python -m pytest
 
+## Lint, format, types, and the layers (import-linter contracts in pyproject.toml)
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check jp_primary tests bench
+	$(BIN)/ruff format --check jp_primary migrations tests bench setup.py
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## Run every benchmark in bench/ and print one table (QUICK=1: small sizes, a few minutes;
 ## ONLY=load,upload: a subset). Installs wrk and starts PostgreSQL if missing.
@@ -42,8 +44,10 @@ bench: install
 openapi: install
 	$(BIN)/jp-primary openapi > openapi/openapi.json
 
-## Generate a migration from the model changes: make migration MSG="add feeds"
+## Generate a migration from the model changes into migrations/versions/: make migration MSG="add feeds"
 migration: install
+	@test -n "$(MSG)" || { echo 'usage: make migration MSG="what changed"' >&2; exit 2; }
+	mkdir -p var
 	rm -f var/migration-scratch.sqlite
 	$(BIN)/python -c 'import sys; from alembic import command; from jp_primary.db.migrate import alembic_config, upgrade; url = "sqlite:///var/migration-scratch.sqlite"; upgrade(url); command.revision(alembic_config(url), message=sys.argv[1], autogenerate=True)' "$(MSG)"
 

@@ -1,7 +1,13 @@
-"""Apply and check the Alembic migrations shipped inside the package."""
+"""Apply and check the Alembic migrations.
+
+They live in the repository-root ``migrations/`` and ship inside the wheel as the package
+``jp_primary._migrations`` (see setup.py); importing that name finds them in a checkout (the
+editable install maps it) and in an installed wheel alike.
+"""
 
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from alembic import command
@@ -11,7 +17,8 @@ from alembic.script import ScriptDirectory
 
 from jp_primary.db.session import create_db_engine
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# A directory on disk in both cases (wheels install unzipped); Alembic needs a real path.
+MIGRATIONS = Path(str(files("jp_primary._migrations"))).resolve()
 
 
 def alembic_config(url: str) -> Config:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from jp_primary.db import migrate
+from tests.conftest import REPO
 
 
 def test_models_and_migrations_do_not_drift(database_url: str) -> None:
@@ -9,3 +10,14 @@ def test_models_and_migrations_do_not_drift(database_url: str) -> None:
 
 def test_database_is_at_head_after_upgrade(database_url: str) -> None:
     assert migrate.pending(database_url) is False
+
+
+def test_migrations_live_at_the_repository_root() -> None:
+    """Issue 15 item 7: one place for the Alembic environment and revisions, ``migrations/``.
+    A revision left under the old ``jp_primary/migrations/`` would be silently ignored."""
+    assert (REPO / "migrations").resolve() == migrate.MIGRATIONS
+    assert (migrate.MIGRATIONS / "env.py").is_file()
+    stray = sorted(
+        str(p.relative_to(REPO)) for p in (REPO / "jp_primary").glob("migrations/**/*.py")
+    )
+    assert not stray, f"move these into migrations/ (versions into migrations/versions/): {stray}"
