@@ -3,8 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.api.test_uploads import job, start
-from tests.conftest import ALICE, Api
+from tests.helpers import ALICE, Api, register_job, start_upload
 
 
 def _gc(api: Api, *flags: str) -> subprocess.CompletedProcess[str]:
@@ -19,10 +18,10 @@ def _gc(api: Api, *flags: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_gc_finds_and_removes_only_unreferenced_objects(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     kept = api.client.put(f"/v1/jobs/{key}/files/osb", content=b"kept", headers=api.auth(ALICE))
     assert kept.status_code == 201
-    active = start(api, key, name="in-progress").json()
+    active = start_upload(api, key, name="in-progress").json()
     api.client.put(
         f"/v1/uploads/{active['upload_id']}", content=b"pending", headers=api.auth(ALICE)
     )

@@ -8,17 +8,14 @@ import pytest
 
 from jp_primary.plugins.lb.dump import parse_dump
 from jp_primary.plugins.lb.events import Event
-
-REPO_ROOT = Path(__file__).resolve().parents[3]
-REAL_DUMPS = REPO_ROOT.parent / "shared" / "data" / "lb"
+from tests.helpers import shared_data_or_skip
 
 
 @pytest.fixture(scope="session")
 def real_dumps() -> Path:
-    """The directory of real L&B dumps (``<repo root>/../shared/data/lb``)."""
-    if not REAL_DUMPS.is_dir():
-        pytest.skip(f"real L&B dumps not present at {REAL_DUMPS}")
-    return REAL_DUMPS
+    """The directory of real L&B dumps (``<repo root>/../shared/data/lb``): skips when missing,
+    fails instead under ``JP_REQUIRE_SHARED_DATA=1``."""
+    return shared_data_or_skip("data", "lb", pattern="*.lb")
 
 
 def with_jobid(lines: list[str], jobid: str) -> list[str]:
