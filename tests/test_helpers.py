@@ -42,5 +42,5 @@ def test_present_shared_data_is_returned(shared: Path, monkeypatch: pytest.Monke
 
 def test_the_real_dumps_are_found_where_ci_expects_them() -> None:
     # Next to the repository, as ../shared/data/lb (REPO is the worktree's root).
-    assert helpers.SHARED == helpers.REPO.parent / "shared"
+    assert helpers.REPO.parent / "shared" == helpers.SHARED
     assert (helpers.REPO / "pyproject.toml").is_file()
