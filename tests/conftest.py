@@ -105,3 +105,14 @@ def make_api(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Api]]:
 @pytest.fixture
 def api(make_api: Callable[..., Api]) -> Api:
     return make_api()
+
+
+@pytest.fixture
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No ``JP_*`` setting in the environment (the test harness's own ``JP_TEST_*`` and
+    ``JP_REQUIRE_*`` stay) and a fresh working directory, returned, so defaults are the defaults."""
+    for name in list(os.environ):
+        if name.startswith("JP_") and not name.startswith(("JP_TEST_", "JP_REQUIRE_")):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
