@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from tests.auth.served import ServeProcess, run_cli
-from tests.conftest import ALICE, new_jobid
+from tests.helpers import ALICE, new_jobid
 
 pytestmark = pytest.mark.slow
 

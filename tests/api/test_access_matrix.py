@@ -10,8 +10,7 @@ import pytest
 
 from jp_primary.auth.identity import Role
 from jp_primary.testing.lbdumps import generate_job
-from tests.api.test_route_policies import api_routes
-from tests.conftest import ALICE, BOB, LB_HOST, Api, new_jobid
+from tests.helpers import ALICE, BOB, LB_HOST, Api, api_routes, new_jobid, register_job
 
 WHO = ("anonymous", "other", "owner", "trusted", "indexer", "admin")
 SUBJECTS = {
@@ -49,7 +48,7 @@ class World:
 @pytest.fixture
 def world(api: Api) -> World:
     jobid = new_jobid()
-    key = api.client.post("/v1/jobs", json={"jobid": jobid}, headers=api.auth(ALICE)).json()["key"]
+    key = register_job(api, jobid=jobid)
     dump = "\n".join(generate_job(random.Random(1), "done", jobid=jobid)).encode()
     api.client.put(f"/v1/jobs/{key}/files/lb", content=dump, headers=api.auth(ALICE))
     return World(api, key, jobid)

@@ -22,17 +22,15 @@ from jp_primary.auth.identity import Role
 from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.testing.lbdumps import generate_job
-from tests.conftest import ALICE, LB_HOST, Api, new_jobid
+from tests.helpers import ALICE, LB_HOST, Api, new_jobid, register_job
 
 RANDOM_BYTES = 32 * 1024 * 1024
 
 
 def register(api: Api) -> tuple[str, str]:
+    """A job registered by the L&B host for Alice: its jobid (dumps name it) and its key."""
     jobid = new_jobid()
-    trusted = api.auth(LB_HOST, Role.TRUSTED)
-    response = api.client.post("/v1/jobs", json={"jobid": jobid, "owner": ALICE}, headers=trusted)
-    assert response.status_code == 201, response.text
-    return jobid, response.json()["key"]
+    return jobid, register_job(api, jobid=jobid, lb=True)
 
 
 def put(api: Api, key: str, file_class: str, body: bytes, name: str = "") -> Any:

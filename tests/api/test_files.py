@@ -4,15 +4,14 @@ import hashlib
 
 import pytest
 
-from tests.api.test_uploads import job
-from tests.conftest import ALICE, BOB, Api
+from tests.helpers import ALICE, BOB, Api, register_job
 
 DATA = bytes(range(256)) * 40  # 10240 bytes
 
 
 @pytest.fixture
 def stored(api: Api) -> str:
-    key = job(api)
+    key = register_job(api)
     response = api.client.put(
         f"/v1/jobs/{key}/files/osb", params={"name": "data"}, content=DATA, headers=api.auth(ALICE)
     )

@@ -23,8 +23,7 @@ from jp_primary.db.session import Database, create_db_engine
 from jp_primary.services import jobs
 from jp_primary.services.jobs import BulkItem, BulkResult, Registrar, RegistrationRequest
 from jp_primary.testing.lbdumps import generate_job
-from tests.api.test_uploads import job
-from tests.conftest import ALICE, LB_HOST, Api, make_settings, new_jobid
+from tests.helpers import ALICE, LB_HOST, Api, make_settings, new_jobid, register_job
 
 SURROGATE_JSON = '"https://lb.example.org/x\\ud800y"'  # a lone surrogate, as JSON escapes it
 
@@ -177,7 +176,7 @@ def test_defect_1_bulk_isolates_an_item_the_database_refuses(
 
 def test_defect_8_nul_and_malformed_text_in_paths_and_queries(api: Api) -> None:
     alice = api.auth(ALICE)
-    key = job(api)
+    key = register_job(api)
     probes = [
         ("GET", "/v1/jobs/a%00b"),
         ("GET", "/v1/jobs?jobid=%00"),
@@ -201,7 +200,7 @@ def test_defect_8_nul_and_malformed_text_in_paths_and_queries(api: Api) -> None:
 
 def test_defect_8_nul_and_surrogates_in_bodies(api: Api) -> None:
     alice = api.auth(ALICE)
-    key = job(api)
+    key = register_job(api)
     tags = f"/v1/jobs/{key}/tags"
     refused(api.client.post(tags, json={"name": "a\x00b", "value": "v"}, headers=alice))
     refused(api.client.post(tags, json={"name": "a", "value": "v\x00"}, headers=alice))
@@ -221,7 +220,7 @@ def test_defect_8_nul_and_surrogates_in_bodies(api: Api) -> None:
 
 def test_defect_8_range_with_thousands_of_digits(api: Api) -> None:
     alice = api.auth(ALICE)
-    key = job(api)
+    key = register_job(api)
     put = api.client.put(f"/v1/jobs/{key}/files/osb", content=b"0123456789", headers=alice)
     assert put.status_code == 201, put.text
     url = f"/v1/jobs/{key}/files/osb"
@@ -250,7 +249,7 @@ def test_defect_8_range_with_thousands_of_digits(api: Api) -> None:
      "text/plain; charset", "tëxt/plain", "/plain", 'text/plain; a="unterminated'],
 )  # fmt: skip
 def test_defect_9_media_type_grammar_at_upload_start(api: Api, media_type: str) -> None:
-    key = job(api)
+    key = register_job(api)
     body = {"class": "osb", "content_type": media_type}
     response = api.client.post(f"/v1/jobs/{key}/uploads", json=body, headers=api.auth(ALICE))
     assert "media type" in refused(response) or "NUL" in response.json()["detail"]
@@ -258,7 +257,7 @@ def test_defect_9_media_type_grammar_at_upload_start(api: Api, media_type: str) 
 
 def test_defect_9_media_type_of_a_one_shot_put(api: Api) -> None:
     alice = api.auth(ALICE)
-    key = job(api)
+    key = register_job(api)
     url = f"/v1/jobs/{key}/files/osb"
     for bad in ("text", "text/plain; =x", "a/b; c=d e"):
         response = api.client.put(url, content=b"x", headers={**alice, "Content-Type": bad})
@@ -280,7 +279,7 @@ def test_defect_9_media_type_of_a_one_shot_put(api: Api) -> None:
      "HTTP://EGEE.cesnet.cz/en/Schema/JP/System:owner", f"{names.LB_ATTRIBUTES}/sub:x"],
 )  # fmt: skip
 def test_defect_13_tags_in_reserved_namespaces_are_refused(api: Api, name: str) -> None:
-    key = job(api)
+    key = register_job(api)
     url = f"/v1/jobs/{key}/tags"
     for caller in (api.auth(ALICE), api.auth(LB_HOST, Role.TRUSTED)):
         detail = refused(api.client.post(url, json={"name": name, "value": "x"}, headers=caller))
@@ -296,7 +295,7 @@ def test_defect_13_tags_in_reserved_namespaces_are_refused(api: Api, name: str) 
 
 
 def test_defect_13_user_tags_still_go_to_jp_lbtag_or_own_namespaces(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     url = f"/v1/jobs/{key}/tags"
     tags = [
         {"name": "color", "value": "red"},
@@ -315,9 +314,7 @@ def test_defect_13_user_tags_still_go_to_jp_lbtag_or_own_namespaces(api: Api) ->
 def test_defect_13_lb_dump_user_tags_in_reserved_namespaces_are_not_recorded(api: Api) -> None:
     trusted = api.auth(LB_HOST, Role.TRUSTED)
     jobid = new_jobid()
-    key = api.client.post(
-        "/v1/jobs", json={"jobid": jobid, "owner": ALICE}, headers=trusted
-    ).json()["key"]
+    key = register_job(api, ALICE, jobid=jobid, lb=True)
     lines = generate_job(random.Random(7), "tagged", jobid=jobid)
     forged = [line.replace("http://example.org/jp:quality", "jp:owner") for line in lines]
     dump = "\n".join(lines + [f for f in forged if f not in lines]) + "\n"
@@ -347,7 +344,7 @@ def capped(tmp_path: Path, database_url: str) -> Iterator[Api]:
 
 def test_defect_14_tag_caps_per_request_per_job_and_value(capped: Api) -> None:
     api = capped
-    key = job(api)
+    key = register_job(api)
     url = f"/v1/jobs/{key}/tags"
     alice = api.auth(ALICE)
 
@@ -370,8 +367,7 @@ def test_defect_14_job_cap_holds_under_concurrent_taggers_and_commits(capped: Ap
     api = capped
     trusted = api.auth(LB_HOST, Role.TRUSTED)
     jobid = new_jobid()
-    registered = api.client.post("/v1/jobs", json={"jobid": jobid, "owner": ALICE}, headers=trusted)
-    key = registered.json()["key"]
+    key = register_job(api, ALICE, jobid=jobid, lb=True)
     dump = ("\n".join(generate_job(random.Random(3), "done", jobid=jobid)) + "\n").encode()
 
     def tag(i: int) -> int:

@@ -1,18 +1,13 @@
 from __future__ import annotations
 
 from jp_primary.auth.identity import Role
-from tests.conftest import ALICE, BOB, LB_HOST, Api, new_jobid
-
-
-def register(api: Api, jobid: str, subject: str = ALICE, owner: str | None = None, *roles: Role):
-    body = {"jobid": jobid} if owner is None else {"jobid": jobid, "owner": owner}
-    return api.client.post("/v1/jobs", json=body, headers=api.auth(subject, *roles))
+from tests.helpers import ALICE, BOB, LB_HOST, Api, new_jobid, post_job, register_job
 
 
 def test_registration_is_idempotent_for_the_same_owner(api: Api) -> None:
     jobid = new_jobid()
-    first = register(api, jobid)
-    again = register(api, jobid)
+    first = post_job(api, jobid)
+    again = post_job(api, jobid)
     assert first.status_code == 201
     assert again.status_code == 200
     assert again.json()["key"] == first.json()["key"] == jobid.rsplit("/", 1)[1]
@@ -22,15 +17,15 @@ def test_registration_is_idempotent_for_the_same_owner(api: Api) -> None:
 
 def test_registration_by_another_owner_conflicts(api: Api) -> None:
     jobid = new_jobid()
-    assert register(api, jobid).status_code == 201
-    response = register(api, jobid, BOB)
+    assert post_job(api, jobid).status_code == 201
+    response = post_job(api, jobid, BOB)
     assert response.status_code == 409
     assert response.json()["error"] == "Conflict"
 
 
 def test_trusted_service_registers_for_an_owner(api: Api) -> None:
     jobid = new_jobid()
-    response = register(api, jobid, LB_HOST, ALICE, Role.TRUSTED)
+    response = post_job(api, jobid, LB_HOST, ALICE, Role.TRUSTED)
     assert response.status_code == 201
     assert response.json()["owner"] == ALICE
     assert response.json()["registered_by"] == LB_HOST
@@ -39,7 +34,7 @@ def test_trusted_service_registers_for_an_owner(api: Api) -> None:
 
 
 def test_plain_user_cannot_register_for_someone_else(api: Api) -> None:
-    response = register(api, new_jobid(), BOB, ALICE)
+    response = post_job(api, new_jobid(), BOB, ALICE)
     assert response.status_code == 403
 
 
@@ -51,7 +46,7 @@ def test_malformed_jobids_are_rejected(api: Api) -> None:
         "https://x/a b",
         "x" * 2000,
     ]:
-        response = register(api, bad)
+        response = post_job(api, bad)
         assert response.status_code == 422, bad
         assert response.json()["error"] in {"InvalidInput", "ValidationError"}
 
@@ -70,7 +65,7 @@ def test_request_bodies_are_strict(api: Api) -> None:
 
 def test_lookup_by_key_and_by_jobid(api: Api) -> None:
     jobid = new_jobid()
-    key = register(api, jobid).json()["key"]
+    key = register_job(api, jobid=jobid)
     by_key = api.client.get(f"/v1/jobs/{key}", headers=api.auth(ALICE))
     by_jobid = api.client.get("/v1/jobs", params={"jobid": jobid}, headers=api.auth(ALICE))
     assert by_key.status_code == by_jobid.status_code == 200
@@ -85,7 +80,7 @@ def test_unknown_job_is_404(api: Api) -> None:
 
 
 def test_without_a_token_is_401_and_another_users_job_is_403(api: Api) -> None:
-    key = register(api, new_jobid()).json()["key"]
+    key = register_job(api)
     assert api.client.get(f"/v1/jobs/{key}").status_code == 401
     invalid = api.client.get(f"/v1/jobs/{key}", headers={"Authorization": "Bearer garbage"})
     assert invalid.status_code == 401
@@ -97,7 +92,7 @@ def test_without_a_token_is_401_and_another_users_job_is_403(api: Api) -> None:
 
 def test_bulk_registration_reports_each_item(api: Api) -> None:
     taken = new_jobid()  # trusted-registered for Bob: a trusted registration for Alice conflicts
-    assert register(api, taken, LB_HOST, BOB, Role.TRUSTED).status_code == 201
+    assert post_job(api, taken, LB_HOST, BOB, Role.TRUSTED).status_code == 201
     fresh = new_jobid()
     body = {
         "jobs": [

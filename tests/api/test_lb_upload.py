@@ -9,14 +9,13 @@ import sys
 from jp_primary.attributes import names
 from jp_primary.auth.identity import Role
 from jp_primary.testing.lbdumps import generate_job
-from tests.conftest import ALICE, LB_HOST, Api, new_jobid
+from tests.helpers import ALICE, LB_HOST, Api, new_jobid, register_job
 
 
 def upload_dump(api: Api, scenario: str) -> tuple[str, dict]:  # type: ignore[type-arg]
     jobid = new_jobid()
     trusted = api.auth(LB_HOST, Role.TRUSTED)
-    registered = api.client.post("/v1/jobs", json={"jobid": jobid, "owner": ALICE}, headers=trusted)
-    key = registered.json()["key"]
+    key = register_job(api, ALICE, jobid=jobid, lb=True)
     dump = "\n".join(generate_job(random.Random(7), scenario, jobid=jobid)) + "\n"
     response = api.client.put(
         f"/v1/jobs/{key}/files/urn:org.glite.jp.primary:lb", content=dump.encode(), headers=trusted
@@ -48,8 +47,8 @@ def test_record_is_the_jobrecord_xml(api: Api) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
     assert "http://egee.cesnet.cz/en/Schema/LB/JobRecord" in response.text
-    bare = api.client.post("/v1/jobs", json={"jobid": new_jobid()}, headers=api.auth(ALICE))
-    missing = api.client.get(f"/v1/jobs/{bare.json()['key']}/record", headers=api.auth(ALICE))
+    bare = register_job(api)
+    missing = api.client.get(f"/v1/jobs/{bare}/record", headers=api.auth(ALICE))
     assert missing.status_code == 404
 
 

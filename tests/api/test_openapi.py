@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from jp_primary.app import create_app
-from tests.api.test_route_policies import api_routes
+from tests.helpers import api_routes
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi" / "openapi.json"
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from jp_primary.app import create_app
 from jp_primary.config import AuthSettings, DatabaseSettings, ServerSettings, Settings
-from tests.conftest import ALICE, Api, new_jobid
+from tests.helpers import ALICE, Api, new_jobid
 
 CHUNK = 64 * 1024
 HUGE = 400 * 1000 * 1000  # what the body claims (never produced in full)

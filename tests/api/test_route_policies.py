@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 
 from jp_primary.api.policies import Policy
-from jp_primary.app import ROUTERS, create_app
-
-
-def api_routes() -> list[APIRoute]:
-    """The application's routes, read from its routers (every route the app serves is in one:
-    see test_no_route_outside_the_routers)."""
-    return [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+from jp_primary.app import create_app
+from tests.helpers import api_routes
 
 
 def _policies(dependant: Dependant) -> list[Policy]:

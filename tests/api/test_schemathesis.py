@@ -24,7 +24,7 @@ from schemathesis.python import asgi
 from jp_primary.app import create_app
 from jp_primary.auth.identity import Role
 from jp_primary.auth.tokens import ServiceTokens, load_or_create_key
-from tests.conftest import ALICE, make_settings
+from tests.helpers import ALICE, job_body, make_settings
 
 MAX_EXAMPLES = 12
 JOB_KEY = "schemathesis-job-0001"
@@ -86,7 +86,7 @@ def served(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Itera
     app = create_app(config)
     headers = {"Authorization": f"Bearer {token}"}
     with asgi.get_client(app) as client:
-        registered = client.post("/v1/jobs", json={"jobid": JOBID}, headers=headers)
+        registered = client.post("/v1/jobs", json=job_body(JOBID), headers=headers)
         assert registered.status_code in (200, 201), registered.text
     yield Served(app, headers)
     asgi.shutdown_lifespans()

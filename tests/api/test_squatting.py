@@ -16,7 +16,7 @@ from jp_primary.db.models import RetractedValueRow
 from jp_primary.services import gc, jobs, quarantine
 from jp_primary.services.container import AppServices
 from jp_primary.testing.lbdumps import generate_job
-from tests.conftest import ALICE, BOB, LB_HOST, Api, new_jobid
+from tests.helpers import ALICE, BOB, LB_HOST, Api, new_jobid
 
 MALLORY = "/DC=org/DC=example/O=JP Test/CN=Mallory/CN=666"
 ADMIN = "/CN=Operator"

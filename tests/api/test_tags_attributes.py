@@ -2,14 +2,13 @@ from __future__ import annotations
 
 from jp_primary.attributes import names
 from jp_primary.auth.identity import Role
-from tests.api.test_uploads import job
-from tests.conftest import ALICE, BOB, LB_HOST, Api
+from tests.helpers import ALICE, BOB, LB_HOST, Api, register_job
 
 VO = "https://vo.example.org/tags"
 
 
 def test_single_and_several_tags_with_seq_and_author(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     one = api.client.post(
         f"/v1/jobs/{key}/tags", json={"name": "color", "value": "green"}, headers=api.auth(ALICE)
     )
@@ -31,7 +30,7 @@ def test_single_and_several_tags_with_seq_and_author(api: Api) -> None:
 
 
 def test_tags_are_never_overwritten_and_bad_bodies_refused(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     url = f"/v1/jobs/{key}/tags"
     both = {"name": "a", "value": "b", "tags": [{"name": "c", "value": "d"}]}
     assert api.client.post(url, json=both, headers=api.auth(ALICE)).status_code == 422
@@ -50,7 +49,7 @@ def test_tags_are_never_overwritten_and_bad_bodies_refused(api: Api) -> None:
 
 
 def test_attributes_system_and_user_with_aliases(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     api.client.post(
         f"/v1/jobs/{key}/tags", json={"name": "color", "value": "green"}, headers=api.auth(ALICE)
     )
@@ -71,7 +70,7 @@ def test_attributes_system_and_user_with_aliases(api: Api) -> None:
 
 def test_defect_15_tags_body_is_one_tag_or_a_list(api: Api) -> None:
     """The two shapes the OpenAPI document declares, and nothing in between."""
-    key = job(api)
+    key = register_job(api)
     url = f"/v1/jobs/{key}/tags"
     one = api.client.post(url, json={"name": "a", "value": "1"}, headers=api.auth(ALICE))
     assert (one.status_code, len(one.json())) == (201, 1)

@@ -13,18 +13,7 @@ import pytest
 
 from jp_primary.app import create_app
 from jp_primary.auth.identity import Role
-from tests.conftest import ALICE, BOB, LB_HOST, Api, new_jobid
-
-
-def job(api: Api, owner: str = ALICE) -> str:
-    response = api.client.post("/v1/jobs", json={"jobid": new_jobid()}, headers=api.auth(owner))
-    assert response.status_code == 201
-    return str(response.json()["key"])
-
-
-def start(api: Api, key: str, subject: str = ALICE, **body: object) -> httpx.Response:
-    payload = {"class": "osb", **body}
-    return api.client.post(f"/v1/jobs/{key}/uploads", json=payload, headers=api.auth(subject))
+from tests.helpers import ALICE, BOB, LB_HOST, Api, register_job, start_upload
 
 
 def disk_files(api: Api) -> set[str]:
@@ -33,10 +22,10 @@ def disk_files(api: Api) -> set[str]:
 
 
 def test_two_phase_upload_round_trip(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     data = os.urandom(300_000)
     digest = hashlib.sha256(data).hexdigest()
-    started = start(api, key, name="out.tar", size=len(data), sha256=digest)
+    started = start_upload(api, key, name="out.tar", size=len(data), sha256=digest)
     assert started.status_code == 201
     ticket = started.json()
     assert ticket["method"] == "api"
@@ -58,32 +47,32 @@ def test_two_phase_upload_round_trip(api: Api) -> None:
 
 
 def test_class_and_name_are_write_once(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     lb = api.auth(LB_HOST, Role.TRUSTED)
     payload = {"class": "osb", "name": "a"}
     first = api.client.post(f"/v1/jobs/{key}/uploads", json=payload, headers=lb).json()
-    busy = start(api, key, name="a")
+    busy = start_upload(api, key, name="a")
     assert busy.status_code == 409  # in progress, started by another identity
     assert "wait for it to be committed or to expire" in busy.json()["detail"]
     api.client.put(f"/v1/uploads/{first['upload_id']}", content=b"x", headers=lb)
     api.client.post(f"/v1/uploads/{first['upload_id']}/commit", headers=lb)
-    again = start(api, key, name="a")
+    again = start_upload(api, key, name="a")
     assert again.status_code == 409  # stored
     assert "write-once" in again.json()["detail"]
-    assert start(api, key, name="b").status_code == 201
+    assert start_upload(api, key, name="b").status_code == 201
 
 
 def test_urn_aliases_and_unknown_classes(api: Api) -> None:
-    key = job(api)
-    assert start(api, key, **{"class": "urn:org.glite.jp.primary:isb"}).json()["upload_id"]
-    unknown = start(api, key, **{"class": "no-such-class"})
+    key = register_job(api)
+    assert start_upload(api, key, **{"class": "urn:org.glite.jp.primary:isb"}).json()["upload_id"]
+    unknown = start_upload(api, key, **{"class": "no-such-class"})
     assert unknown.status_code == 422
 
 
 def test_digest_mismatch_stores_nothing_and_allows_a_retry(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     data = b"the real bytes"
-    ticket = start(api, key, sha256=hashlib.sha256(b"other bytes").hexdigest()).json()
+    ticket = start_upload(api, key, sha256=hashlib.sha256(b"other bytes").hexdigest()).json()
     url = f"/v1/uploads/{ticket['upload_id']}"
     api.client.put(url, content=data, headers=api.auth(ALICE))
     before = disk_files(api)
@@ -97,16 +86,16 @@ def test_digest_mismatch_stores_nothing_and_allows_a_retry(api: Api) -> None:
 
 
 def test_size_mismatch_is_refused(api: Api) -> None:
-    key = job(api)
-    ticket = start(api, key, size=10).json()
+    key = register_job(api)
+    ticket = start_upload(api, key, size=10).json()
     url = f"/v1/uploads/{ticket['upload_id']}"
     api.client.put(url, content=b"12345", headers=api.auth(ALICE))
     assert api.client.post(f"{url}/commit", headers=api.auth(ALICE)).status_code == 422
 
 
 def test_only_the_starter_may_send_commit_or_abort(api: Api) -> None:
-    key = job(api)
-    ticket = start(api, key).json()
+    key = register_job(api)
+    ticket = start_upload(api, key).json()
     url = f"/v1/uploads/{ticket['upload_id']}"
     assert api.client.put(url, content=b"x", headers=api.auth(BOB)).status_code == 403
     assert api.client.post(f"{url}/commit", headers=api.auth(BOB)).status_code == 403
@@ -116,8 +105,8 @@ def test_only_the_starter_may_send_commit_or_abort(api: Api) -> None:
 
 
 def test_only_owner_or_trusted_may_start(api: Api) -> None:
-    key = job(api)
-    assert start(api, key, BOB).status_code == 403
+    key = register_job(api)
+    assert start_upload(api, key, BOB).status_code == 403
     trusted = api.client.post(
         f"/v1/jobs/{key}/uploads", json={"class": "lb"}, headers=api.auth(LB_HOST, Role.TRUSTED)
     )
@@ -128,8 +117,8 @@ def test_only_owner_or_trusted_may_start(api: Api) -> None:
     "name", ["..", ".", "a/b", "../../etc/passwd", "x\x00y", "tab\there", "n" * 256, "a\\b"]
 )
 def test_escaping_file_names_are_rejected(api: Api, name: str) -> None:
-    key = job(api)
-    response = start(api, key, name=name)
+    key = register_job(api)
+    response = start_upload(api, key, name=name)
     assert response.status_code == 422
     one_shot = api.client.put(
         f"/v1/jobs/{key}/files/osb", params={"name": name}, content=b"x", headers=api.auth(ALICE)
@@ -140,14 +129,14 @@ def test_escaping_file_names_are_rejected(api: Api, name: str) -> None:
 
 def test_oversized_upload_is_413_and_leaves_the_disk_unchanged(make_api) -> None:  # type: ignore[no-untyped-def]
     api = make_api(max_file_size=1024)
-    key = job(api)
-    ticket = start(api, key).json()
+    key = register_job(api)
+    ticket = start_upload(api, key).json()
     before = disk_files(api)
     url = f"/v1/uploads/{ticket['upload_id']}"
     response = api.client.put(url, content=b"x" * 5000, headers=api.auth(ALICE))
     assert response.status_code == 413
     assert disk_files(api) == before
-    assert start(api, key, name="big", size=5000).status_code == 413
+    assert start_upload(api, key, name="big", size=5000).status_code == 413
     one_shot = api.client.put(
         f"/v1/jobs/{key}/files/osb",
         params={"name": "one-shot"},
@@ -160,8 +149,8 @@ def test_oversized_upload_is_413_and_leaves_the_disk_unchanged(make_api) -> None
 
 def test_expired_uploads_are_refused_and_cleaned_up(make_api) -> None:  # type: ignore[no-untyped-def]
     api = make_api(upload_deadline=1)
-    key = job(api)
-    ticket = start(api, key, name="late").json()
+    key = register_job(api)
+    ticket = start_upload(api, key, name="late").json()
     url = f"/v1/uploads/{ticket['upload_id']}"
     api.client.put(url, content=b"bytes", headers=api.auth(ALICE))
     assert any(p.startswith("staging") for p in disk_files(api))
@@ -170,11 +159,11 @@ def test_expired_uploads_are_refused_and_cleaned_up(make_api) -> None:  # type: 
     expired = api.client.portal.call(api.client.app.state.services.uploads.expire_due)  # type: ignore[union-attr,attr-defined]
     assert expired >= 1
     assert not any(p.startswith("staging") for p in disk_files(api))
-    assert start(api, key, name="late").status_code == 201  # the slot is free again
+    assert start_upload(api, key, name="late").status_code == 201  # the slot is free again
 
 
 def test_one_shot_put_verifies_the_header_digest(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     data = b"sandbox bytes"
     wrong = {"X-Content-SHA256": hashlib.sha256(b"nope").hexdigest()}
     response = api.client.put(
@@ -191,9 +180,9 @@ def test_one_shot_put_verifies_the_header_digest(api: Api) -> None:
 
 
 def test_two_concurrent_commits_make_exactly_one_file(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     data = os.urandom(2_000_000)
-    ticket = start(api, key, name="race").json()
+    ticket = start_upload(api, key, name="race").json()
     url = f"/v1/uploads/{ticket['upload_id']}"
     api.client.put(url, content=data, headers=api.auth(ALICE))
     app = create_app(api.settings)
@@ -218,8 +207,8 @@ def test_two_concurrent_commits_make_exactly_one_file(api: Api) -> None:
 
 
 def test_a_second_put_replaces_the_first(api: Api) -> None:
-    key = job(api)
-    ticket = start(api, key).json()
+    key = register_job(api)
+    ticket = start_upload(api, key).json()
     url = f"/v1/uploads/{ticket['upload_id']}"
     api.client.put(url, content=b"first attempt", headers=api.auth(ALICE))
     api.client.put(url, content=b"second", headers=api.auth(ALICE))
@@ -229,13 +218,13 @@ def test_a_second_put_replaces_the_first(api: Api) -> None:
 
 
 def test_upload_start_is_strict_about_types(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     for body in ({"class": "osb", "size": False}, {"class": "osb", "size": "10"}, {"class": 1}):
         response = api.client.post(f"/v1/jobs/{key}/uploads", json=body, headers=api.auth(ALICE))
         assert response.status_code == 422, body
-    bad_digest = start(api, key, sha256="not-hex")
+    bad_digest = start_upload(api, key, sha256="not-hex")
     assert bad_digest.status_code == 422
-    no_door = start(api, key, size=3, direct=True)
+    no_door = start_upload(api, key, size=3, direct=True)
     assert no_door.status_code == 422  # the filesystem backend without a door has no direct path
 
 
@@ -260,10 +249,10 @@ def staging_entries(api: Api) -> list[str]:
 def test_defect_5_one_shot_put_retried_after_a_crash_supersedes_the_stale_upload(
     api: Api,
 ) -> None:
-    key = job(api)
+    key = register_job(api)
     # What a server killed during `PUT /v1/jobs/{key}/files/isb` leaves: an open upload the
     # sender never learnt the id of, and a half-written temporary file in its staging directory.
-    stale = start(api, key, **{"class": "isb"}).json()
+    stale = start_upload(api, key, **{"class": "isb"}).json()
     half = api.storage_root / "staging" / stale["upload_id"] / ".tmp-0123.abcdef"
     half.parent.mkdir(parents=True)
     half.write_bytes(b"half of it")
@@ -279,7 +268,7 @@ def test_defect_5_one_shot_put_retried_after_a_crash_supersedes_the_stale_upload
 
 
 def test_defect_5_a_retry_supersedes_a_stalled_sender_which_fails_cleanly(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     url = f"/v1/jobs/{key}/files/osb"
 
     async def scenario() -> tuple[httpx.Response, httpx.Response]:
@@ -313,9 +302,9 @@ def test_defect_5_a_retry_supersedes_a_stalled_sender_which_fails_cleanly(api: A
 
 
 def test_defect_5_another_identitys_upload_is_not_superseded(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     lb = api.auth(LB_HOST, Role.TRUSTED)
-    ours = start(api, key, name="x").json()
+    ours = start_upload(api, key, name="x").json()
     # A trusted service may take over (e.g. another L&B node retrying the same dump)...
     taken = api.client.post(
         f"/v1/jobs/{key}/uploads", json={"class": "osb", "name": "x"}, headers=lb
@@ -323,15 +312,15 @@ def test_defect_5_another_identitys_upload_is_not_superseded(api: Api) -> None:
     assert taken.status_code == 201
     assert api.client.put(ours["url"], content=b"x", headers=api.auth(ALICE)).status_code == 410
     # ...but the owner does not silently cancel the trusted service's upload.
-    busy = start(api, key, name="x")
+    busy = start_upload(api, key, name="x")
     assert busy.status_code == 409
     assert "another identity" in busy.json()["detail"]
 
 
 def test_defect_5_every_refusal_says_what_to_do_next(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     wrong = hashlib.sha256(b"other").hexdigest()
-    ticket = start(api, key, name="a", sha256=wrong).json()
+    ticket = start_upload(api, key, name="a", sha256=wrong).json()
     url = f"/v1/uploads/{ticket['upload_id']}"
     nothing = api.client.post(f"{url}/commit", headers=api.auth(ALICE))
     assert nothing.status_code == 409
@@ -344,7 +333,7 @@ def test_defect_5_every_refusal_says_what_to_do_next(api: Api) -> None:
     # The two-phase upload stays open for its starter: send the right bytes and commit.
     api.client.put(url, content=b"other", headers=api.auth(ALICE))
     assert api.client.post(f"{url}/commit", headers=api.auth(ALICE)).status_code == 200
-    stored = start(api, key, name="a")
+    stored = start_upload(api, key, name="a")
     assert stored.status_code == 409
     assert "write-once" in stored.json()["detail"]
 
@@ -357,7 +346,7 @@ def test_defect_5_every_refusal_says_what_to_do_next(api: Api) -> None:
     assert "send the file again with the same PUT" in one_shot.json()["detail"]
     assert staging_entries(api) == []
 
-    aborted = start(api, key, name="b").json()
+    aborted = start_upload(api, key, name="b").json()
     api.client.delete(aborted["url"], headers=api.auth(ALICE))
     gone = api.client.put(aborted["url"], content=b"x", headers=api.auth(ALICE))
     assert gone.status_code == 410
@@ -369,7 +358,7 @@ def test_defect_5_every_refusal_says_what_to_do_next(api: Api) -> None:
 
 def test_defect_10_bytes_arriving_past_the_deadline_are_not_cut(make_api) -> None:  # type: ignore[no-untyped-def]
     api = make_api(upload_deadline=2)
-    key = job(api)
+    key = register_job(api)
     pieces = [os.urandom(10_000) for _ in range(12)]
 
     async def scenario() -> tuple[httpx.Response, httpx.Response]:
@@ -403,7 +392,7 @@ def test_defect_10_bytes_arriving_past_the_deadline_are_not_cut(make_api) -> Non
 
 def test_defect_10_a_sender_stalled_past_its_deadline_gets_410_not_500(make_api) -> None:  # type: ignore[no-untyped-def]
     api = make_api(upload_deadline=1)
-    key = job(api)
+    key = register_job(api)
 
     async def scenario() -> httpx.Response:
         async with live_app(api) as (services, client):
@@ -426,5 +415,5 @@ def test_defect_10_a_sender_stalled_past_its_deadline_gets_410_not_500(make_api)
     assert "expired" in sent.json()["detail"]
     assert "start a new upload" in sent.json()["detail"]
     assert staging_entries(api) == []
-    late = start(api, key)  # the name is free again
+    late = start_upload(api, key)  # the name is free again
     assert late.status_code == 201

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from jp_primary.auth.identity import Role
-from tests.conftest import ALICE, LB_HOST, Api
+from tests.helpers import ALICE, LB_HOST, Api
 
 
 def test_whoami_describes_the_caller(api: Api) -> None:

@@ -14,7 +14,7 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import LB_HOST
+from tests.helpers import LB_HOST
 
 from .certs import Credential, GridPKI, grid_name, issue
 from .issuerkeys import IssuerSigner, write_jwks

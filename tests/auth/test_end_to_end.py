@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from jp_primary.attributes import names
-from tests.conftest import ALICE, BOB, LB_HOST, new_jobid
+from tests.helpers import ALICE, BOB, LB_HOST, job_body, new_jobid, registered_key
 
 from .certs import GridPKI
 from .deployment import ADMIN, AUDIENCE, Deployment, start_deployment, stop_deployment
@@ -66,16 +66,14 @@ def via_frontend(
         return client.request(method, url + path, headers=headers, **kw)
 
 
-def register(d: Deployment, owner: str) -> str:
+def register_over_tls(d: Deployment, owner: str) -> str:
     """Register a job for ``owner`` as L&B does: its host certificate, owner in slash form."""
-    response = tls(d, "lb_host", "POST", "/v1/jobs", json={"jobid": new_jobid(), "owner": owner})
-    assert response.status_code == 201, response.text
-    return str(response.json()["key"])
+    return registered_key(tls(d, "lb_host", "POST", "/v1/jobs", json=job_body(owner=owner)))
 
 
 @pytest.fixture(scope="module")
 def alice_job(deployment: Deployment) -> str:
-    return register(deployment, ALICE)
+    return register_over_tls(deployment, ALICE)
 
 
 # --- certificates and proxies -------------------------------------------------------------
@@ -206,8 +204,7 @@ def test_external_issuer_token_registers_and_reads_its_own_job(
     subject = f"{wlcg_issuer.url}#e2e-user-7"
     token = wlcg_issuer.token(sub="e2e-user-7", aud=AUDIENCE)
     created = bearer(deployment, token, "POST", "/v1/jobs", json={"jobid": new_jobid()})
-    assert created.status_code == 201
-    key = created.json()["key"]
+    key = registered_key(created)
     assert created.json()["owner"] == subject
     attrs = bearer(
         deployment, token, "GET", f"/v1/jobs/{key}/attributes", params={"name": "jp:owner"}
@@ -286,8 +283,7 @@ def test_service_token_from_the_command_line(deployment: Deployment, alice_job: 
     created = bearer(
         deployment, importer, "POST", "/v1/jobs", json={"jobid": new_jobid(), "owner": BOB}
     )
-    assert created.status_code == 201
-    key = created.json()["key"]
+    key = registered_key(created)
     assert tls(deployment, "bob", "GET", f"/v1/jobs/{key}").json()["registered_by"] == "importer"
     assert tls(deployment, "alice_proxy2", "GET", f"/v1/jobs/{key}").status_code == 403
     alice_token = deployment.service_token(ALICE)

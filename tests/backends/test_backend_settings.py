@@ -16,7 +16,7 @@ from jp_primary.backends.registry import create_backend
 from jp_primary.backends.s3 import S3Backend
 from jp_primary.config import Settings, StorageSettings
 from jp_primary.errors import ConfigurationError
-from tests.conftest import ALICE, Api, new_jobid
+from tests.helpers import ALICE, Api, register_job
 
 from .conftest import FTPSite
 from .servers import BUCKET, S3_KEY, S3_SECRET, Seaweed, s3_client
@@ -62,9 +62,7 @@ def test_defect_16_backend_options_from_the_settings_file(
     settings_file(monkeypatch, tmp_path, lines)
     api = make_api()  # the storage backend's name also comes from the file
     assert api.settings.storage.storage_backend == kind
-    key = api.client.post("/v1/jobs", json={"jobid": new_jobid()}, headers=api.auth(ALICE)).json()[
-        "key"
-    ]
+    key = register_job(api)
     put = api.client.put(
         f"/v1/jobs/{key}/files/osb", params={"name": "n"}, content=b"via file",
         headers=api.auth(ALICE),

@@ -10,7 +10,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tests.conftest import ALICE, Api, new_jobid
+from tests.helpers import ALICE, Api, register_job
 
 from .conftest import FTPSite
 from .servers import BUCKET, S3_KEY, S3_SECRET, Seaweed, ftp_server
@@ -43,14 +43,9 @@ def remote_api(
     return make_api(storage_backend=request.param)
 
 
-def new_job(api: Api) -> str:
-    response = api.client.post("/v1/jobs", json={"jobid": new_jobid()}, headers=api.auth(ALICE))
-    return str(response.json()["key"])
-
-
 def test_uploads_and_downloads_through_the_service(remote_api: Api) -> None:
     api = remote_api
-    key = new_job(api)
+    key = register_job(api)
     data = os.urandom(9 * MIB)  # more than one 8 MiB part
     put = api.client.put(
         f"/v1/jobs/{key}/files/osb",
@@ -84,7 +79,7 @@ def test_presigned_post_straight_to_s3(
 ) -> None:
     use_s3(monkeypatch, seaweed.endpoint)
     api = make_api(storage_backend="s3")
-    key = new_job(api)
+    key = register_job(api)
     data = os.urandom(100_000)
     digest = hashlib.sha256(data).hexdigest()
 
@@ -129,7 +124,7 @@ def test_unreachable_store_is_503_and_stores_nothing(
     monkeypatch.setenv("JP_FTP_URL", f"ftp://jp:jp-secret@127.0.0.1:{server.port}/area")
     monkeypatch.setenv("JP_FTP_TIMEOUT", "3")
     api = make_api(storage_backend="ftp")
-    key = new_job(api)
+    key = register_job(api)
     kept = api.client.put(f"/v1/jobs/{key}/files/osb", content=b"kept", headers=api.auth(ALICE))
     assert kept.status_code == 201
     server.stop()  # the store goes away mid-test

@@ -23,7 +23,6 @@ import httpx
 import pytest
 
 from jp_primary.attributes.names import JP_ISB
-from tests.conftest import new_jobid
 from tests.crash.probes import write_probe
 from tests.crash.server import ServiceProcess
 from tests.crash.workload import (
@@ -37,6 +36,7 @@ from tests.crash.workload import (
     sandbox_archive,
     sandbox_entry_names,
 )
+from tests.helpers import job_body, new_jobid, registered_key
 
 pytestmark = pytest.mark.slow
 
@@ -288,9 +288,8 @@ def test_acknowledged_registrations_and_tags_survive_a_kill(service: ServiceProc
             while True:
                 try:
                     jobid = new_jobid()
-                    job = client.post("/v1/jobs", json={"jobid": jobid}, headers=archive.headers)
-                    assert job.status_code == 201, job.text
-                    key = str(job.json()["key"])
+                    job = client.post("/v1/jobs", json=job_body(jobid), headers=archive.headers)
+                    key = registered_key(job)
                     registered[key] = jobid
                     tags = [{"name": f"crash{i}", "value": f"{key}/{i}"} for i in range(3)]
                     url = f"/v1/jobs/{key}/tags"

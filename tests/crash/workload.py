@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 
 from jp_primary.services.storage_keys import final_key
-from tests.conftest import ALICE, new_jobid
 from tests.crash.server import ServiceProcess
+from tests.helpers import ALICE, job_body, registered_key
 
 MiB = 1024 * 1024
 ARCHIVE_MTIME = 1_700_000_000
@@ -81,9 +81,7 @@ class Archive:
 
     def register(self) -> str:
         with self.client() as client:
-            response = client.post("/v1/jobs", json={"jobid": new_jobid()}, headers=self.headers)
-        assert response.status_code == 201, response.text
-        return str(response.json()["key"])
+            return registered_key(client.post("/v1/jobs", json=job_body(), headers=self.headers))
 
     def start_upload(self, key: str, file_class: str, name: str, **declared: object) -> str:
         body = {"class": file_class, "name": name, **declared}

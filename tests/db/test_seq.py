@@ -9,7 +9,7 @@ from sqlalchemy import text
 
 from jp_primary.db.repositories import identities, jobs, values
 from jp_primary.db.session import create_db_engine, new_session
-from tests.conftest import new_jobid
+from tests.helpers import new_jobid
 
 WRITERS = 4
 BATCHES = 25

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.backends.servers import free_port
-from tests.conftest import Api
+from tests.helpers import Api
 
 
 def test_ftpd_command_serves_and_refuses_unknown_users(api: Api) -> None:

@@ -18,7 +18,7 @@ from jp_primary.db.session import create_db_engine
 from jp_primary.door.grants import DatabaseDoorGrants
 from jp_primary.door.server import FTPDoor
 from tests.backends.servers import free_port
-from tests.conftest import ALICE, Api, new_jobid
+from tests.helpers import ALICE, Api, register_job, start_upload
 
 
 @dataclass
@@ -27,16 +27,11 @@ class DoorApi:
     port: int
 
     def new_job(self) -> str:
-        response = self.api.client.post(
-            "/v1/jobs", json={"jobid": new_jobid()}, headers=self.api.auth(ALICE)
-        )
-        return str(response.json()["key"])
+        return register_job(self.api)
 
     def start(self, key: str, data: bytes, **extra: Any) -> dict[str, Any]:
         body = {"class": "isb", "size": len(data), "direct": True, **extra}
-        response = self.api.client.post(
-            f"/v1/jobs/{key}/uploads", json=body, headers=self.api.auth(ALICE)
-        )
+        response = start_upload(self.api, key, **body)
         assert response.status_code == 201, response.text
         ticket: dict[str, Any] = response.json()
         assert ticket["method"] == "ftp"

@@ -5,8 +5,7 @@ import subprocess
 import sys
 import time
 
-from tests.api.test_uploads import job, start
-from tests.conftest import ALICE, Api
+from tests.helpers import ALICE, Api, register_job, start_upload
 
 
 def _gc(api: Api, *flags: str) -> subprocess.CompletedProcess[str]:
@@ -21,10 +20,10 @@ def _gc(api: Api, *flags: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_gc_finds_and_removes_only_unreferenced_objects(api: Api) -> None:
-    key = job(api)
+    key = register_job(api)
     kept = api.client.put(f"/v1/jobs/{key}/files/osb", content=b"kept", headers=api.auth(ALICE))
     assert kept.status_code == 201
-    active = start(api, key, name="in-progress").json()
+    active = start_upload(api, key, name="in-progress").json()
     api.client.put(
         f"/v1/uploads/{active['upload_id']}", content=b"pending", headers=api.auth(ALICE)
     )
@@ -59,7 +58,7 @@ def test_gc_finds_and_removes_only_unreferenced_objects(api: Api) -> None:
 def test_defect_14_empty_staging_directories_go_when_uploads_end_and_gc_sees_leftovers(
     api: Api,
 ) -> None:
-    key = job(api)
+    key = register_job(api)
     root = api.storage_root
     staging = root / "staging"
     # Commit, abort and a failed commit each leave no staging/<upload>/ behind.
@@ -69,7 +68,7 @@ def test_defect_14_empty_staging_directories_go_when_uploads_end_and_gc_sees_lef
         ).status_code
         == 201
     )
-    aborted = start(api, key, name="aborted").json()
+    aborted = start_upload(api, key, name="aborted").json()
     api.client.put(aborted["url"], content=b"x", headers=api.auth(ALICE))
     assert api.client.delete(aborted["url"], headers=api.auth(ALICE)).status_code == 204
     assert sorted(staging.iterdir()) == []
@@ -80,7 +79,7 @@ def test_defect_14_empty_staging_directories_go_when_uploads_end_and_gc_sees_lef
     ended = staging / "ended-upload"
     ended.mkdir()
     os.utime(ended, (old, old))
-    active = start(api, key, name="in-progress").json()
+    active = start_upload(api, key, name="in-progress").json()
     waiting = staging / active["upload_id"]
     waiting.mkdir()
     os.utime(waiting, (old, old))

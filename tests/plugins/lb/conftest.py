@@ -8,17 +8,23 @@ import pytest
 
 from jp_primary.plugins.lb.dump import parse_dump
 from jp_primary.plugins.lb.events import Event
+from tests.helpers import shared_data_or_skip
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-REAL_DUMPS = REPO_ROOT.parent / "shared" / "data" / "lb"
+# One Done event's fields up to the Done-specific ones (ULM and seqcode tests add to it).
+HEADER = (
+    'DATE=20080928054721.553524 HOST="wms.example.org" PROG=edg-wms LVL=SYSTEM DG.PRIORITY=0 '
+    'DG.SOURCE="LogMonitor" DG.SRC_INSTANCE="" DG.EVNT="Done" '
+    'DG.JOBID="https://lb.example.org:9000/Xq3mTz8pLw2Kc7Rb5Nd1Ha" '
+    'DG.SEQCODE="UI=000000:NS=0000000004:WM=000005:BH=0000000000:JSS=000003:LM=000008:'
+    'LRMS=000000:APP=000000:LBS=000000" DG.USER="/O=Example/CN=User"'
+)
 
 
 @pytest.fixture(scope="session")
 def real_dumps() -> Path:
-    """The directory of real L&B dumps (``<repo root>/../shared/data/lb``)."""
-    if not REAL_DUMPS.is_dir():
-        pytest.skip(f"real L&B dumps not present at {REAL_DUMPS}")
-    return REAL_DUMPS
+    """The directory of real L&B dumps (``<repo root>/../shared/data/lb``): skips when missing,
+    fails instead under ``JP_REQUIRE_SHARED_DATA=1``."""
+    return shared_data_or_skip("data", "lb", pattern="*.lb")
 
 
 def with_jobid(lines: list[str], jobid: str) -> list[str]:

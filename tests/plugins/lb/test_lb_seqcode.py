@@ -18,7 +18,7 @@ from jp_primary.plugins.lb.seqcode import (
 )
 from jp_primary.plugins.lb.statemachine import event_order_key
 
-from .test_lb_ulm import HEADER
+from .conftest import HEADER
 
 FULL = (
     "UI=000000:NS=0000000004:WM=000005:BH=0000000000:JSS=000003:LM=000007:LRMS=000000:"

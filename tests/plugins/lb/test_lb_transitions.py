@@ -15,7 +15,7 @@ from jp_primary.plugins.lb.derive import derive_attributes
 from jp_primary.plugins.lb.statemachine import Replay, replay
 from jp_primary.plugins.lb.status import DoneCode, State
 from jp_primary.testing.lbdumps import generate_job
-from tests.conftest import ALICE, LB_HOST, Api, new_jobid
+from tests.helpers import ALICE, LB_HOST, Api, new_jobid, register_job
 
 from .conftest import events_of
 
@@ -68,8 +68,7 @@ def test_defect_18_done_killed(api: Api) -> None:
     # The same dump committed through the API (both databases): the job is Done, no doneCode.
     jobid = new_jobid()
     trusted = api.auth(LB_HOST, Role.TRUSTED)
-    registered = api.client.post("/v1/jobs", json={"jobid": jobid, "owner": ALICE}, headers=trusted)
-    key = registered.json()["key"]
+    key = register_job(api, ALICE, jobid=jobid, lb=True)
     dump = "\n".join(done_with_code("KILLED", jobid=jobid)) + "\n"
     url = f"/v1/jobs/{key}/files/urn:org.glite.jp.primary:lb"
     committed = api.client.put(url, content=dump.encode(), headers=trusted)

@@ -19,13 +19,7 @@ from jp_primary.plugins.lb.ulm import (
     unescape,
 )
 
-HEADER = (
-    'DATE=20080928054721.553524 HOST="wms.example.org" PROG=edg-wms LVL=SYSTEM DG.PRIORITY=0 '
-    'DG.SOURCE="LogMonitor" DG.SRC_INSTANCE="" DG.EVNT="Done" '
-    'DG.JOBID="https://lb.example.org:9000/Xq3mTz8pLw2Kc7Rb5Nd1Ha" '
-    'DG.SEQCODE="UI=000000:NS=0000000004:WM=000005:BH=0000000000:JSS=000003:LM=000008:'
-    'LRMS=000000:APP=000000:LBS=000000" DG.USER="/O=Example/CN=User"'
-)
+from .conftest import HEADER
 
 
 def test_bare_and_quoted_values() -> None:
