@@ -28,7 +28,8 @@ from sqlmodel import SQLModel
 
 import jp_primary.db.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from jp_primary.db import migrate
-from tests.conftest import REPO, create_pg_database
+from tests.conftest import create_pg_database
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from jp_primary.db import migrate
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 
 def test_models_and_migrations_do_not_drift(database_url: str) -> None:
