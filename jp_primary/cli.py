@@ -7,9 +7,11 @@ import json
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from jp_primary.auth.identity import Role
 from jp_primary.auth.tokens import ServiceTokens, load_or_create_key
-from jp_primary.config import Settings, load_settings
+from jp_primary.config import Settings, load_settings, settings_problems
 from jp_primary.errors import ConfigurationError, JPError
 
 
@@ -196,7 +198,13 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return int(args.run(args, load_settings()))
+        settings = load_settings()
+    except ValidationError as exc:
+        for line in settings_problems(exc):
+            print(f"jp-primary: configuration error: {line}", file=sys.stderr)
+        return 2
+    try:
+        return int(args.run(args, settings))
     except ConfigurationError as exc:
         print(f"jp-primary: configuration error: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,12 @@
 Every field is documented; ``jp-primary serve`` validates them all at start-up. Paths that are not
 set explicitly live under ``JP_HOME`` (default ``./var``), so the embedded default is one folder.
 Set ``JP_SETTINGS_FILE`` to read the same variables from a dotenv-style file.
+
+Each class has one ``env_prefix`` (``JP_DATABASE_`` for :class:`DatabaseSettings`, ``JP_FTPD_`` for
+:class:`DoorSettings`, ...), so fields are named without it: ``settings.database.url`` is
+``JP_DATABASE_URL``, ``settings.door.public_url`` is ``JP_FTPD_PUBLIC_URL``. The few variables whose
+documented names do not carry their class's prefix (``JP_MAX_FILE_SIZE``, ``JP_UPLOAD_DEADLINE``,
+the tag caps, ...) name it with ``validation_alias``. :func:`env_names` lists each field's variable.
 """
 
 from __future__ import annotations
@@ -11,7 +17,15 @@ import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ByteSize, Field, field_validator
+from pydantic import (
+    AliasChoices,
+    AliasPath,
+    BaseModel,
+    ByteSize,
+    Field,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -28,7 +42,11 @@ def _iec(value: object) -> object:
 
 
 class _JPSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="JP_", extra="ignore", frozen=True)
+    # populate_by_name: code and tests build settings with the field names (``backend="s3"``) even
+    # where the environment variable is an alias (``max_file_size`` is JP_MAX_FILE_SIZE).
+    model_config = SettingsConfigDict(
+        env_prefix="JP_", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     def __init__(self, **values: Any) -> None:
         super().__init__(_env_file=settings_file(), **values)
@@ -90,33 +108,45 @@ class ServerSettings(_JPSettings):
 
 
 class DatabaseSettings(_JPSettings):
-    database_url: str | None = Field(
+    model_config = SettingsConfigDict(env_prefix="JP_DATABASE_")
+
+    url: str | None = Field(
         None,
         description="SQLAlchemy URL (JP_DATABASE_URL); default sqlite:///$JP_HOME/jp.sqlite. "
         "Use postgresql+psycopg://user@host/db for PostgreSQL.",
     )
-    database_pool_size: int = Field(10, ge=1, description="Connections per process (PostgreSQL).")
+    pool_size: int = Field(
+        10, ge=1, description="Connections per process, PostgreSQL (JP_DATABASE_POOL_SIZE)."
+    )
 
 
 class StorageSettings(_JPSettings):
-    storage_backend: str = Field(
-        "filesystem", description="filesystem, s3, ftp or an installed third-party backend."
+    model_config = SettingsConfigDict(env_prefix="JP_STORAGE_")
+
+    backend: str = Field(
+        "filesystem",
+        description="filesystem, s3, ftp or an installed third-party backend (JP_STORAGE_BACKEND).",
     )
-    storage_root: Path | None = Field(
-        None, description="Root of the filesystem backend; default $JP_HOME/files."
+    root: Path | None = Field(
+        None,
+        description="Root of the filesystem backend; default $JP_HOME/files (JP_STORAGE_ROOT).",
     )
     max_file_size: ByteSize = Field(
-        ByteSize(10 * 1024**3), description="Larger uploads get 413 (JP_MAX_FILE_SIZE, e.g. 10GiB)."
+        ByteSize(10 * 1024**3),
+        validation_alias="JP_MAX_FILE_SIZE",
+        description="Larger uploads get 413 (JP_MAX_FILE_SIZE, e.g. 10GiB).",
     )
     upload_deadline: int = Field(
         3600,
         ge=1,
+        validation_alias="JP_UPLOAD_DEADLINE",
         description="Seconds an uncommitted upload may sit idle (no bytes arriving) before it "
-        "expires; see docs/uploads.md.",
+        "expires (JP_UPLOAD_DEADLINE); see docs/uploads.md.",
     )
     quarantine_retention_days: int = Field(
         90,
         ge=0,
+        validation_alias="JP_QUARANTINE_RETENTION_DAYS",
         description="Days what a squatter stored in a job taken over by a trusted registration "
         "is kept for admins (JP_QUARANTINE_RETENTION_DAYS; docs/auth.md).",
     )
@@ -174,43 +204,65 @@ class DoorSettings(_JPSettings):
     """The FTP upload door (``jp-primary ftpd``). Named ``JP_FTPD_*``: ``JP_FTP_*`` belongs to the
     FTP storage backend."""
 
-    ftpd_public_url: str | None = Field(
+    model_config = SettingsConfigDict(env_prefix="JP_FTPD_")
+
+    public_url: str | None = Field(
         None,
         description="How uploaders reach the door, ftp://host:port or ftps://host:port; when set, "
-        "uploads started with direct=true on the filesystem backend get one-time FTP URLs.",
+        "uploads started with direct=true on the filesystem backend get one-time FTP URLs "
+        "(JP_FTPD_PUBLIC_URL).",
     )
-    ftpd_host: str = Field("127.0.0.1", description="Listen address of the door.")
-    ftpd_port: int = Field(8911, ge=0, le=65535, description="Listen port of the door.")
-    ftpd_certfile: Path | None = Field(None, description="Certificate (PEM): enables FTPS.")
-    ftpd_keyfile: Path | None = Field(None, description="Private key of the certificate (PEM).")
-    ftpd_passive_ports: str | None = Field(
-        None, description="Passive port range, e.g. 60000-60100."
+    host: str = Field("127.0.0.1", description="Listen address of the door (JP_FTPD_HOST).")
+    port: int = Field(8911, ge=0, le=65535, description="Listen port of the door (JP_FTPD_PORT).")
+    certfile: Path | None = Field(
+        None, description="Certificate (PEM): enables FTPS (JP_FTPD_CERTFILE)."
     )
-    ftpd_masquerade_address: str | None = Field(
-        None, description="Address announced for passive connections (behind NAT)."
+    keyfile: Path | None = Field(
+        None, description="Private key of the certificate, PEM (JP_FTPD_KEYFILE)."
+    )
+    passive_ports: str | None = Field(
+        None, description="Passive port range, e.g. 60000-60100 (JP_FTPD_PASSIVE_PORTS)."
+    )
+    masquerade_address: str | None = Field(
+        None,
+        description="Address announced for passive connections, behind NAT "
+        "(JP_FTPD_MASQUERADE_ADDRESS).",
     )
 
 
 class TagSettings(_JPSettings):
     """Caps on user tags (docs/api-limits.md)."""
 
-    max_tags_per_request: int = Field(
-        100, ge=1, le=1000, description="Tags one request may record; more get 413."
+    max_per_request: int = Field(
+        100,
+        ge=1,
+        le=1000,
+        validation_alias="JP_MAX_TAGS_PER_REQUEST",
+        description="Tags one request may record; more get 413 (JP_MAX_TAGS_PER_REQUEST).",
     )
-    max_tags_per_job: int = Field(
-        1000, ge=1, description="Tags (USER values) a job may hold; a request beyond gets 422."
+    max_per_job: int = Field(
+        1000,
+        ge=1,
+        validation_alias="JP_MAX_TAGS_PER_JOB",
+        description="Tags (USER values) a job may hold; a request beyond gets 422 "
+        "(JP_MAX_TAGS_PER_JOB).",
     )
-    max_tag_value: int = Field(
-        16384, ge=1, le=65536, description="Characters of one tag value; longer gets 413."
+    max_value_length: int = Field(
+        16384,
+        ge=1,
+        le=65536,
+        validation_alias="JP_MAX_TAG_VALUE",
+        description="Characters of one tag value; longer gets 413 (JP_MAX_TAG_VALUE).",
     )
 
 
 class ExtractionSettings(_JPSettings):
     """What one committed file may add to the database, whatever its bytes hold."""
 
-    max_extraction_problems: int = Field(
+    max_problems: int = Field(
         100,
         ge=1,
+        validation_alias="JP_MAX_EXTRACTION_PROBLEMS",
         description="Extraction problems kept per file; the rest are only counted "
         "(JP_MAX_EXTRACTION_PROBLEMS).",
     )
@@ -223,7 +275,12 @@ class ExtractionSettings(_JPSettings):
 
 
 class Settings(BaseModel):
-    """All settings of one service process."""
+    """All settings of one service process.
+
+    The properties below are the *effective* values of the settings whose default depends on
+    ``JP_HOME`` (``settings.database.url`` is None when unset; ``settings.database_url`` is the URL
+    the service uses). Read those through the properties.
+    """
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
@@ -239,16 +296,61 @@ class Settings(BaseModel):
 
     @property
     def database_url(self) -> str:
-        return self.database.database_url or f"sqlite:///{self.home / 'jp.sqlite'}"
+        return self.database.url or f"sqlite:///{self.home / 'jp.sqlite'}"
 
     @property
     def storage_root(self) -> Path:
-        return self.storage.storage_root or self.home / "files"
+        return self.storage.root or self.home / "files"
 
     @property
     def token_key_path(self) -> Path:
         return self.auth.token_key_path or self.home / "token.key"
 
 
+SETTINGS_CLASSES: tuple[type[_JPSettings], ...] = (
+    ServerSettings,
+    DatabaseSettings,
+    StorageSettings,
+    AuthSettings,
+    DoorSettings,
+    TagSettings,
+    ExtractionSettings,
+)
+
+
+def env_names(cls: type[BaseSettings]) -> dict[str, str]:
+    """Field name -> the environment variable (and settings-file key) that sets it."""
+    prefix = str(cls.model_config.get("env_prefix") or "")
+    names: dict[str, str] = {}
+    for name, field in cls.model_fields.items():
+        alias: object = field.validation_alias
+        if isinstance(alias, AliasChoices):
+            alias = alias.choices[0]
+        if isinstance(alias, AliasPath):
+            alias = alias.path[0]
+        names[name] = str(alias).upper() if alias is not None else f"{prefix}{name}".upper()
+    return names
+
+
+def settings_problems(exc: ValidationError) -> list[str]:
+    """One ``JP_VARIABLE: what is wrong`` line per error of a settings class's validation.
+
+    The offending value is not repeated: it may be a secret (a database URL with its password).
+    """
+    cls = next((c for c in SETTINGS_CLASSES if c.__name__ == exc.title), None)
+    names = env_names(cls) if cls is not None else {}
+    by_alias = {variable.lower(): variable for variable in names.values()}
+    lines = []
+    for error in exc.errors():
+        first = str(error["loc"][0]) if error["loc"] else ""
+        variable = names.get(first) or by_alias.get(first.lower()) or first.upper() or exc.title
+        lines.append(f"{variable}: {error['msg']}")
+    return lines
+
+
 def load_settings() -> Settings:
+    """The settings from the environment and ``JP_SETTINGS_FILE``.
+
+    Raises pydantic's ``ValidationError`` for a bad value; :func:`settings_problems` words it.
+    """
     return Settings()

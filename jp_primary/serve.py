@@ -42,7 +42,7 @@ def _banner(url: str, settings: Settings) -> str:
             f"jp_primary listening on {url}",
             f"  API docs:  {url}/docs   (OpenAPI: {url}/openapi.json)",
             f"  data:      {settings.database_url.split('@')[-1]} · storage "
-            f"{settings.storage.storage_backend}",
+            f"{settings.storage.backend}",
             "  a token:   jp-primary token --subject '/C=XX/O=Example/CN=Your Name'"
             " [--role trusted|indexer|admin]",
             f'  use it:    curl -H "Authorization: Bearer $TOKEN" {url}/v1/jobs/<key>',

@@ -43,7 +43,7 @@ def new_jobid() -> str:
 def make_settings(home: Path, database_url: str, **storage: Any) -> Settings:
     return Settings(
         server=ServerSettings(home=home),
-        database=DatabaseSettings(database_url=database_url),
+        database=DatabaseSettings(url=database_url),
         storage=StorageSettings(**storage),
         auth=AuthSettings(),
     )

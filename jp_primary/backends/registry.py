@@ -77,7 +77,7 @@ def _overrides(name: str, settings: Settings) -> dict[str, Any]:
 
 def create_backend(settings: Settings, options: Mapping[str, Any] | None = None) -> StorageBackend:
     """The configured backend; ``options`` given explicitly replace the environment entirely."""
-    name = settings.storage.storage_backend
+    name = settings.storage.backend
     cls = load(name)
     if options is None:
         parsed = build_options(cls, _overrides(name, settings))

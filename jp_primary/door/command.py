@@ -31,26 +31,26 @@ def build_door(settings: Settings) -> FTPDoor:
     if migrate.pending(settings.database_url):
         raise ConfigurationError("the database schema is not up to date: run `jp-primary migrate`")
     tls = None
-    if door.ftpd_certfile:
-        tls = DoorTLS(door.ftpd_certfile, door.ftpd_keyfile)
+    if door.certfile:
+        tls = DoorTLS(door.certfile, door.keyfile)
     grants = DatabaseDoorGrants(create_db_engine(settings.database_url, pool_size=4))
     return FTPDoor(
         settings.storage_root,
         grants,
-        host=door.ftpd_host,
-        port=door.ftpd_port,
+        host=door.host,
+        port=door.port,
         tls=tls,
-        passive_ports=_passive_ports(door.ftpd_passive_ports),
-        masquerade_address=door.ftpd_masquerade_address,
+        passive_ports=_passive_ports(door.passive_ports),
+        masquerade_address=door.masquerade_address,
     )
 
 
 def serve_door(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO)
     door = build_door(settings)
-    scheme = "ftps" if settings.door.ftpd_certfile else "ftp"
+    scheme = "ftps" if settings.door.certfile else "ftp"
     print(
-        f"jp_primary FTP upload door on {scheme}://{settings.door.ftpd_host}:{door.port}",
+        f"jp_primary FTP upload door on {scheme}://{settings.door.host}:{door.port}",
         file=sys.stderr,
         flush=True,
     )

@@ -135,13 +135,13 @@ class Door:
 
 def require_filesystem(settings: Settings) -> None:
     """The door writes into the storage root itself: it works with the filesystem backend only."""
-    if settings.storage.storage_backend != "filesystem":
+    if settings.storage.backend != "filesystem":
         raise ConfigurationError("the FTP upload door works with the filesystem backend only")
 
 
 def configured_door(settings: Settings, engine: Engine) -> Door | None:
     """The door the API hands out credentials for (``JP_FTPD_PUBLIC_URL``), or None."""
-    url = settings.door.ftpd_public_url
+    url = settings.door.public_url
     if url is None:
         return None
     require_filesystem(settings)

@@ -24,12 +24,12 @@ from jp_primary.services.uploads import UploadLimits, UploadService
 
 def _tag_limits(settings: Settings) -> TagLimits:
     caps = settings.tags
-    return TagLimits(caps.max_tags_per_request, caps.max_tags_per_job, caps.max_tag_value)
+    return TagLimits(caps.max_per_request, caps.max_per_job, caps.max_value_length)
 
 
 def extraction_limits(settings: Settings) -> ExtractionLimits:
     return ExtractionLimits(
-        max_problems=settings.extraction.max_extraction_problems,
+        max_problems=settings.extraction.max_problems,
         max_values=settings.extraction.max_values_per_file,
     )
 
@@ -48,7 +48,7 @@ class AppServices:
 
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
-        engine = create_db_engine(settings.database_url, settings.database.database_pool_size)
+        engine = create_db_engine(settings.database_url, settings.database.pool_size)
         db = Database(engine)
         backend = create_backend(settings)
         plugins = PluginRegistry()

@@ -336,7 +336,7 @@ def test_defect_13_lb_dump_user_tags_in_reserved_namespaces_are_not_recorded(api
 @pytest.fixture
 def capped(tmp_path: Path, database_url: str) -> Iterator[Api]:
     settings = make_settings(tmp_path / "home", database_url).model_copy(
-        update={"tags": TagSettings(max_tags_per_request=3, max_tags_per_job=5, max_tag_value=10)}
+        update={"tags": TagSettings(max_per_request=3, max_per_job=5, max_value_length=10)}
     )
     with TestClient(create_app(settings)) as client:
         yield Api(client, settings)

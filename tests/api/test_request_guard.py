@@ -140,7 +140,7 @@ def test_defect_2_bodies_under_the_cap_and_uploads_over_it_work(api: Api) -> Non
 def _settings(tmp_path: Path, database_url: str, **server: Any) -> Settings:
     return Settings(
         server=ServerSettings(home=tmp_path / "home", **server),
-        database=DatabaseSettings(database_url=database_url),
+        database=DatabaseSettings(url=database_url),
         auth=AuthSettings(),
     )
 

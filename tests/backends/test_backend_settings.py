@@ -61,7 +61,7 @@ def test_defect_16_backend_options_from_the_settings_file(
         lines = {"JP_STORAGE_BACKEND": "s3", **s3_lines(seaweed.endpoint, area)}
     settings_file(monkeypatch, tmp_path, lines)
     api = make_api()  # the storage backend's name also comes from the file
-    assert api.settings.storage.storage_backend == kind
+    assert api.settings.storage.backend == kind
     key = register_job(api)
     put = api.client.put(
         f"/v1/jobs/{key}/files/osb", params={"name": "n"}, content=b"via file",
@@ -88,7 +88,7 @@ def test_defect_16_unknown_option_in_the_settings_file_stops_the_start(
     lines = s3_lines("http://127.0.0.1:1", "p") if kind == "s3" else {"JP_FTP_URL": "ftp://h/x"}
     settings_file(monkeypatch, tmp_path, lines | {bad: "1"})
     with pytest.raises(ConfigurationError, match=bad.upper()):
-        create_backend(Settings(storage=StorageSettings(storage_backend=kind)))
+        create_backend(Settings(storage=StorageSettings(backend=kind)))
 
 
 def test_defect_16_unknown_option_in_the_environment_stops_the_start(
@@ -97,7 +97,7 @@ def test_defect_16_unknown_option_in_the_environment_stops_the_start(
     settings_file(monkeypatch, tmp_path, {"JP_FTP_URL": "ftp://h/x"})
     monkeypatch.setenv("JP_FTP_CA_FIEL", "/etc/ssl/ca.pem")
     with pytest.raises(ConfigurationError, match="JP_FTP_CA_FIEL"):
-        create_backend(Settings(storage=StorageSettings(storage_backend="ftp")))
+        create_backend(Settings(storage=StorageSettings(backend="ftp")))
 
 
 @pytest.mark.anyio
@@ -106,7 +106,7 @@ async def test_defect_16_environment_wins_over_the_file(
 ) -> None:
     settings_file(monkeypatch, tmp_path, {"JP_FTP_URL": "ftp://h/from-file", "JP_FTP_TIMEOUT": "7"})
     monkeypatch.setenv("JP_FTP_URL", "ftp://h/from-env")
-    backend = create_backend(Settings(storage=StorageSettings(storage_backend="ftp")))
+    backend = create_backend(Settings(storage=StorageSettings(backend="ftp")))
     assert isinstance(backend, FTPBackend)
     assert (backend.options.base, backend.options.timeout) == ("from-env", 7.0)
     await backend.close()
@@ -118,7 +118,7 @@ async def test_s3_options_from_the_file_reach_the_client(
 ) -> None:
     settings_file(monkeypatch, tmp_path, s3_lines("http://127.0.0.1:1", "pre") | {
         "JP_S3_REGION": "eu-west-3", "JP_S3_PART_SIZE": str(16 * 1024 * 1024)})  # fmt: skip
-    backend = create_backend(Settings(storage=StorageSettings(storage_backend="s3")))
+    backend = create_backend(Settings(storage=StorageSettings(backend="s3")))
     assert isinstance(backend, S3Backend)
     assert backend.client.meta.region_name == "eu-west-3"
     assert (backend.options.prefix, backend.options.part_size) == ("pre", 16 * 1024 * 1024)

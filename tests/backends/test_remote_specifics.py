@@ -35,7 +35,7 @@ async def one(data: bytes) -> AsyncIterator[bytes]:
 
 
 def settings_for(backend: str) -> Settings:
-    return Settings(storage=StorageSettings(storage_backend=backend))
+    return Settings(storage=StorageSettings(backend=backend))
 
 
 def set_s3_env(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:

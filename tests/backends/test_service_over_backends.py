@@ -40,7 +40,7 @@ def remote_api(
     else:
         site: FTPSite = request.getfixturevalue("ftp_site")
         monkeypatch.setenv("JP_FTP_URL", site.url(f"svc-{secrets.token_hex(4)}"))
-    return make_api(storage_backend=request.param)
+    return make_api(backend=request.param)
 
 
 def test_uploads_and_downloads_through_the_service(remote_api: Api) -> None:
@@ -78,7 +78,7 @@ def test_presigned_post_straight_to_s3(
     seaweed: Seaweed, monkeypatch: pytest.MonkeyPatch, make_api: Callable[..., Api]
 ) -> None:
     use_s3(monkeypatch, seaweed.endpoint)
-    api = make_api(storage_backend="s3")
+    api = make_api(backend="s3")
     key = register_job(api)
     data = os.urandom(100_000)
     digest = hashlib.sha256(data).hexdigest()
@@ -123,7 +123,7 @@ def test_unreachable_store_is_503_and_stores_nothing(
     server = ftp_server(tmp_path)
     monkeypatch.setenv("JP_FTP_URL", f"ftp://jp:jp-secret@127.0.0.1:{server.port}/area")
     monkeypatch.setenv("JP_FTP_TIMEOUT", "3")
-    api = make_api(storage_backend="ftp")
+    api = make_api(backend="ftp")
     key = register_job(api)
     kept = api.client.put(f"/v1/jobs/{key}/files/osb", content=b"kept", headers=api.auth(ALICE))
     assert kept.status_code == 201
