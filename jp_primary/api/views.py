@@ -6,7 +6,7 @@ import json
 
 from jp_primary.api import schemas
 from jp_primary.db.models import FileRow
-from jp_primary.db.repositories.jobs import JobRecord
+from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.repositories.values import StoredValue
 from jp_primary.services.files import FileView
 from jp_primary.services.uploads import CommittedFile
@@ -38,7 +38,7 @@ def file_errors_out(row: FileRow) -> schemas.FileErrorsOut:
     )
 
 
-def job_out(job: JobRecord, files: list[FileView] | None = None) -> schemas.JobOut:
+def job_out(job: JobInfo, files: list[FileView] | None = None) -> schemas.JobOut:
     return schemas.JobOut(
         jobid=job.jobid,
         key=job.key,

@@ -40,7 +40,7 @@ from jp_primary.db.models import (
     UploadRow,
 )
 from jp_primary.db.repositories import jobs, uploads
-from jp_primary.db.repositories.jobs import JobRecord
+from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.session import Database
 from jp_primary.services.storage_keys import FILES_PREFIX
 from jp_primary.timefmt import rfc3339
@@ -90,7 +90,7 @@ def _value_json(session: Session, row: AttributeValueRow) -> dict[str, Any]:
 
 def take_over(
     session: Session,
-    existing: JobRecord,
+    existing: JobInfo,
     identity: Identity,
     *,
     jobid: str,
