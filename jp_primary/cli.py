@@ -121,7 +121,7 @@ def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
                 done = await quarantine.purge(services.db, services.backend)
                 print(f"{done} quarantine entries past their retention deleted")
             else:
-                print(json.dumps(await services.db.run(quarantine.list_entries), indent=2))
+                print(json.dumps(await services.quarantine.entries(), indent=2))
         finally:
             await services.close()
         return 0

@@ -288,3 +288,13 @@ async def purge(db: Database, backend: StorageBackend, now: datetime | None = No
         await db.run(drop)
         done += 1
     return done
+
+
+class QuarantineService:
+    """What operators read of the quarantine (the writes happen inside registrations)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def entries(self) -> list[dict[str, Any]]:
+        return await self.db.run(list_entries)

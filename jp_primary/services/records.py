@@ -49,32 +49,35 @@ def _lb_dump(session: Session, identity: Identity, key: str) -> _Stored:
     return _Stored(job, dump, True, row.xml, row.detail)
 
 
-async def job_record(
-    db: Database, backend: StorageBackend, plugins: PluginRegistry, identity: Identity, key: str
-) -> str:
-    """The stored JobInfo XML; ``NotFound`` saying why when the dump yields none."""
-    stored = await db.run(lambda s: _lb_dump(s, identity, key))
-    xml, detail = stored.xml, stored.detail
-    if not stored.derived:
-        xml, detail = await _derive_once(db, backend, plugins, stored.job, stored.dump)
-    if xml is None:
-        raise NotFound(f"{detail}; upload a dump holding this job's events under another name")
-    return xml
+class RecordService:
+    """Reads (and, for dumps committed before records were stored, derives once) JobRecords."""
 
+    def __init__(self, db: Database, backend: StorageBackend, plugins: PluginRegistry) -> None:
+        self.db = db
+        self.backend = backend
+        self.plugins = plugins
 
-async def _derive_once(
-    db: Database, backend: StorageBackend, plugins: PluginRegistry, job: JobInfo, dump: FileRow
-) -> tuple[str | None, str]:
-    try:
-        await backend.stat(dump.location)
-    except FileNotFoundError:
-        raise StorageUnavailable("the stored L&B dump cannot be read") from None
-    ident = FileIdentity(job.jobid, job.key, dump.file_class, dump.name)
-    extraction = await anyio.to_thread.run_sync(
-        extract_sync, plugins, backend, dump.location, ident, dump.committed_at
-    )
-    xml, detail = job_record_of(extraction, dump.file_class, dump.name)
-    assert dump.id is not None
-    file_id = dump.id
-    await db.run(lambda s: records.put(s, file_id, xml, detail or None, datetime.now(UTC)))
-    return xml, detail
+    async def job_record(self, identity: Identity, key: str) -> str:
+        """The stored JobRecord XML; ``NotFound`` saying why when the dump yields none."""
+        stored = await self.db.run(lambda s: _lb_dump(s, identity, key))
+        xml, detail = stored.xml, stored.detail
+        if not stored.derived:
+            xml, detail = await self._derive_once(stored.job, stored.dump)
+        if xml is None:
+            raise NotFound(f"{detail}; upload a dump holding this job's events under another name")
+        return xml
+
+    async def _derive_once(self, job: JobInfo, dump: FileRow) -> tuple[str | None, str]:
+        try:
+            await self.backend.stat(dump.location)
+        except FileNotFoundError:
+            raise StorageUnavailable("the stored L&B dump cannot be read") from None
+        ident = FileIdentity(job.jobid, job.key, dump.file_class, dump.name)
+        extraction = await anyio.to_thread.run_sync(
+            extract_sync, self.plugins, self.backend, dump.location, ident, dump.committed_at
+        )
+        xml, detail = job_record_of(extraction, dump.file_class, dump.name)
+        assert dump.id is not None
+        file_id = dump.id
+        await self.db.run(lambda s: records.put(s, file_id, xml, detail or None, datetime.now(UTC)))
+        return xml, detail

@@ -56,6 +56,7 @@ from jp_primary.services.extraction import (
     file_values,
     store_job_record,
 )
+from jp_primary.services.files import FileInfo
 from jp_primary.services.storage_keys import (
     final_key,
     staging_key,
@@ -95,7 +96,7 @@ class UploadTicket:
 
 @dataclass(frozen=True)
 class CommittedFile:
-    file: FileRow
+    file: FileInfo
     job_key: str
     uploader: str
     values: list[StoredValue] = field(default_factory=list)
@@ -105,7 +106,7 @@ class CommittedFile:
     @property
     def error_count(self) -> int:
         """Every extraction problem found (``errors`` holds the first ones)."""
-        return self.file.extraction_error_count
+        return self.file.error_count
 
 
 # What a client can do about an upload that ended, by how it ended.
@@ -133,7 +134,7 @@ def _as_committed(session: Session, row: FileRow, job_key: str) -> CommittedFile
     uploader = identities.subjects(session, {row.uploader_id})[row.uploader_id]
     derived = values.for_file(session, row.id)
     errors = json.loads(row.extraction_errors)
-    return CommittedFile(row, job_key, uploader, derived, errors, created=False)
+    return CommittedFile(FileInfo.of(row), job_key, uploader, derived, errors, created=False)
 
 
 def _record_file_tags(
@@ -485,7 +486,7 @@ class UploadService:
             for v, seq in zip(new, seqs, strict=True)
         ]
         errors = json.loads(row.extraction_errors)
-        return CommittedFile(row, job_key, identity.subject, stored, errors)
+        return CommittedFile(FileInfo.of(row), job_key, identity.subject, stored, errors)
 
     async def _already_committed(self, upload_id: str) -> CommittedFile:
         def lookup(session: Session) -> CommittedFile:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
-from jp_primary.api.policies import Policy
+from jp_primary.api.policies import RoutePolicy
 from jp_primary.app import ROUTERS, create_app
 
 
@@ -15,11 +15,11 @@ def api_routes() -> list[APIRoute]:
     return [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
 
 
-def _policies(dependant: Dependant) -> list[Policy]:
+def _policies(dependant: Dependant) -> list[RoutePolicy]:
     found = []
     for dep in dependant.dependencies:
         policy = getattr(dep.call, "jp_policy", None)
-        if isinstance(policy, Policy):
+        if isinstance(policy, RoutePolicy):
             found.append(policy)
         found.extend(_policies(dep))
     return found
