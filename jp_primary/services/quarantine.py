@@ -41,6 +41,7 @@ from jp_primary.db.models import (
 )
 from jp_primary.db.repositories import jobs, uploads
 from jp_primary.db.repositories.jobs import JobInfo
+from jp_primary.db.repositories.uploads import UploadState
 from jp_primary.db.session import Database
 from jp_primary.services.storage_keys import FILES_PREFIX
 from jp_primary.timefmt import rfc3339
@@ -148,7 +149,7 @@ def take_over(
     # credentials of them stop working; their staged bytes become orphans for gc.
     upload_ids = [u.id for u in open_uploads]
     for upload_id in upload_ids:
-        uploads.end(session, upload_id, "aborted")
+        uploads.end(session, upload_id, UploadState.ABORTED)
     if upload_ids:
         session.execute(delete(DoorGrantRow).where(col(DoorGrantRow.upload_id).in_(upload_ids)))
     session.execute(delete(AttributeValueRow).where(col(AttributeValueRow.job_id) == job_id))
