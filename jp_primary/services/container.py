@@ -17,9 +17,11 @@ from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services.attributes import AttributeService
 from jp_primary.services.extraction import ExtractionLimits
 from jp_primary.services.files import FileService
+from jp_primary.services.gc import GcService
 from jp_primary.services.jobs import Registrar
 from jp_primary.services.quarantine import QuarantineService
 from jp_primary.services.records import RecordService
+from jp_primary.services.reextract import ReextractService
 from jp_primary.services.tags import TagLimits, TagService, reserved_namespaces
 from jp_primary.services.uploads import UploadLimits, UploadService
 
@@ -50,6 +52,8 @@ class AppServices:
     attributes: AttributeService
     records: RecordService
     quarantine: QuarantineService
+    gc: GcService
+    reextract: ReextractService
 
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
@@ -77,7 +81,9 @@ class AppServices:
             tags=TagService(db, _tag_limits(settings), reserved_namespaces(plugins)),
             attributes=AttributeService(db),
             records=RecordService(db, backend, plugins),
-            quarantine=QuarantineService(db),
+            quarantine=QuarantineService(db, backend),
+            gc=GcService(db, backend),
+            reextract=ReextractService(db, backend, plugins, extraction_limits(settings)),
         )
 
     async def check_ready(self) -> None:

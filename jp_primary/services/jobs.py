@@ -216,7 +216,9 @@ class Registrar:
         retention: timedelta = timedelta(days=quarantine.DEFAULT_RETENTION_DAYS),
     ) -> None:
         self._db = db
-        self._backend = backend
+        self._quarantine = (
+            quarantine.QuarantineService(db, backend) if backend is not None else None
+        )
         self._retention = retention
         self._batcher: Batcher[RegistrationRequest, Registration] = Batcher(
             self._run, item_caused=_item_caused
@@ -226,8 +228,8 @@ class Registrar:
         return await self._db.run(lambda s: _register_each(s, requests, self._retention))
 
     async def _secure(self, quarantined: int | None) -> None:
-        if quarantined is not None and self._backend is not None:
-            await quarantine.secure(self._db, self._backend, quarantined)
+        if quarantined is not None and self._quarantine is not None:
+            await self._quarantine.secure(quarantined)
 
     async def register(self, identity: Identity, jobid: str, owner: str | None) -> Registration:
         resolved = _owner_for(identity, owner)
