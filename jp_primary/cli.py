@@ -46,8 +46,7 @@ def _openapi(args: argparse.Namespace, settings: Settings) -> int:
 def _reextract(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from jp_primary.services.container import AppServices, extraction_limits
-    from jp_primary.services.reextract import reextract
+    from jp_primary.services.container import AppServices
 
     def progress(done: int, total: int) -> None:
         if done == total or done % 100 == 0:
@@ -56,15 +55,7 @@ def _reextract(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> int:
         services = AppServices.build(settings)
         try:
-            report = await reextract(
-                services.db,
-                services.backend,
-                services.plugins,
-                args.file_class,
-                args.job,
-                progress,
-                extraction_limits(settings),
-            )
+            report = await services.reextract.reextract(args.file_class, args.job, progress)
         finally:
             await services.close()
         print(
@@ -81,7 +72,6 @@ def _gc(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import timedelta
 
     from jp_primary.backends.base import ObjectInfo
-    from jp_primary.services import gc
     from jp_primary.services.container import AppServices
 
     def show(info: ObjectInfo) -> None:
@@ -90,9 +80,7 @@ def _gc(args: argparse.Namespace, settings: Settings) -> int:
     async def run() -> int:
         services = AppServices.build(settings)
         try:
-            report = await gc.collect(
-                services.db,
-                services.backend,
+            report = await services.gc.collect(
                 delete=args.delete,
                 min_age=timedelta(seconds=args.min_age),
                 progress=show,
@@ -113,17 +101,16 @@ def _quarantine(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
     import json
 
-    from jp_primary.services import quarantine
     from jp_primary.services.container import AppServices
 
     async def run() -> int:
         services = AppServices.build(settings)
         try:
             if args.action == "purge":
-                done = await quarantine.purge(services.db, services.backend)
+                done = await services.quarantine.purge()
                 print(f"{done} quarantine entries past their retention deleted")
             else:
-                print(json.dumps(await services.db.run(quarantine.list_entries), indent=2))
+                print(json.dumps(await services.quarantine.entries(), indent=2))
         finally:
             await services.close()
         return 0

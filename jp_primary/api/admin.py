@@ -6,7 +6,6 @@ from jp_primary.api.deps import Caller, Services
 from jp_primary.api.errors import responses
 from jp_primary.api.policies import Admin
 from jp_primary.api.schemas import QuarantineOut
-from jp_primary.services import quarantine
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -16,5 +15,5 @@ async def list_quarantine(services: Services, caller: Caller = Admin) -> list[Qu
     """What squatters had stored in jobs that trusted registrations took over (docs/auth.md,
     "Jobid squatting"), kept until ``retain_until``: files (with where their bytes are kept),
     values and tags, unfinished uploads."""
-    entries = await services.db.run(quarantine.list_entries)
+    entries = await services.quarantine.entries()
     return [QuarantineOut.model_validate(e) for e in entries]

@@ -7,7 +7,7 @@ from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services
 from jp_primary.api.errors import Responses, responses
 from jp_primary.api.params import FileClass, FileName, JobKey
-from jp_primary.api.policies import JobReader
+from jp_primary.api.policies import AnyUserForJobRead
 from jp_primary.api.ranges import if_range_holds, none_match, parse_range
 
 router = APIRouter(prefix="/v1/jobs/{key}/files", tags=["files"])
@@ -24,7 +24,7 @@ BYTES: Responses = {
 
 @router.get("", responses=responses(401, 403, 404, 422))
 async def list_files(
-    key: JobKey, services: Services, caller: Caller = JobReader
+    key: JobKey, services: Services, caller: Caller = AnyUserForJobRead
 ) -> list[schemas.FileOut]:
     """The job's committed files."""
     return [
@@ -34,7 +34,11 @@ async def list_files(
 
 @router.get("/{file_class}/errors", responses=responses(401, 403, 404, 422))
 async def file_errors(
-    key: str, file_class: str, services: Services, name: str = "", caller: Caller = JobReader
+    key: str,
+    file_class: str,
+    services: Services,
+    name: str = "",
+    caller: Caller = AnyUserForJobRead,
 ) -> schemas.FileErrorsOut:
     """The extraction problems of one file: the first ones kept and how many there were."""
     return views.file_errors_out(await services.files.find(caller, key, file_class, name))
@@ -52,7 +56,7 @@ async def download(
     services: Services,
     name: FileName = "",
     link: bool = False,
-    caller: Caller = JobReader,
+    caller: Caller = AnyUserForJobRead,
 ) -> Response:
     """A file's bytes (Range and ETag honoured) or, with link=1, a presigned URL as JSON."""
     row = await services.files.find(caller, key, file_class, name)

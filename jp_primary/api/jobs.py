@@ -6,8 +6,7 @@ from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services
 from jp_primary.api.errors import responses
 from jp_primary.api.params import JobIdQuery, JobKey
-from jp_primary.api.policies import AnyUser, JobReader, Trusted
-from jp_primary.services import jobs
+from jp_primary.api.policies import AnyUser, AnyUserForJobRead, Trusted
 from jp_primary.services.jobs import BulkItem
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
@@ -62,15 +61,17 @@ async def register_jobs(
 async def find_job(
     services: Services,
     jobid: JobIdQuery,
-    caller: Caller = JobReader,
+    caller: Caller = AnyUserForJobRead,
 ) -> schemas.JobOut:
     """Look a job up by its full jobid."""
-    job = await services.db.run(lambda s: jobs.readable_job_by_jobid(s, caller, jobid))
-    return views.job_out(job, await services.files.list_files(caller, job.key))
+    found = await services.files.job_by_jobid(caller, jobid)
+    return views.job_out(found.job, found.files)
 
 
 @router.get("/{key}", responses=responses(401, 403, 404, 422))
-async def get_job(key: JobKey, services: Services, caller: Caller = JobReader) -> schemas.JobOut:
+async def get_job(
+    key: JobKey, services: Services, caller: Caller = AnyUserForJobRead
+) -> schemas.JobOut:
     """A job with its committed files."""
-    job = await services.db.run(lambda s: jobs.readable_job(s, caller, key))
-    return views.job_out(job, await services.files.list_files(caller, key))
+    found = await services.files.job(caller, key)
+    return views.job_out(found.job, found.files)

@@ -1,6 +1,15 @@
-"""Who may call each route. Every route depends on exactly one of these (a test walks the app
-and fails on any route without one). Job-level rules (owner vs. others) are checked by the
-services once the job is loaded; the policy here is the route's entry condition."""
+"""Who may enter each route. Every route depends on exactly one of these (a test walks the app
+and fails on any route without one).
+
+A route policy checks only what can be checked before the job is loaded: anonymous access, an
+authenticated identity, a role. Job-level rules (the job's owner vs. others, the identity that
+started an upload) are checked by the services once the job or upload is loaded, in the same
+transaction that uses it (``services.access``); checking them here too would load the job twice
+and put a database session into ``api/``. The policies are named for what they check:
+``AnyUserForJobRead``, ``AnyUserForJobWrite`` and ``AnyUserForUpload`` admit any authenticated
+identity, and their ``who`` says which job-level rule the service applies next (docs/auth.md,
+"Route policies").
+"""
 
 from __future__ import annotations
 
@@ -16,13 +25,13 @@ from jp_primary.errors import Forbidden, Unauthenticated
 
 
 @dataclass(frozen=True)
-class Policy:
-    who: str  # as API.md says it; shown in the OpenAPI description
+class RoutePolicy:
+    who: str  # who finally passes, as API.md says it (the job-level part checked by services)
     anonymous: bool = False
     roles: frozenset[Role] | None = None  # None: any authenticated identity passes the route
 
 
-def _dependency(policy: Policy) -> Callable[[Request], Awaitable[Identity | None]]:
+def _dependency(policy: RoutePolicy) -> Callable[[Request], Awaitable[Identity | None]]:
     async def caller(request: Request) -> Identity | None:
         if policy.anonymous:
             return None
@@ -45,18 +54,19 @@ def _dependency(policy: Policy) -> Callable[[Request], Awaitable[Identity | None
     return caller
 
 
-ANYONE = Policy("anyone", anonymous=True)
-ANY_USER = Policy("any authenticated identity")
-JOB_READERS = Policy("the job's owner, trusted services, admins")
-JOB_WRITERS = Policy("the job's owner, trusted services")
-UPLOAD_STARTER = Policy("the identity that started the upload")
-TRUSTED = Policy("trusted services", roles=frozenset({Role.TRUSTED}))
-ADMINS = Policy("admins", roles=frozenset({Role.ADMIN}))
+ANYONE = RoutePolicy("anyone", anonymous=True)
+ANY_USER = RoutePolicy("any authenticated identity")
+# Any authenticated identity enters; the services then apply the job-level rule in ``who``.
+JOB_READERS = RoutePolicy("any identity; the service admits the job's owner, trusted, admins")
+JOB_WRITERS = RoutePolicy("any identity; the service admits the job's owner, trusted services")
+UPLOAD_STARTER = RoutePolicy("any identity; the service admits the one that started the upload")
+TRUSTED = RoutePolicy("trusted services", roles=frozenset({Role.TRUSTED}))
+ADMINS = RoutePolicy("admins", roles=frozenset({Role.ADMIN}))
 
 Anyone = Depends(_dependency(ANYONE))
 AnyUser = Depends(_dependency(ANY_USER))
-JobReader = Depends(_dependency(JOB_READERS))
-JobWriter = Depends(_dependency(JOB_WRITERS))
-UploadStarter = Depends(_dependency(UPLOAD_STARTER))
+AnyUserForJobRead = Depends(_dependency(JOB_READERS))
+AnyUserForJobWrite = Depends(_dependency(JOB_WRITERS))
+AnyUserForUpload = Depends(_dependency(UPLOAD_STARTER))
 Trusted = Depends(_dependency(TRUSTED))
 Admin = Depends(_dependency(ADMINS))

@@ -8,7 +8,7 @@ from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services
 from jp_primary.api.errors import responses
 from jp_primary.api.params import JobKey
-from jp_primary.api.policies import JobReader, JobWriter
+from jp_primary.api.policies import AnyUserForJobRead, AnyUserForJobWrite
 from jp_primary.services.tags import Tag
 
 router = APIRouter(prefix="/v1/jobs/{key}/tags", tags=["tags"])
@@ -27,7 +27,7 @@ async def record_tags(
     key: JobKey,
     body: Annotated[schemas.TagsIn, Body(description=schemas.TAGS_DOC)],
     services: Services,
-    caller: Caller = JobWriter,
+    caller: Caller = AnyUserForJobWrite,
 ) -> list[schemas.TagOut]:
     """Record one or several user tags (appended, never overwritten)."""
     stored = await services.tags.record(caller, key, _tags(body))
@@ -36,7 +36,7 @@ async def record_tags(
 
 @router.get("", responses=responses(401, 403, 404, 422))
 async def list_tags(
-    key: JobKey, services: Services, caller: Caller = JobReader
+    key: JobKey, services: Services, caller: Caller = AnyUserForJobRead
 ) -> list[schemas.TagOut]:
     """All tags of the job, oldest first."""
     return [views.tag_out(v) for v in await services.tags.list_tags(caller, key)]

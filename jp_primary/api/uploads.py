@@ -6,7 +6,7 @@ from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services, base_url
 from jp_primary.api.errors import responses
 from jp_primary.api.params import FileClass, FileName, JobKey, UploadId
-from jp_primary.api.policies import JobWriter, UploadStarter
+from jp_primary.api.policies import AnyUserForJobWrite, AnyUserForUpload
 from jp_primary.services.uploads import UploadRequest
 from jp_primary.text import check_media_type
 
@@ -31,7 +31,7 @@ async def start_upload(
     body: schemas.UploadIn,
     request: Request,
     services: Services,
-    caller: Caller = JobWriter,
+    caller: Caller = AnyUserForJobWrite,
 ) -> schemas.UploadOut:
     """Start an upload: reserve (class, name) and say where to send the bytes. Supersedes the
     caller's own unfinished upload of the same (class, name)."""
@@ -61,7 +61,7 @@ async def start_upload(
     responses=responses(401, 403, 404, 409, 410, 413, 422, 503),
 )
 async def send_bytes(
-    upload_id: UploadId, request: Request, services: Services, caller: Caller = UploadStarter
+    upload_id: UploadId, request: Request, services: Services, caller: Caller = AnyUserForUpload
 ) -> Response:
     """Stream the bytes of an upload (any length, constant memory; a retry replaces them)."""
     await services.uploads.receive(caller, upload_id, request.stream())
@@ -72,7 +72,7 @@ async def send_bytes(
     "/v1/uploads/{upload_id}/commit", responses=responses(401, 403, 404, 409, 410, 422, 503)
 )
 async def commit_upload(
-    upload_id: UploadId, services: Services, caller: Caller = UploadStarter
+    upload_id: UploadId, services: Services, caller: Caller = AnyUserForUpload
 ) -> schemas.CommittedOut:
     """Verify size and sha256, make the file visible, derive its attributes."""
     return views.committed_out(await services.uploads.commit(caller, upload_id))
@@ -84,7 +84,7 @@ async def commit_upload(
     responses=responses(401, 403, 404, 409, 410, 422),
 )
 async def abort_upload(
-    upload_id: UploadId, services: Services, caller: Caller = UploadStarter
+    upload_id: UploadId, services: Services, caller: Caller = AnyUserForUpload
 ) -> Response:
     """Abort an upload in progress; its bytes are dropped."""
     await services.uploads.abort(caller, upload_id)
@@ -103,7 +103,7 @@ async def put_file(
     request: Request,
     services: Services,
     name: FileName = "",
-    caller: Caller = JobWriter,
+    caller: Caller = AnyUserForJobWrite,
 ) -> schemas.CommittedOut:
     """Upload and commit in one request (fire and forget); X-Content-SHA256 is verified. A retry
     of the same PUT supersedes an unfinished earlier attempt (which gets 410 if still sending)."""

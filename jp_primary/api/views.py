@@ -2,43 +2,37 @@
 
 from __future__ import annotations
 
-import json
-
 from jp_primary.api import schemas
-from jp_primary.db.models import FileRow
-from jp_primary.db.repositories.jobs import JobRecord
-from jp_primary.db.repositories.values import StoredValue
-from jp_primary.services.files import FileView
-from jp_primary.services.uploads import CommittedFile
+from jp_primary.services.results import CommittedFile, FileInfo, FileView, JobInfo, StoredValue
 
 # Listings show only this many problems per file (the count and the file's own place tell more).
 LISTED_PROBLEMS = 5
 
 
-def file_out(row: FileRow, uploader: str) -> schemas.FileOut:
+def file_out(file: FileInfo, uploader: str) -> schemas.FileOut:
     return schemas.FileOut(
-        file_class=row.file_class,
-        name=row.name,
-        size=row.size,
-        sha256=row.sha256,
-        content_type=row.content_type,
+        file_class=file.file_class,
+        name=file.name,
+        size=file.size,
+        sha256=file.sha256,
+        content_type=file.content_type,
         uploader=uploader,
-        committed_at=row.committed_at,
-        extraction_errors=json.loads(row.extraction_errors)[:LISTED_PROBLEMS],
-        extraction_error_count=row.extraction_error_count,
+        committed_at=file.committed_at,
+        extraction_errors=file.errors[:LISTED_PROBLEMS],
+        extraction_error_count=file.error_count,
     )
 
 
-def file_errors_out(row: FileRow) -> schemas.FileErrorsOut:
+def file_errors_out(file: FileInfo) -> schemas.FileErrorsOut:
     return schemas.FileErrorsOut(
-        file_class=row.file_class,
-        name=row.name,
-        errors=json.loads(row.extraction_errors),
-        error_count=row.extraction_error_count,
+        file_class=file.file_class,
+        name=file.name,
+        errors=file.errors,
+        error_count=file.error_count,
     )
 
 
-def job_out(job: JobRecord, files: list[FileView] | None = None) -> schemas.JobOut:
+def job_out(job: JobInfo, files: list[FileView] | None = None) -> schemas.JobOut:
     return schemas.JobOut(
         jobid=job.jobid,
         key=job.key,

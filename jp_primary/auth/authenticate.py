@@ -20,7 +20,7 @@ import jwt
 from jp_primary.auth.frontend import TrustedFrontEnds
 from jp_primary.auth.identity import Identity
 from jp_primary.auth.issuers import ExternalIssuers, load_issuers, unverified_issuer
-from jp_primary.auth.policy import Policy, load_policy
+from jp_primary.auth.policy import RolePolicy, load_policy
 from jp_primary.auth.tokens import ISSUER, ServiceTokens, load_or_create_key
 from jp_primary.auth.voms import VomsTrust
 from jp_primary.auth.x509 import identity_from_chain
@@ -63,14 +63,14 @@ class Authenticator:
         tokens: ServiceTokens,
         issuers: ExternalIssuers | None = None,
         frontends: TrustedFrontEnds | None = None,
-        policy: Policy | None = None,
+        policy: RolePolicy | None = None,
         voms: VomsTrust | None = None,
     ) -> None:
         self._tokens = tokens
         self._voms = voms
         self._issuers = issuers or ExternalIssuers()
         self._frontends = frontends or TrustedFrontEnds(())
-        self._policy = policy or Policy()
+        self._policy = policy or RolePolicy()
         self._verified = VerifiedTokens()
 
     def authenticate(self, creds: Credentials) -> Identity | None:

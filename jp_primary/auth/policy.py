@@ -70,7 +70,7 @@ class RoleRule:
         )
 
 
-class Policy:
+class RolePolicy:
     def __init__(self, rules: Mapping[Role, RoleRule] | None = None) -> None:
         self.rules = dict(rules or {})
 
@@ -128,7 +128,7 @@ def _fqans(table: Mapping[str, Any], where: str) -> list[str]:
     return fqans
 
 
-def parse_policy(text: str, where: str = "policy") -> Policy:
+def parse_policy(text: str, where: str = "policy") -> RolePolicy:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -138,13 +138,15 @@ def parse_policy(text: str, where: str = "policy") -> Policy:
         raise ConfigurationError(
             f"{where}: expected tables among [trusted], [indexer], [admin]; got {sorted(data)}"
         )
-    return Policy({Role(name): _rule(table, f"{where}[{name}]") for name, table in data.items()})
+    return RolePolicy(
+        {Role(name): _rule(table, f"{where}[{name}]") for name, table in data.items()}
+    )
 
 
-def load_policy(path: Path | None) -> Policy:
+def load_policy(path: Path | None) -> RolePolicy:
     """Read the policy file; None → an empty policy (roles only from service tokens)."""
     if path is None:
-        return Policy()
+        return RolePolicy()
     try:
         text = path.read_text()
     except OSError as exc:

@@ -8,21 +8,21 @@ everyone. Job keys are 22 random characters for L&B jobids, so the 403 reveals n
 from __future__ import annotations
 
 from jp_primary.auth.identity import Identity, Role
-from jp_primary.db.repositories.jobs import JobRecord
+from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.errors import Forbidden
 
 
-def is_owner(identity: Identity, job: JobRecord) -> bool:
+def is_owner(identity: Identity, job: JobInfo) -> bool:
     return identity.subject == job.owner
 
 
-def ensure_read(identity: Identity, job: JobRecord) -> None:
+def ensure_read(identity: Identity, job: JobInfo) -> None:
     """Owner, trusted services and admins read a job's files, tags and attributes."""
     if not (is_owner(identity, job) or identity.has(Role.TRUSTED) or identity.has(Role.ADMIN)):
         raise Forbidden("only the job's owner, trusted services and admins may read this job")
 
 
-def ensure_write(identity: Identity, job: JobRecord) -> None:
+def ensure_write(identity: Identity, job: JobInfo) -> None:
     """Owner and trusted services upload files and record tags."""
     if not (is_owner(identity, job) or identity.has(Role.TRUSTED)):
         raise Forbidden("only the job's owner and trusted services may change this job")

@@ -7,7 +7,7 @@ from sqlmodel import Session
 from jp_primary.attributes.names import expand, tag_attribute
 from jp_primary.auth.identity import Identity
 from jp_primary.db.repositories import values
-from jp_primary.db.repositories.jobs import JobRecord
+from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.repositories.values import StoredValue
 from jp_primary.db.session import Database
 from jp_primary.services import jobs
@@ -25,12 +25,18 @@ def candidate_names(requested: list[str]) -> list[str]:
     return found
 
 
-async def get(
-    db: Database, identity: Identity, key: str, names: list[str] | None
-) -> tuple[JobRecord, list[StoredValue]]:
-    def load(session: Session) -> tuple[JobRecord, list[StoredValue]]:
-        job = jobs.readable_job(session, identity, key)
-        wanted = candidate_names(names) if names else None
-        return job, values.for_job(session, job.id, wanted)
+class AttributeService:
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-    return await db.run(load)
+    async def get(
+        self, identity: Identity, key: str, names: list[str] | None
+    ) -> tuple[JobInfo, list[StoredValue]]:
+        """The job (readable by ``identity``) and its values, all or only the named ones."""
+
+        def load(session: Session) -> tuple[JobInfo, list[StoredValue]]:
+            job = jobs.readable_job(session, identity, key)
+            wanted = candidate_names(names) if names else None
+            return job, values.for_job(session, job.id, wanted)
+
+        return await self.db.run(load)

@@ -5,19 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import text
-
 from jp_primary.auth.authenticate import Authenticator, build_authenticator
 from jp_primary.backends.base import StorageBackend
 from jp_primary.backends.registry import create_backend
 from jp_primary.config import Settings
+from jp_primary.db.repositories.health import ping
 from jp_primary.db.session import Database, create_db_engine
 from jp_primary.door.grants import configured_door
 from jp_primary.errors import StorageUnavailable
 from jp_primary.plugins.registry import PluginRegistry
+from jp_primary.services.attributes import AttributeService
 from jp_primary.services.extraction import ExtractionLimits
 from jp_primary.services.files import FileService
+from jp_primary.services.gc import GcService
 from jp_primary.services.jobs import Registrar
+from jp_primary.services.quarantine import QuarantineService
+from jp_primary.services.records import RecordService
+from jp_primary.services.reextract import ReextractService
 from jp_primary.services.tags import TagLimits, TagService, reserved_namespaces
 from jp_primary.services.uploads import UploadLimits, UploadService
 
@@ -45,6 +49,11 @@ class AppServices:
     files: FileService
     registrar: Registrar
     tags: TagService
+    attributes: AttributeService
+    records: RecordService
+    quarantine: QuarantineService
+    gc: GcService
+    reextract: ReextractService
 
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
@@ -70,12 +79,17 @@ class AppServices:
                 db, backend, timedelta(days=settings.storage.quarantine_retention_days)
             ),
             tags=TagService(db, _tag_limits(settings), reserved_namespaces(plugins)),
+            attributes=AttributeService(db),
+            records=RecordService(db, backend, plugins),
+            quarantine=QuarantineService(db, backend),
+            gc=GcService(db, backend),
+            reextract=ReextractService(db, backend, plugins, extraction_limits(settings)),
         )
 
     async def check_ready(self) -> None:
         """Raise ``StorageUnavailable`` unless the database and the storage answer."""
         try:
-            await self.db.run(lambda s: s.execute(text("SELECT 1")))
+            await self.db.run(ping)
         except Exception as exc:
             raise StorageUnavailable(f"database unavailable: {type(exc).__name__}") from None
         await self.backend.check()

@@ -60,29 +60,36 @@ def _upload_of(key: str) -> str:
     return key[len(STAGING_PREFIX) :].split("/", 1)[0]
 
 
-async def collect(
-    db: Database,
-    backend: StorageBackend,
-    *,
-    delete: bool = False,
-    min_age: timedelta = timedelta(hours=1),
-    progress: Callable[[ObjectInfo], None] | None = None,
-) -> GcReport:
-    cutoff = datetime.now(UTC) - min_age
-    locations, active_uploads = await db.run(_referenced)
-    found: list[ObjectInfo] = []
-    async for info in find_orphans(backend, locations, FILES_PREFIX, cutoff):
-        found.append(info)
-    async for info in find_orphans(backend, locations, STAGING_PREFIX, cutoff):
-        if _upload_of(info.key) not in active_uploads:
+class GcService:
+    """Finds (and with ``delete``, deletes) stored objects no file, quarantine entry or open
+    upload refers to."""
+
+    def __init__(self, db: Database, backend: StorageBackend) -> None:
+        self.db = db
+        self.backend = backend
+
+    async def collect(
+        self,
+        *,
+        delete: bool = False,
+        min_age: timedelta = timedelta(hours=1),
+        progress: Callable[[ObjectInfo], None] | None = None,
+    ) -> GcReport:
+        cutoff = datetime.now(UTC) - min_age
+        locations, active_uploads = await self.db.run(_referenced)
+        found: list[ObjectInfo] = []
+        async for info in find_orphans(self.backend, locations, FILES_PREFIX, cutoff):
             found.append(info)
-    for info in found:
-        if progress is not None:
-            progress(info)
-        if delete:
-            await backend.delete(info.key)
-    directories = await _empty_staging(backend, active_uploads, cutoff, delete=delete)
-    return GcReport(found, delete, directories)
+        async for info in find_orphans(self.backend, locations, STAGING_PREFIX, cutoff):
+            if _upload_of(info.key) not in active_uploads:
+                found.append(info)
+        for info in found:
+            if progress is not None:
+                progress(info)
+            if delete:
+                await self.backend.delete(info.key)
+        directories = await _empty_staging(self.backend, active_uploads, cutoff, delete=delete)
+        return GcReport(found, delete, directories)
 
 
 async def _empty_staging(

@@ -17,7 +17,7 @@ from jp_primary.attributes import names
 from jp_primary.auth.identity import Identity, Role
 from jp_primary.backends.base import StorageBackend
 from jp_primary.db.repositories import identities, jobs, values
-from jp_primary.db.repositories.jobs import JobRecord
+from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.session import Database
 from jp_primary.errors import Conflict, Forbidden, InvalidInput, JPError, NotFound
 from jp_primary.services import access, quarantine
@@ -53,7 +53,7 @@ def job_key(jobid: str) -> str:
 
 @dataclass(frozen=True)
 class Registration:
-    job: JobRecord
+    job: JobInfo
     created: bool
     quarantined: int | None = None  # the quarantine entry of a takeover (services.quarantine)
 
@@ -135,7 +135,7 @@ def register_in(
     )
     if new_id is not None:
         sink.pending.extend((new_id, v) for v in _system_values(jobid, owner, now))
-        record = JobRecord(new_id, key, jobid, owner, now, identity.subject, trusted)
+        record = JobInfo(new_id, key, jobid, owner, now, identity.subject, trusted)
         return Registration(record, True)
     existing = _must(jobs.by_key(session, key))
     same = existing.jobid == jobid and existing.owner == owner
@@ -156,7 +156,7 @@ def register_in(
             sink.drop(existing.id)  # the squatter's registration may be in this same group
             sink.retractions.append((existing.id, taken.retracted, system[0]))
             sink.pending.extend((existing.id, v) for v in system)
-            record = JobRecord(existing.id, key, jobid, owner, now, identity.subject, True)
+            record = JobInfo(existing.id, key, jobid, owner, now, identity.subject, True)
             return Registration(record, True, taken.quarantine_id)
         existing = _must(jobs.by_key(session, key))  # a trusted registration came first
     if existing.jobid != jobid:
@@ -169,7 +169,7 @@ def register_in(
     return Registration(existing, created=False)
 
 
-def _must(job: JobRecord | None) -> JobRecord:
+def _must(job: JobInfo | None) -> JobInfo:
     if job is None:
         raise NotFound("no such job")
     return job
@@ -216,7 +216,9 @@ class Registrar:
         retention: timedelta = timedelta(days=quarantine.DEFAULT_RETENTION_DAYS),
     ) -> None:
         self._db = db
-        self._backend = backend
+        self._quarantine = (
+            quarantine.QuarantineService(db, backend) if backend is not None else None
+        )
         self._retention = retention
         self._batcher: Batcher[RegistrationRequest, Registration] = Batcher(
             self._run, item_caused=_item_caused
@@ -226,8 +228,8 @@ class Registrar:
         return await self._db.run(lambda s: _register_each(s, requests, self._retention))
 
     async def _secure(self, quarantined: int | None) -> None:
-        if quarantined is not None and self._backend is not None:
-            await quarantine.secure(self._db, self._backend, quarantined)
+        if quarantined is not None and self._quarantine is not None:
+            await self._quarantine.secure(quarantined)
 
     async def register(self, identity: Identity, jobid: str, owner: str | None) -> Registration:
         resolved = _owner_for(identity, owner)
@@ -269,7 +271,7 @@ class BulkItem:
 class BulkResult:
     jobid: str
     status: int
-    job: JobRecord | None = None
+    job: JobInfo | None = None
     error: str | None = None
     detail: str | None = None
 
@@ -306,20 +308,20 @@ def _failed(item: BulkItem, exc: Exception) -> BulkResult:
     return BulkResult(shown(item.jobid), 500, None, "InternalError", detail)
 
 
-def _by_key(session: Session, key: str) -> JobRecord:
+def _by_key(session: Session, key: str) -> JobInfo:
     job = jobs.by_key(session, key)
     if job is None:
         raise NotFound(f"no job with key {key!r}")
     return job
 
 
-def readable_job(session: Session, identity: Identity, key: str) -> JobRecord:
+def readable_job(session: Session, identity: Identity, key: str) -> JobInfo:
     job = _by_key(session, key)
     access.ensure_read(identity, job)
     return job
 
 
-def readable_job_by_jobid(session: Session, identity: Identity, jobid: str) -> JobRecord:
+def readable_job_by_jobid(session: Session, identity: Identity, jobid: str) -> JobInfo:
     job = jobs.by_jobid(session, jobid)
     if job is None:
         raise NotFound("no job with that jobid")
@@ -329,7 +331,7 @@ def readable_job_by_jobid(session: Session, identity: Identity, jobid: str) -> J
 
 def writable_job(
     session: Session, identity: Identity, key: str, *, serialised: bool = False
-) -> JobRecord:
+) -> JobInfo:
     """The job, checked writable by ``identity`` and share-locked: a takeover
     (``services.quarantine``) waits for this transaction, or this one sees the new owner.
     ``serialised`` also makes this job's other serialised writers wait (per-job totals)."""
@@ -340,5 +342,5 @@ def writable_job(
     return job
 
 
-def job_by_id(session: Session, job_id: int) -> JobRecord:
+def job_by_id(session: Session, job_id: int) -> JobInfo:
     return _must(jobs.by_id(session, job_id))

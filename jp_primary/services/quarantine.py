@@ -40,7 +40,8 @@ from jp_primary.db.models import (
     UploadRow,
 )
 from jp_primary.db.repositories import jobs, uploads
-from jp_primary.db.repositories.jobs import JobRecord
+from jp_primary.db.repositories.jobs import JobInfo
+from jp_primary.db.repositories.uploads import UploadState
 from jp_primary.db.session import Database
 from jp_primary.services.storage_keys import FILES_PREFIX
 from jp_primary.timefmt import rfc3339
@@ -90,7 +91,7 @@ def _value_json(session: Session, row: AttributeValueRow) -> dict[str, Any]:
 
 def take_over(
     session: Session,
-    existing: JobRecord,
+    existing: JobInfo,
     identity: Identity,
     *,
     jobid: str,
@@ -148,7 +149,7 @@ def take_over(
     # credentials of them stop working; their staged bytes become orphans for gc.
     upload_ids = [u.id for u in open_uploads]
     for upload_id in upload_ids:
-        uploads.end(session, upload_id, "aborted")
+        uploads.end(session, upload_id, UploadState.ABORTED)
     if upload_ids:
         session.execute(delete(DoorGrantRow).where(col(DoorGrantRow.upload_id).in_(upload_ids)))
     session.execute(delete(AttributeValueRow).where(col(AttributeValueRow.job_id) == job_id))
@@ -206,38 +207,6 @@ async def _is_referenced(db: Database, location: str) -> bool:
     return await db.run(lambda s: _referenced(s, location))
 
 
-async def secure(db: Database, backend: StorageBackend, quarantine_id: int) -> None:
-    """Move a quarantined entry's committed bytes away from keys the owner's files will use."""
-    entry = await db.run(lambda s: s.get(QuarantineRow, quarantine_id))
-    if entry is None:
-        return
-    files = json.loads(entry.files)
-    changed = False
-    for i, item in enumerate(files):
-        location = item["location"]
-        if not location.startswith(FILES_PREFIX):
-            continue  # object stores keep committed bytes at their unique staging key
-        if await _is_referenced(db, location):
-            continue  # a file of the new owner is already there: never move it
-        target = f"{QUARANTINE_PREFIX}{quarantine_id}/{i}"
-        try:
-            await backend.publish(location, target)
-        except Exception:
-            log.exception("could not move quarantined %s to %s", location, target)
-            continue
-        item["location"] = target
-        changed = True
-    if changed:
-
-        def save(session: Session) -> None:
-            row = session.get(QuarantineRow, quarantine_id)
-            if row is not None:
-                row.files = json.dumps(files)
-                session.add(row)
-
-        await db.run(save)
-
-
 def entry_json(row: QuarantineRow) -> dict[str, Any]:
     return {
         "id": row.id,
@@ -268,23 +237,65 @@ def locations(session: Session) -> set[str]:
     return found
 
 
-async def purge(db: Database, backend: StorageBackend, now: datetime | None = None) -> int:
-    """Delete the entries whose retention ended, with their bytes; the number deleted."""
-    cutoff = now or datetime.now(UTC)
+class QuarantineService:
+    """The quarantine's own operations: listing, securing a takeover's bytes, purging (the entries
+    themselves are written inside registrations, by ``take_over``)."""
 
-    def due(session: Session) -> list[tuple[int, list[str]]]:
-        rows = session.exec(select(QuarantineRow).where(QuarantineRow.retain_until <= cutoff))
-        return [(r.id or 0, [f["location"] for f in json.loads(r.files)]) for r in rows]
+    def __init__(self, db: Database, backend: StorageBackend) -> None:
+        self.db = db
+        self.backend = backend
 
-    done = 0
-    for entry_id, held in await db.run(due):
-        for location in held:
-            if not await _is_referenced(db, location):
-                await backend.delete(location)
+    async def entries(self) -> list[dict[str, Any]]:
+        return await self.db.run(list_entries)
 
-        def drop(session: Session, entry_id: int = entry_id) -> None:
-            session.execute(delete(QuarantineRow).where(col(QuarantineRow.id) == entry_id))
+    async def secure(self, quarantine_id: int) -> None:
+        """Move a quarantined entry's committed bytes away from keys the owner's files will use."""
+        entry = await self.db.run(lambda s: s.get(QuarantineRow, quarantine_id))
+        if entry is None:
+            return
+        files = json.loads(entry.files)
+        changed = False
+        for i, item in enumerate(files):
+            location = item["location"]
+            if not location.startswith(FILES_PREFIX):
+                continue  # object stores keep committed bytes at their unique staging key
+            if await _is_referenced(self.db, location):
+                continue  # a file of the new owner is already there: never move it
+            target = f"{QUARANTINE_PREFIX}{quarantine_id}/{i}"
+            try:
+                await self.backend.publish(location, target)
+            except Exception:
+                log.exception("could not move quarantined %s to %s", location, target)
+                continue
+            item["location"] = target
+            changed = True
+        if changed:
 
-        await db.run(drop)
-        done += 1
-    return done
+            def save(session: Session) -> None:
+                row = session.get(QuarantineRow, quarantine_id)
+                if row is not None:
+                    row.files = json.dumps(files)
+                    session.add(row)
+
+            await self.db.run(save)
+
+    async def purge(self, now: datetime | None = None) -> int:
+        """Delete the entries whose retention ended, with their bytes; the number deleted."""
+        cutoff = now or datetime.now(UTC)
+
+        def due(session: Session) -> list[tuple[int, list[str]]]:
+            rows = session.exec(select(QuarantineRow).where(QuarantineRow.retain_until <= cutoff))
+            return [(r.id or 0, [f["location"] for f in json.loads(r.files)]) for r in rows]
+
+        done = 0
+        for entry_id, held in await self.db.run(due):
+            for location in held:
+                if not await _is_referenced(self.db, location):
+                    await self.backend.delete(location)
+
+            def drop(session: Session, entry_id: int = entry_id) -> None:
+                session.execute(delete(QuarantineRow).where(col(QuarantineRow.id) == entry_id))
+
+            await self.db.run(drop)
+            done += 1
+        return done

@@ -1,4 +1,4 @@
-"""The JobRecord (JRA2 statistics record) of a job, derived from its L&B dump.
+"""The JobInfo (JRA2 statistics record) of a job, derived from its L&B dump.
 
 The record is derived when the dump is committed (and again at re-extraction) and stored, so a
 read never re-parses the dump. A dump committed before records were stored gets its record
@@ -17,7 +17,7 @@ from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import StorageBackend
 from jp_primary.db.models import FileRow
 from jp_primary.db.repositories import files, records
-from jp_primary.db.repositories.jobs import JobRecord
+from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.session import Database
 from jp_primary.errors import NotFound, StorageUnavailable
 from jp_primary.plugins.registry import PluginRegistry
@@ -27,7 +27,7 @@ from jp_primary.services.extraction import FileIdentity, extract_sync, job_recor
 
 @dataclass(frozen=True)
 class _Stored:
-    job: JobRecord
+    job: JobInfo
     dump: FileRow
     derived: bool  # a record (or the reason for none) is stored
     xml: str | None
@@ -38,7 +38,7 @@ def _lb_dump(session: Session, identity: Identity, key: str) -> _Stored:
     job = jobs.readable_job(session, identity, key)
     dumps = [f for f in files.for_job(session, job.id) if f.file_class == "lb"]
     if not dumps:
-        raise NotFound("the job has no L&B dump, so no JobRecord can be derived; upload one")
+        raise NotFound("the job has no L&B dump, so no JobInfo can be derived; upload one")
     # The unnamed dump is the L&B server's own export; otherwise the latest one.
     unnamed = [f for f in dumps if f.name == ""]
     dump = (unnamed or dumps)[-1]
@@ -49,32 +49,35 @@ def _lb_dump(session: Session, identity: Identity, key: str) -> _Stored:
     return _Stored(job, dump, True, row.xml, row.detail)
 
 
-async def job_record(
-    db: Database, backend: StorageBackend, plugins: PluginRegistry, identity: Identity, key: str
-) -> str:
-    """The stored JobRecord XML; ``NotFound`` saying why when the dump yields none."""
-    stored = await db.run(lambda s: _lb_dump(s, identity, key))
-    xml, detail = stored.xml, stored.detail
-    if not stored.derived:
-        xml, detail = await _derive_once(db, backend, plugins, stored.job, stored.dump)
-    if xml is None:
-        raise NotFound(f"{detail}; upload a dump holding this job's events under another name")
-    return xml
+class RecordService:
+    """Reads (and, for dumps committed before records were stored, derives once) JobRecords."""
 
+    def __init__(self, db: Database, backend: StorageBackend, plugins: PluginRegistry) -> None:
+        self.db = db
+        self.backend = backend
+        self.plugins = plugins
 
-async def _derive_once(
-    db: Database, backend: StorageBackend, plugins: PluginRegistry, job: JobRecord, dump: FileRow
-) -> tuple[str | None, str]:
-    try:
-        await backend.stat(dump.location)
-    except FileNotFoundError:
-        raise StorageUnavailable("the stored L&B dump cannot be read") from None
-    ident = FileIdentity(job.jobid, job.key, dump.file_class, dump.name)
-    extraction = await anyio.to_thread.run_sync(
-        extract_sync, plugins, backend, dump.location, ident, dump.committed_at
-    )
-    xml, detail = job_record_of(extraction, dump.file_class, dump.name)
-    assert dump.id is not None
-    file_id = dump.id
-    await db.run(lambda s: records.put(s, file_id, xml, detail or None, datetime.now(UTC)))
-    return xml, detail
+    async def job_record(self, identity: Identity, key: str) -> str:
+        """The stored JobRecord XML; ``NotFound`` saying why when the dump yields none."""
+        stored = await self.db.run(lambda s: _lb_dump(s, identity, key))
+        xml, detail = stored.xml, stored.detail
+        if not stored.derived:
+            xml, detail = await self._derive_once(stored.job, stored.dump)
+        if xml is None:
+            raise NotFound(f"{detail}; upload a dump holding this job's events under another name")
+        return xml
+
+    async def _derive_once(self, job: JobInfo, dump: FileRow) -> tuple[str | None, str]:
+        try:
+            await self.backend.stat(dump.location)
+        except FileNotFoundError:
+            raise StorageUnavailable("the stored L&B dump cannot be read") from None
+        ident = FileIdentity(job.jobid, job.key, dump.file_class, dump.name)
+        extraction = await anyio.to_thread.run_sync(
+            extract_sync, self.plugins, self.backend, dump.location, ident, dump.committed_at
+        )
+        xml, detail = job_record_of(extraction, dump.file_class, dump.name)
+        assert dump.id is not None
+        file_id = dump.id
+        await self.db.run(lambda s: records.put(s, file_id, xml, detail or None, datetime.now(UTC)))
+        return xml, detail

@@ -58,41 +58,52 @@ def _replace(session: Session, row: FileRow, extraction: Extraction) -> int:
     return len(values.append(session, row.job_id, new))
 
 
-async def reextract_file(
-    db: Database,
-    backend: StorageBackend,
-    plugins: PluginRegistry,
-    row: FileRow,
-    limits: ExtractionLimits | None = None,
-) -> Extraction:
-    """Derive one stored file's values again and store them in place of the old ones."""
-    assert row.id is not None
-    job = await db.run(lambda s: jobs.by_id(s, row.job_id))
-    assert job is not None
-    ident = FileIdentity(job.jobid, job.key, row.file_class, row.name)
-    extraction = await anyio.to_thread.run_sync(
-        extract_sync, plugins, backend, row.location, ident, row.committed_at, limits
-    )
-    await db.run(lambda s: _replace(s, row, extraction))
-    return extraction
+class ReextractService:
+    """Derives stored files' values again (``jp-primary reextract``)."""
 
+    def __init__(
+        self,
+        db: Database,
+        backend: StorageBackend,
+        plugins: PluginRegistry,
+        limits: ExtractionLimits | None = None,
+    ) -> None:
+        self.db = db
+        self.backend = backend
+        self.plugins = plugins
+        self.limits = limits
 
-async def reextract(
-    db: Database,
-    backend: StorageBackend,
-    plugins: PluginRegistry,
-    file_class: str | None = None,
-    job_key: str | None = None,
-    progress: Callable[[int, int], None] | None = None,
-    limits: ExtractionLimits | None = None,
-) -> ReextractReport:
-    canonical = plugins.resolve_class(file_class) if file_class else None
-    rows = await db.run(lambda s: _selected(s, canonical, job_key))
-    stored = with_errors = 0
-    for done, row in enumerate(rows, start=1):
-        extraction = await reextract_file(db, backend, plugins, row, limits)
-        stored += len(extraction.values)
-        with_errors += bool(extraction.errors)
-        if progress is not None:
-            progress(done, len(rows))
-    return ReextractReport(len(rows), stored, with_errors)
+    async def reextract_file(self, row: FileRow) -> Extraction:
+        """Derive one stored file's values again and store them in place of the old ones."""
+        assert row.id is not None
+        job = await self.db.run(lambda s: jobs.by_id(s, row.job_id))
+        assert job is not None
+        ident = FileIdentity(job.jobid, job.key, row.file_class, row.name)
+        extraction = await anyio.to_thread.run_sync(
+            extract_sync,
+            self.plugins,
+            self.backend,
+            row.location,
+            ident,
+            row.committed_at,
+            self.limits,
+        )
+        await self.db.run(lambda s: _replace(s, row, extraction))
+        return extraction
+
+    async def reextract(
+        self,
+        file_class: str | None = None,
+        job_key: str | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ReextractReport:
+        canonical = self.plugins.resolve_class(file_class) if file_class else None
+        rows = await self.db.run(lambda s: _selected(s, canonical, job_key))
+        stored = with_errors = 0
+        for done, row in enumerate(rows, start=1):
+            extraction = await self.reextract_file(row)
+            stored += len(extraction.values)
+            with_errors += bool(extraction.errors)
+            if progress is not None:
+                progress(done, len(rows))
+        return ReextractReport(len(rows), stored, with_errors)

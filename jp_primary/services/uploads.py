@@ -32,6 +32,7 @@ from jp_primary.auth.identity import Identity, Role
 from jp_primary.backends.base import DirectUpload, StorageBackend
 from jp_primary.db.models import FileRow, UploadRow
 from jp_primary.db.repositories import files, identities, uploads, values
+from jp_primary.db.repositories.uploads import UploadState
 from jp_primary.db.repositories.values import StoredValue
 from jp_primary.db.session import Database
 from jp_primary.door.grants import Door, door_upload
@@ -56,6 +57,7 @@ from jp_primary.services.extraction import (
     file_values,
     store_job_record,
 )
+from jp_primary.services.files import FileInfo
 from jp_primary.services.storage_keys import (
     final_key,
     staging_key,
@@ -95,7 +97,7 @@ class UploadTicket:
 
 @dataclass(frozen=True)
 class CommittedFile:
-    file: FileRow
+    file: FileInfo
     job_key: str
     uploader: str
     values: list[StoredValue] = field(default_factory=list)
@@ -105,17 +107,23 @@ class CommittedFile:
     @property
     def error_count(self) -> int:
         """Every extraction problem found (``errors`` holds the first ones)."""
-        return self.file.extraction_error_count
+        return self.file.error_count
 
 
 # What a client can do about an upload that ended, by how it ended.
+_START = "start a new upload (POST /v1/jobs/{key}/uploads)"
 _AFTER = {
-    "aborted": "start a new upload (POST /v1/jobs/{key}/uploads) to send the file",
-    "expired": "start a new upload (POST /v1/jobs/{key}/uploads) and send the bytes again",
-    "superseded": "a newer upload of the same (class, name) replaced it: use that one",
-    "failed": "start a new upload (POST /v1/jobs/{key}/uploads) for fresh credentials",
-    "committed": "its file is stored (GET it); nothing to send",
+    UploadState.ABORTED: f"{_START} to send the file",
+    UploadState.EXPIRED: f"{_START} and send the bytes again",
+    UploadState.SUPERSEDED: "a newer upload of the same (class, name) replaced it: use that one",
+    UploadState.FAILED: f"{_START} for fresh credentials",
+    UploadState.COMMITTED: "its file is stored (GET it); nothing to send",
 }
+
+
+def _after(state: str) -> str:
+    """What the client can do about an upload that ended in ``state``."""
+    return _AFTER[UploadState(state)]
 
 
 def normalise_sha256(value: str | None) -> str | None:
@@ -133,7 +141,7 @@ def _as_committed(session: Session, row: FileRow, job_key: str) -> CommittedFile
     uploader = identities.subjects(session, {row.uploader_id})[row.uploader_id]
     derived = values.for_file(session, row.id)
     errors = json.loads(row.extraction_errors)
-    return CommittedFile(row, job_key, uploader, derived, errors, created=False)
+    return CommittedFile(FileInfo.of(row), job_key, uploader, derived, errors, created=False)
 
 
 def _record_file_tags(
@@ -192,7 +200,7 @@ class UploadService:
                 declared_size=req.size,
                 declared_sha256=sha256,
                 method=method,
-                state="open",
+                state=UploadState.OPEN,
                 slot=uploads.slot(job.id, file_class, name),
                 starter_id=starter_id,
                 created_at=now,
@@ -238,7 +246,7 @@ class UploadService:
                 f"progress until {holder.expires_at.isoformat()}; wait for it to be committed or "
                 "to expire, then start again, or use another name"
             )
-        return [holder.id] if uploads.end(session, holder.id, "superseded") else []
+        return [holder.id] if uploads.end(session, holder.id, UploadState.SUPERSEDED) else []
 
     def _store_upload(
         self, upload_id: str, req: UploadRequest, sha256: str | None, expires: datetime
@@ -316,8 +324,8 @@ class UploadService:
             return
         if written is not None:
             await self.backend.delete(written)
-        state = row.state if row is not None else "aborted"
-        raise Gone(f"the upload was {state} {during}; {_AFTER[state]}")
+        state = row.state if row is not None else UploadState.ABORTED
+        raise Gone(f"the upload was {state} {during}; {_after(state)}")
 
     def _open_upload(self, session: Session, identity: Identity, upload_id: str) -> UploadRow:
         upload = uploads.get(session, upload_id)
@@ -325,14 +333,14 @@ class UploadService:
             raise NotFound("no such upload")
         if identities.identity_id(session, identity.subject) != upload.starter_id:
             raise Forbidden("only the identity that started an upload may send or commit it")
-        if upload.state == "committed":
+        if upload.state == UploadState.COMMITTED:
             raise Conflict(
                 "the upload is already committed: its file is stored (GET it); nothing to send"
             )
         if upload.state not in uploads.IN_PROGRESS:
-            raise Gone(f"the upload was {upload.state}; {_AFTER[upload.state]}")
+            raise Gone(f"the upload was {upload.state}; {_after(upload.state)}")
         if upload.expires_at <= datetime.now(UTC):
-            raise Gone(f"the upload's deadline has passed; {_AFTER['expired']}")
+            raise Gone(f"the upload's deadline has passed; {_after(UploadState.EXPIRED)}")
         return upload
 
     # -- commit --------------------------------------------------------------------------------
@@ -355,7 +363,7 @@ class UploadService:
             # retry, expired) or a concurrent commit won: that is the answer, not "no bytes" or
             # a server error.
             ended = await self.db.run(lambda s: uploads.get(s, upload_id))
-            if ended is not None and ended.state == "committed":
+            if ended is not None and ended.state == UploadState.COMMITTED:
                 return await self._already_committed(upload_id)
             await self._raise_if_ended(upload.id, during="while it was being committed")
             raise
@@ -447,7 +455,7 @@ class UploadService:
                 f"{upload.id} and commit, or abort the upload (DELETE /v1/uploads/{upload.id})"
             )
         # Direct uploads: the credentials are used up, so the upload ends and frees the name.
-        if await self.db.run(lambda s: uploads.end(s, upload.id, "failed")):
+        if await self.db.run(lambda s: uploads.end(s, upload.id, UploadState.FAILED)):
             await self._drop_staging(upload.id)
         raise DigestMismatch(
             f"{found}; nothing was stored and this upload has ended: start a new upload "
@@ -463,12 +471,12 @@ class UploadService:
         identity: Identity,
         job_key: str,
     ) -> CommittedFile:
-        if not uploads.end(session, upload.id, "committed"):
+        if not uploads.end(session, upload.id, UploadState.COMMITTED):
             existing = files.by_upload(session, upload.id)
             if existing is None:
                 ended = uploads.get(session, upload.id)
-                state = ended.state if ended is not None else "aborted"
-                raise Gone(f"the upload was {state} before it could be committed; {_AFTER[state]}")
+                state = ended.state if ended is not None else UploadState.ABORTED
+                raise Gone(f"the upload was {state} before it could be committed; {_after(state)}")
             return _as_committed(session, existing, job_key)
         if not files.insert(session, row):
             raise Conflict(
@@ -485,7 +493,7 @@ class UploadService:
             for v, seq in zip(new, seqs, strict=True)
         ]
         errors = json.loads(row.extraction_errors)
-        return CommittedFile(row, job_key, identity.subject, stored, errors)
+        return CommittedFile(FileInfo.of(row), job_key, identity.subject, stored, errors)
 
     async def _already_committed(self, upload_id: str) -> CommittedFile:
         def lookup(session: Session) -> CommittedFile:
@@ -502,7 +510,7 @@ class UploadService:
 
     async def abort(self, identity: Identity, upload_id: str) -> None:
         upload = await self.db.run(lambda s: self._open_upload(s, identity, upload_id))
-        if await self.db.run(lambda s: uploads.end(s, upload_id, "aborted")):
+        if await self.db.run(lambda s: uploads.end(s, upload_id, UploadState.ABORTED)):
             await self._drop_staging(upload.id)
 
     async def put_file(
@@ -530,7 +538,7 @@ class UploadService:
             raise
 
     async def _abandon(self, upload_id: str) -> None:
-        if await self.db.run(lambda s: uploads.end(s, upload_id, "aborted")):
+        if await self.db.run(lambda s: uploads.end(s, upload_id, UploadState.ABORTED)):
             await self._drop_staging(upload_id)
 
     async def _drop_staging(self, upload_id: str) -> None:

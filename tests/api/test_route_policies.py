@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from fastapi.dependencies.models import Dependant
 
-from jp_primary.api.policies import Policy
+from jp_primary.api.policies import RoutePolicy
 from jp_primary.app import create_app
 from tests.helpers import api_routes
 
 
-def _policies(dependant: Dependant) -> list[Policy]:
+def _policies(dependant: Dependant) -> list[RoutePolicy]:
     found = []
     for dep in dependant.dependencies:
         policy = getattr(dep.call, "jp_policy", None)
-        if isinstance(policy, Policy):
+        if isinstance(policy, RoutePolicy):
             found.append(policy)
         found.extend(_policies(dep))
     return found

@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from jp_primary.auth.identity import Identity, Role
 from jp_primary.db.models import RetractedValueRow
-from jp_primary.services import gc, jobs, quarantine
+from jp_primary.services import jobs, quarantine
 from jp_primary.services.container import AppServices
 from jp_primary.testing.lbdumps import generate_job
 from tests.helpers import ALICE, BOB, LB_HOST, Api, new_jobid
@@ -185,12 +185,12 @@ def test_defect_11_quarantine_is_kept_from_gc_and_purged_after_retention(api: Ap
     location = entry["files"][0]["location"]
     assert (api.storage_root / location).exists()
 
-    report = asyncio.run(gc.collect(services.db, services.backend, min_age=timedelta(0)))
+    report = asyncio.run(services.gc.collect(min_age=timedelta(0)))
     assert location not in {o.key for o in report.orphans}
 
-    assert asyncio.run(quarantine.purge(services.db, services.backend)) == 0  # not yet due
+    assert asyncio.run(services.quarantine.purge()) == 0  # not yet due
     later = datetime.now(UTC) + timedelta(days=91)
-    assert asyncio.run(quarantine.purge(services.db, services.backend, later)) >= 1
+    assert asyncio.run(services.quarantine.purge(later)) >= 1
     assert not (api.storage_root / location).exists()
     assert jobid not in {e["jobid"] for e in services.db.run_sync(quarantine.list_entries)}
 

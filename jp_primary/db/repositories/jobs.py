@@ -12,7 +12,7 @@ from jp_primary.db.repositories._upsert import insert_ignore
 
 
 @dataclass(frozen=True)
-class JobRecord:
+class JobInfo:
     id: int
     key: str
     jobid: str
@@ -32,15 +32,15 @@ _JOB_QUERY = (
 )
 
 
-def _record(row: tuple[JobRow, str, str]) -> JobRecord:
+def _record(row: tuple[JobRow, str, str]) -> JobInfo:
     job, owner, registrar = row
     assert job.id is not None
-    return JobRecord(
+    return JobInfo(
         job.id, job.key, job.jobid, owner, job.registered_at, registrar, job.registered_trusted
     )
 
 
-def by_key(session: Session, key: str) -> JobRecord | None:
+def by_key(session: Session, key: str) -> JobInfo | None:
     row = session.exec(_JOB_QUERY.where(JobRow.key == key)).first()
     return _record(row) if row else None
 
@@ -54,7 +54,7 @@ _JOB_SHARED = _JOB_QUERY.with_for_update(read=True, of=JobRow)
 _JOB_SERIALISED = _JOB_QUERY.with_for_update(key_share=True, of=JobRow)
 
 
-def by_key_for_write(session: Session, key: str, *, serialised: bool = False) -> JobRecord | None:
+def by_key_for_write(session: Session, key: str, *, serialised: bool = False) -> JobInfo | None:
     """The job, its row share-locked until the transaction ends, or with ``serialised`` locked
     against the other serialised writers too (taking the stronger lock at once: two writers that
     share-locked first would deadlock upgrading)."""
@@ -63,12 +63,12 @@ def by_key_for_write(session: Session, key: str, *, serialised: bool = False) ->
     return _record(row) if row else None
 
 
-def by_id(session: Session, job_id: int) -> JobRecord | None:
+def by_id(session: Session, job_id: int) -> JobInfo | None:
     row = session.exec(_JOB_QUERY.where(JobRow.id == job_id)).first()
     return _record(row) if row else None
 
 
-def by_jobid(session: Session, jobid: str) -> JobRecord | None:
+def by_jobid(session: Session, jobid: str) -> JobInfo | None:
     row = session.exec(_JOB_QUERY.where(JobRow.jobid == jobid)).first()
     return _record(row) if row else None
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import case, literal, update
 from sqlmodel import Session, col, select
@@ -8,11 +9,31 @@ from sqlmodel import Session, col, select
 from jp_primary.db.models import UploadRow
 from jp_primary.db.repositories._upsert import add_unless_conflict
 
-IN_PROGRESS = ("open", "received")
-# How an upload ended: committed (its file is stored), aborted (by its starter), expired (past its
-# deadline), superseded (its starter began the same (class, name) again), failed (a direct
-# upload whose bytes did not match what was declared: its credentials are used up).
-ENDED = ("committed", "aborted", "expired", "superseded", "failed")
+
+class UploadState(StrEnum):
+    """The states of an upload, shared by the upload service and this repository (the column
+    stays text: the values are these strings)."""
+
+    OPEN = "open"  # started, bytes not (all) received
+    RECEIVED = "received"  # bytes staged (FTP door), not yet committed
+    # How an upload ended: committed (its file is stored), aborted (by its starter), expired
+    # (past its deadline), superseded (its starter began the same (class, name) again), failed
+    # (a direct upload whose bytes did not match what was declared: its credentials are used up).
+    COMMITTED = "committed"
+    ABORTED = "aborted"
+    EXPIRED = "expired"
+    SUPERSEDED = "superseded"
+    FAILED = "failed"
+
+
+IN_PROGRESS = (UploadState.OPEN, UploadState.RECEIVED)
+ENDED = (
+    UploadState.COMMITTED,
+    UploadState.ABORTED,
+    UploadState.EXPIRED,
+    UploadState.SUPERSEDED,
+    UploadState.FAILED,
+)
 
 
 def slot(job_id: int, file_class: str, name: str) -> str:
@@ -64,7 +85,7 @@ def record_received(
         update(UploadRow)
         .where(col(UploadRow.id) == upload_id, col(UploadRow.state).in_(IN_PROGRESS))
         .values(
-            state="received",
+            state=UploadState.RECEIVED,
             staging_key=staging_key,
             received_size=size,
             received_sha256=sha256,
@@ -78,12 +99,12 @@ def clear_received(session: Session, upload_id: str) -> None:
     stmt = (
         update(UploadRow)
         .where(col(UploadRow.id) == upload_id, col(UploadRow.state).in_(IN_PROGRESS))
-        .values(state="open", staging_key=None, received_size=None, received_sha256=None)
+        .values(state=UploadState.OPEN, staging_key=None, received_size=None, received_sha256=None)
     )
     session.execute(stmt)
 
 
-def end(session: Session, upload_id: str, state: str) -> bool:
+def end(session: Session, upload_id: str, state: UploadState) -> bool:
     """Move an in-progress upload to ``state`` (one of ``ENDED``), freeing its slot.
 
     The conditional update is the arbiter between concurrent commits: exactly one wins.
@@ -106,7 +127,7 @@ def expire(session: Session, upload_id: str, now: datetime) -> bool:
             col(UploadRow.state).in_(IN_PROGRESS),
             col(UploadRow.expires_at) < now,
         )
-        .values(state="expired", slot=None)
+        .values(state=UploadState.EXPIRED, slot=None)
     )
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 

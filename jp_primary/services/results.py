@@ -1,0 +1,14 @@
+"""The dataclasses services hand to their callers.
+
+``api/`` shapes these into response bodies and never imports ``jp_primary.db``: the job and
+value dataclasses the repositories return are the service-level results as they are.
+"""
+
+from __future__ import annotations
+
+from jp_primary.db.repositories.jobs import JobInfo
+from jp_primary.db.repositories.values import StoredValue
+from jp_primary.services.files import FileInfo, FileView, JobView
+from jp_primary.services.uploads import CommittedFile
+
+__all__ = ["CommittedFile", "FileInfo", "FileView", "JobInfo", "JobView", "StoredValue"]
