@@ -189,6 +189,7 @@ def test_gc_dry_run_on_an_empty_store(migrated: str, capsys: pytest.CaptureFixtu
     assert main(["gc", "--min-age", "0"]) == 0
     assert capsys.readouterr().out == (
         "0 orphan objects, 0 bytes found (dry run; --delete removes them)\n"
+        "0 empty staging directories found (dry run; --delete removes them)\n"
     )
 
 

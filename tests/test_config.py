@@ -75,12 +75,12 @@ BAD: list[tuple[type[Any], str, str, tuple[str, ...]]] = [
     (ServerSettings, "JP_PORT", "http", ("port", "integer")),
     (ServerSettings, "JP_WORKERS", "0", ("workers", "greater than or equal to 1")),
     (DatabaseSettings, "JP_DATABASE_POOL_SIZE", "0", ("pool_size", "greater than or equal to 1")),
-    (StorageSettings, "JP_MAX_FILE_SIZE", "lots", ("file_size", "could not parse value and unit")),
-    (StorageSettings, "JP_UPLOAD_DEADLINE", "0", ("deadline", "greater than or equal to 1")),
+    (StorageSettings, "JP_MAX_FILE_SIZE", "lots", ("JP_MAX_FILE_SIZE", "could not parse value")),
+    (StorageSettings, "JP_UPLOAD_DEADLINE", "0", ("JP_UPLOAD_DEADLINE", "greater than or equal")),
     (AuthSettings, "JP_TOKEN_TTL", "a day", ("ttl", "integer")),
     (DoorSettings, "JP_FTPD_PORT", "-1", ("port", "greater than or equal to 0")),
-    (TagSettings, "JP_MAX_TAGS_PER_REQUEST", "5000", ("tags_per_request", "1000")),
-    (TagSettings, "JP_MAX_TAG_VALUE", "70000", ("tag_value", "65536")),
+    (TagSettings, "JP_MAX_TAGS_PER_REQUEST", "5000", ("JP_MAX_TAGS_PER_REQUEST", "1000")),
+    (TagSettings, "JP_MAX_TAG_VALUE", "70000", ("JP_MAX_TAG_VALUE", "65536")),
 ]
 BAD_IDS = [f"{variable}={value}" for _, variable, value, _ in BAD]
 
