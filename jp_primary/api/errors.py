@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
@@ -105,8 +106,16 @@ async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(_body("InternalError", "an unexpected error occurred"), 500)
 
 
+async def _client_gone(request: Request, _exc: Exception) -> JSONResponse:
+    # The client closed the connection mid-request (a cut upload): its own doing, not a server
+    # error. Nothing reaches it; the upload's cleanup already ran as the error passed through.
+    log.info("client went away during %s %s", request.method, request.url.path)
+    return JSONResponse(_body("ClientDisconnect", "the client closed the connection"), 400)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(JPError, _jp_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(Exception, _unexpected)

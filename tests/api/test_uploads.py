@@ -417,3 +417,48 @@ def test_defect_10_a_sender_stalled_past_its_deadline_gets_410_not_500(make_api)
     assert staging_entries(api) == []
     late = start_upload(api, key)  # the name is free again
     assert late.status_code == 201
+
+
+def test_a_client_that_goes_away_mid_upload_is_no_server_error(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = register_job(api)
+    token = api.auth(ALICE)["Authorization"].encode()
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "PUT",
+        "scheme": "http",
+        "path": f"/v1/jobs/{key}/files/osb",
+        "raw_path": f"/v1/jobs/{key}/files/osb".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"authorization", token), (b"content-length", b"1000")],
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8901),
+    }
+    messages = iter(
+        [
+            {"type": "http.request", "body": b"x" * 100, "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(_message: dict[str, Any]) -> None:
+        return None
+
+    async def main() -> None:
+        app = create_app(api.settings)
+        async with app.router.lifespan_context(app):
+            await app(scope, receive, send)  # must not raise: the client is gone, not the server
+
+    with caplog.at_level("INFO"):
+        asyncio.run(main())
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
+    assert any("went away" in r.getMessage() for r in caplog.records)
+    retried = api.client.put(f"/v1/jobs/{key}/files/osb", content=b"y", headers=api.auth(ALICE))
+    assert retried.status_code == 201, retried.text  # nothing of the cut upload stands in the way
