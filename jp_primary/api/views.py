@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from jp_primary.api import schemas
-from jp_primary.services.results import CommittedFile, FileInfo, FileView, JobInfo, StoredValue
+from jp_primary.services.results import CommittedFile, FileView, JobInfo, StoredFile, StoredValue
 
 # Listings show only this many problems per file (the count and the file's own place tell more).
 LISTED_PROBLEMS = 5
 
 
-def file_out(file: FileInfo, uploader: str) -> schemas.FileOut:
+def file_out(file: StoredFile, uploader: str) -> schemas.FileOut:
     return schemas.FileOut(
         file_class=file.file_class,
         name=file.name,
@@ -23,7 +23,7 @@ def file_out(file: FileInfo, uploader: str) -> schemas.FileOut:
     )
 
 
-def file_errors_out(file: FileInfo) -> schemas.FileErrorsOut:
+def file_errors_out(file: StoredFile) -> schemas.FileErrorsOut:
     return schemas.FileErrorsOut(
         file_class=file.file_class,
         name=file.name,

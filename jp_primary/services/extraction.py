@@ -11,7 +11,6 @@ kept (their texts cut) while all are counted. Each change is itself reported as 
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -20,8 +19,8 @@ from sqlmodel import Session
 
 from jp_primary.attributes.names import tag_attribute
 from jp_primary.backends.base import StorageBackend
-from jp_primary.db.models import FileRow
 from jp_primary.db.repositories import records, values
+from jp_primary.db.repositories.files import StoredFile
 from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction, ExtractionProblem
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.text import (
@@ -65,8 +64,9 @@ def file_values(
     ]
 
 
-def errors_json(extraction: Extraction) -> str:
-    return json.dumps([problem.as_dict() for problem in extraction.errors])
+def error_dicts(extraction: Extraction) -> list[dict[str, object]]:
+    """The problems kept, as stored with the file and shown to clients."""
+    return [problem.as_dict() for problem in extraction.errors]
 
 
 def error_count(extraction: Extraction) -> int:
@@ -182,9 +182,8 @@ def job_record_of(extraction: Extraction, file_class: str, name: str) -> tuple[s
     return None, f"the {shown} yields no JobRecord ({why})"
 
 
-def store_job_record(session: Session, row: FileRow, extraction: Extraction) -> None:
+def store_job_record(session: Session, row: StoredFile, extraction: Extraction) -> None:
     """Keep the JobRecord a record-class file yields (or why it yields none) for reading."""
     if row.file_class in RECORD_CLASSES:
-        assert row.id is not None
         xml, detail = job_record_of(extraction, row.file_class, row.name)
         records.put(session, row.id, xml, detail or None, datetime.now(UTC))

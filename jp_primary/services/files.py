@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,8 +10,8 @@ from sqlmodel import Session
 
 from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import StorageBackend
-from jp_primary.db.models import FileRow
 from jp_primary.db.repositories import files, identities
+from jp_primary.db.repositories.files import StoredFile
 from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.session import Database
 from jp_primary.errors import InvalidInput, NotFound, StorageUnavailable
@@ -23,37 +22,8 @@ LINK_TTL = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
-class FileInfo:
-    """A committed file as the services hand it out (never the ORM row)."""
-
-    file_class: str
-    name: str
-    size: int
-    sha256: str
-    content_type: str | None
-    committed_at: datetime
-    location: str
-    errors: list[dict[str, object]]  # the first extraction problems kept
-    error_count: int  # every extraction problem found
-
-    @classmethod
-    def of(cls, row: FileRow) -> FileInfo:
-        return cls(
-            file_class=row.file_class,
-            name=row.name,
-            size=row.size,
-            sha256=row.sha256,
-            content_type=row.content_type,
-            committed_at=row.committed_at,
-            location=row.location,
-            errors=json.loads(row.extraction_errors),
-            error_count=row.extraction_error_count,
-        )
-
-
-@dataclass(frozen=True)
 class FileView:
-    file: FileInfo
+    file: StoredFile
     uploader: str
 
 
@@ -100,31 +70,31 @@ class FileService:
     def _views(session: Session, job_id: int) -> list[FileView]:
         rows = files.for_job(session, job_id)
         who = identities.subjects(session, {r.uploader_id for r in rows})
-        return [FileView(FileInfo.of(r), who[r.uploader_id]) for r in rows]
+        return [FileView(r, who[r.uploader_id]) for r in rows]
 
-    async def find(self, identity: Identity, key: str, file_class: str, name: str) -> FileInfo:
+    async def find(self, identity: Identity, key: str, file_class: str, name: str) -> StoredFile:
         canonical = self.plugins.resolve_class(file_class)
 
-        def lookup(session: Session) -> FileInfo:
+        def lookup(session: Session) -> StoredFile:
             job = jobs.readable_job(session, identity, key)
             row = files.get(session, job.id, canonical, name)
             if row is None:
                 raise NotFound(f"no file ({canonical}, {name!r}) stored for this job")
-            return FileInfo.of(row)
+            return row
 
         return await self.db.run(lookup)
 
-    def read(self, row: FileInfo, offset: int, length: int | None) -> AsyncIterator[bytes]:
+    def read(self, row: StoredFile, offset: int, length: int | None) -> AsyncIterator[bytes]:
         return self.backend.read(row.location, offset, length)
 
-    def link(self, row: FileInfo) -> tuple[str, datetime]:
+    def link(self, row: StoredFile) -> tuple[str, datetime]:
         expires = datetime.now(UTC) + LINK_TTL
         url = self.backend.presigned_download(row.location, expires=expires)
         if url is None:
             raise InvalidInput(f"the {self.backend.name} backend serves no direct links")
         return url, expires
 
-    async def ensure_present(self, row: FileInfo) -> None:
+    async def ensure_present(self, row: StoredFile) -> None:
         """A committed file whose bytes the store lost is an outage, not a missing file."""
         try:
             await self.backend.stat(row.location)

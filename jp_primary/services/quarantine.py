@@ -19,29 +19,23 @@ then (and if the move fails) the quarantine entry names the original key, which 
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import delete
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import StorageBackend
-from jp_primary.db.models import (
-    AttributeValueRow,
-    DoorGrantRow,
-    FileRow,
-    IdentityRow,
-    QuarantineRow,
-    RetractedValueRow,
-    UploadRow,
-)
-from jp_primary.db.repositories import jobs, uploads
+from jp_primary.db.repositories import door_grants, files, identities, jobs, uploads, values
+from jp_primary.db.repositories import quarantine as entries_repo
+from jp_primary.db.repositories.files import StoredFile
 from jp_primary.db.repositories.jobs import JobInfo
+from jp_primary.db.repositories.quarantine import NewEntry, QuarantineEntry
 from jp_primary.db.repositories.uploads import UploadState
+from jp_primary.db.repositories.values import StoredValue
 from jp_primary.db.session import Database
 from jp_primary.services.storage_keys import FILES_PREFIX
 from jp_primary.timefmt import rfc3339
@@ -58,26 +52,20 @@ class Takeover:
     retracted: list[int]
 
 
-def _subject(session: Session, identity_id: int | None) -> str | None:
-    if identity_id is None:
-        return None
-    return session.exec(select(IdentityRow.subject).where(IdentityRow.id == identity_id)).first()
-
-
-def _file_json(session: Session, row: FileRow) -> dict[str, Any]:
+def _file_json(row: StoredFile, who: dict[int, str]) -> dict[str, Any]:
     return {
         "class": row.file_class,
         "name": row.name,
         "size": row.size,
         "sha256": row.sha256,
         "content_type": row.content_type,
-        "uploader": _subject(session, row.uploader_id),
+        "uploader": who.get(row.uploader_id),
         "committed_at": rfc3339(row.committed_at),
         "location": row.location,
     }
 
 
-def _value_json(session: Session, row: AttributeValueRow) -> dict[str, Any]:
+def _value_json(row: StoredValue) -> dict[str, Any]:
     return {
         "seq": row.seq,
         "name": row.name,
@@ -85,7 +73,7 @@ def _value_json(session: Session, row: AttributeValueRow) -> dict[str, Any]:
         "origin": row.origin,
         "origin_detail": row.origin_detail,
         "timestamp": rfc3339(row.timestamp),
-        "author": _subject(session, row.author_id),
+        "author": row.author,
     }
 
 
@@ -110,22 +98,11 @@ def take_over(
     ):
         return None
     job_id = existing.id
-    file_rows = list(session.exec(select(FileRow).where(FileRow.job_id == job_id)))
-    value_rows = list(
-        session.exec(
-            select(AttributeValueRow)
-            .where(AttributeValueRow.job_id == job_id)
-            .order_by(col(AttributeValueRow.seq))
-        )
-    )
-    open_uploads = list(
-        session.exec(
-            select(UploadRow).where(
-                UploadRow.job_id == job_id, col(UploadRow.state).in_(uploads.IN_PROGRESS)
-            )
-        )
-    )
-    entry = QuarantineRow(
+    file_rows = files.for_job(session, job_id)
+    value_rows = values.for_job(session, job_id)
+    open_uploads = uploads.in_progress_for_job(session, job_id)
+    who = identities.subjects(session, {f.uploader_id for f in file_rows})
+    entry = NewEntry(
         job_id=job_id,
         jobid=existing.jobid,
         squatter=existing.owner,
@@ -135,27 +112,23 @@ def take_over(
         new_owner=owner,
         quarantined_at=now,
         retain_until=now + retention,
-        files=json.dumps([_file_json(session, f) for f in file_rows]),
-        attribute_values=json.dumps([_value_json(session, v) for v in value_rows]),
-        uploads=json.dumps(
-            [
-                {"upload_id": u.id, "class": u.file_class, "name": u.name, "state": u.state}
-                for u in open_uploads
-            ]
-        ),
+        files=[_file_json(f, who) for f in file_rows],
+        attribute_values=[_value_json(v) for v in value_rows],
+        uploads=[
+            {"upload_id": u.id, "class": u.file_class, "name": u.name, "state": u.state}
+            for u in open_uploads
+        ],
     )
-    session.add(entry)
+    entry_id = entries_repo.add(session, entry)
     # The squatter's unfinished uploads end (their slots free for the owner); one-time door
     # credentials of them stop working; their staged bytes become orphans for gc.
     upload_ids = [u.id for u in open_uploads]
     for upload_id in upload_ids:
         uploads.end(session, upload_id, UploadState.ABORTED)
-    if upload_ids:
-        session.execute(delete(DoorGrantRow).where(col(DoorGrantRow.upload_id).in_(upload_ids)))
-    session.execute(delete(AttributeValueRow).where(col(AttributeValueRow.job_id) == job_id))
-    session.execute(delete(FileRow).where(col(FileRow.job_id) == job_id))
+    door_grants.revoke_for_uploads(session, upload_ids)
+    values.remove_for_job(session, job_id)
+    files.remove_for_job(session, job_id)
     session.flush()
-    assert entry.id is not None
     retracted = [v.seq for v in value_rows]
     security_log.warning(
         "jobid squatting: trusted registration by %r of %r for owner %r took over job key %r "
@@ -170,71 +143,52 @@ def take_over(
         len(file_rows),
         len(value_rows),
         len(open_uploads),
-        entry.id,
+        entry_id,
     )
-    return Takeover(entry.id, retracted)
+    return Takeover(entry_id, retracted)
 
 
 def announce(session: Session, job_id: int, retracted: list[int], at_seq: int) -> None:
     """Record the takeover's retracted seqs, announced with the changes at ``at_seq``."""
-    now = datetime.now(UTC)
-    for seq in retracted:
-        session.add(
-            RetractedValueRow(
-                seq=seq, job_id=job_id, announced_seq=at_seq, retracted_at=now, reason="takeover"
-            )
-        )
+    entries_repo.retract(session, job_id, retracted, at_seq, datetime.now(UTC), "takeover")
 
 
 def retracted_for_job(session: Session, job_id: int) -> list[tuple[int, int]]:
     """(retracted seq, announced at seq) of one job, oldest first."""
-    stmt = (
-        select(RetractedValueRow.seq, RetractedValueRow.announced_seq)
-        .where(RetractedValueRow.job_id == job_id)
-        .order_by(col(RetractedValueRow.seq))
-    )
-    return [(int(s), int(a)) for s, a in session.exec(stmt)]
+    return entries_repo.retracted_for_job(session, job_id)
 
 
 # ----- after the transaction: keep the bytes, list, purge -------------------------------------
 
 
-def _referenced(session: Session, location: str) -> bool:
-    return session.exec(select(FileRow.id).where(FileRow.location == location)).first() is not None
-
-
 async def _is_referenced(db: Database, location: str) -> bool:
-    return await db.run(lambda s: _referenced(s, location))
+    return await db.run(lambda s: files.is_referenced(s, location))
 
 
-def entry_json(row: QuarantineRow) -> dict[str, Any]:
+def entry_json(entry: QuarantineEntry) -> dict[str, Any]:
     return {
-        "id": row.id,
-        "jobid": row.jobid,
-        "squatter": row.squatter,
-        "squatter_registrar": row.squatter_registrar,
-        "squatter_registered_at": rfc3339(row.squatter_registered_at),
-        "claimed_by": row.claimed_by,
-        "new_owner": row.new_owner,
-        "quarantined_at": rfc3339(row.quarantined_at),
-        "retain_until": rfc3339(row.retain_until),
-        "files": json.loads(row.files),
-        "values": json.loads(row.attribute_values),
-        "uploads": json.loads(row.uploads),
+        "id": entry.id,
+        "jobid": entry.jobid,
+        "squatter": entry.squatter,
+        "squatter_registrar": entry.squatter_registrar,
+        "squatter_registered_at": rfc3339(entry.squatter_registered_at),
+        "claimed_by": entry.claimed_by,
+        "new_owner": entry.new_owner,
+        "quarantined_at": rfc3339(entry.quarantined_at),
+        "retain_until": rfc3339(entry.retain_until),
+        "files": entry.files,
+        "values": entry.attribute_values,
+        "uploads": entry.uploads,
     }
 
 
 def list_entries(session: Session) -> list[dict[str, Any]]:
-    rows = session.exec(select(QuarantineRow).order_by(col(QuarantineRow.id)))
-    return [entry_json(r) for r in rows]
+    return [entry_json(e) for e in entries_repo.entries(session)]
 
 
 def locations(session: Session) -> set[str]:
     """Every location a quarantine entry keeps (gc must not collect them)."""
-    found: set[str] = set()
-    for files in session.exec(select(QuarantineRow.files)):
-        found.update(f["location"] for f in json.loads(files))
-    return found
+    return entries_repo.locations(session)
 
 
 class QuarantineService:
@@ -250,12 +204,12 @@ class QuarantineService:
 
     async def secure(self, quarantine_id: int) -> None:
         """Move a quarantined entry's committed bytes away from keys the owner's files will use."""
-        entry = await self.db.run(lambda s: s.get(QuarantineRow, quarantine_id))
+        entry = await self.db.run(lambda s: entries_repo.get(s, quarantine_id))
         if entry is None:
             return
-        files = json.loads(entry.files)
+        held = [dict(item) for item in entry.files]
         changed = False
-        for i, item in enumerate(files):
+        for i, item in enumerate(held):
             location = item["location"]
             if not location.startswith(FILES_PREFIX):
                 continue  # object stores keep committed bytes at their unique staging key
@@ -270,32 +224,16 @@ class QuarantineService:
             item["location"] = target
             changed = True
         if changed:
-
-            def save(session: Session) -> None:
-                row = session.get(QuarantineRow, quarantine_id)
-                if row is not None:
-                    row.files = json.dumps(files)
-                    session.add(row)
-
-            await self.db.run(save)
+            await self.db.run(lambda s: entries_repo.set_files(s, quarantine_id, held))
 
     async def purge(self, now: datetime | None = None) -> int:
         """Delete the entries whose retention ended, with their bytes; the number deleted."""
         cutoff = now or datetime.now(UTC)
-
-        def due(session: Session) -> list[tuple[int, list[str]]]:
-            rows = session.exec(select(QuarantineRow).where(QuarantineRow.retain_until <= cutoff))
-            return [(r.id or 0, [f["location"] for f in json.loads(r.files)]) for r in rows]
-
         done = 0
-        for entry_id, held in await self.db.run(due):
-            for location in held:
-                if not await _is_referenced(self.db, location):
-                    await self.backend.delete(location)
-
-            def drop(session: Session, entry_id: int = entry_id) -> None:
-                session.execute(delete(QuarantineRow).where(col(QuarantineRow.id) == entry_id))
-
-            await self.db.run(drop)
+        for entry in await self.db.run(lambda s: entries_repo.due(s, cutoff)):
+            for item in entry.files:
+                if not await _is_referenced(self.db, item["location"]):
+                    await self.backend.delete(item["location"])
+            await self.db.run(partial(entries_repo.remove, entry_id=entry.id))
             done += 1
         return done

@@ -15,8 +15,8 @@ from sqlmodel import Session
 
 from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import StorageBackend
-from jp_primary.db.models import FileRow
 from jp_primary.db.repositories import files, records
+from jp_primary.db.repositories.files import StoredFile
 from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.session import Database
 from jp_primary.errors import NotFound, StorageUnavailable
@@ -28,7 +28,7 @@ from jp_primary.services.extraction import FileIdentity, extract_sync, job_recor
 @dataclass(frozen=True)
 class _Stored:
     job: JobInfo
-    dump: FileRow
+    dump: StoredFile
     derived: bool  # a record (or the reason for none) is stored
     xml: str | None
     detail: str | None
@@ -42,7 +42,6 @@ def _lb_dump(session: Session, identity: Identity, key: str) -> _Stored:
     # The unnamed dump is the L&B server's own export; otherwise the latest one.
     unnamed = [f for f in dumps if f.name == ""]
     dump = (unnamed or dumps)[-1]
-    assert dump.id is not None
     row = records.get(session, dump.id)
     if row is None:
         return _Stored(job, dump, False, None, None)
@@ -67,7 +66,7 @@ class RecordService:
             raise NotFound(f"{detail}; upload a dump holding this job's events under another name")
         return xml
 
-    async def _derive_once(self, job: JobInfo, dump: FileRow) -> tuple[str | None, str]:
+    async def _derive_once(self, job: JobInfo, dump: StoredFile) -> tuple[str | None, str]:
         try:
             await self.backend.stat(dump.location)
         except FileNotFoundError:
@@ -77,7 +76,6 @@ class RecordService:
             extract_sync, self.plugins, self.backend, dump.location, ident, dump.committed_at
         )
         xml, detail = job_record_of(extraction, dump.file_class, dump.name)
-        assert dump.id is not None
         file_id = dump.id
         await self.db.run(lambda s: records.put(s, file_id, xml, detail or None, datetime.now(UTC)))
         return xml, detail

@@ -15,8 +15,8 @@ import anyio.to_thread
 from sqlmodel import Session
 
 from jp_primary.backends.base import StorageBackend
-from jp_primary.db.models import FileRow
 from jp_primary.db.repositories import files, jobs, values
+from jp_primary.db.repositories.files import StoredFile
 from jp_primary.db.session import Database
 from jp_primary.errors import NotFound
 from jp_primary.plugins.base import Extraction
@@ -25,7 +25,7 @@ from jp_primary.services.extraction import (
     ExtractionLimits,
     FileIdentity,
     error_count,
-    errors_json,
+    error_dicts,
     extract_sync,
     file_values,
     store_job_record,
@@ -39,7 +39,7 @@ class ReextractReport:
     files_with_errors: int
 
 
-def _selected(session: Session, file_class: str | None, job_key: str | None) -> list[FileRow]:
+def _selected(session: Session, file_class: str | None, job_key: str | None) -> list[StoredFile]:
     job_id = None
     if job_key is not None:
         job = jobs.by_key(session, job_key)
@@ -49,11 +49,10 @@ def _selected(session: Session, file_class: str | None, job_key: str | None) -> 
     return files.for_class(session, file_class, job_id)
 
 
-def _replace(session: Session, row: FileRow, extraction: Extraction) -> int:
-    assert row.id is not None
+def _replace(session: Session, row: StoredFile, extraction: Extraction) -> int:
     new = file_values(extraction.values, row.file_class, row.name, row.id)
     values.remove_for_file(session, row.id)
-    files.set_extraction_errors(session, row.id, errors_json(extraction), error_count(extraction))
+    files.set_extraction_errors(session, row.id, error_dicts(extraction), error_count(extraction))
     store_job_record(session, row, extraction)
     return len(values.append(session, row.job_id, new))
 
@@ -73,9 +72,8 @@ class ReextractService:
         self.plugins = plugins
         self.limits = limits
 
-    async def reextract_file(self, row: FileRow) -> Extraction:
+    async def reextract_file(self, row: StoredFile) -> Extraction:
         """Derive one stored file's values again and store them in place of the old ones."""
-        assert row.id is not None
         job = await self.db.run(lambda s: jobs.by_id(s, row.job_id))
         assert job is not None
         ident = FileIdentity(job.jobid, job.key, row.file_class, row.name)

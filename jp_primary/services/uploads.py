@@ -15,7 +15,6 @@ being written.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
 import time
@@ -30,9 +29,9 @@ from sqlmodel import Session
 from jp_primary.attributes.names import tag_attribute
 from jp_primary.auth.identity import Identity, Role
 from jp_primary.backends.base import DirectUpload, StorageBackend
-from jp_primary.db.models import FileRow, UploadRow
 from jp_primary.db.repositories import files, identities, uploads, values
-from jp_primary.db.repositories.uploads import UploadState
+from jp_primary.db.repositories.files import NewFile, StoredFile
+from jp_primary.db.repositories.uploads import Upload, UploadState
 from jp_primary.db.repositories.values import StoredValue
 from jp_primary.db.session import Database
 from jp_primary.door.grants import Door, door_upload
@@ -52,12 +51,11 @@ from jp_primary.services.extraction import (
     ExtractionLimits,
     FileIdentity,
     error_count,
-    errors_json,
+    error_dicts,
     extract_sync,
     file_values,
     store_job_record,
 )
-from jp_primary.services.files import FileInfo
 from jp_primary.services.storage_keys import (
     final_key,
     staging_key,
@@ -97,7 +95,7 @@ class UploadTicket:
 
 @dataclass(frozen=True)
 class CommittedFile:
-    file: FileInfo
+    file: StoredFile
     job_key: str
     uploader: str
     values: list[StoredValue] = field(default_factory=list)
@@ -135,17 +133,15 @@ def normalise_sha256(value: str | None) -> str | None:
     return lowered
 
 
-def _as_committed(session: Session, row: FileRow, job_key: str) -> CommittedFile:
+def _as_committed(session: Session, row: StoredFile, job_key: str) -> CommittedFile:
     """The answer to a commit that an earlier (possibly unanswered) attempt completed."""
-    assert row.id is not None
     uploader = identities.subjects(session, {row.uploader_id})[row.uploader_id]
     derived = values.for_file(session, row.id)
-    errors = json.loads(row.extraction_errors)
-    return CommittedFile(FileInfo.of(row), job_key, uploader, derived, errors, created=False)
+    return CommittedFile(row, job_key, uploader, derived, list(row.errors), created=False)
 
 
 def _record_file_tags(
-    session: Session, upload: UploadRow, tags: list[tuple[str, str]], at: datetime
+    session: Session, upload: Upload, tags: list[tuple[str, str]], at: datetime
 ) -> None:
     """User tags a file carries (namespaced L&B UserTags), recorded as if its uploader had
     tagged the job at commit time."""
@@ -191,7 +187,7 @@ class UploadService:
             job = jobs.writable_job(session, identity, key)
             ended = self._expire_in(session, job.id)
             starter_id = identities.identity_id(session, identity.subject)
-            row = UploadRow(
+            row = Upload(
                 id=upload_id,
                 job_id=job.id,
                 file_class=file_class,
@@ -327,7 +323,7 @@ class UploadService:
         state = row.state if row is not None else UploadState.ABORTED
         raise Gone(f"the upload was {state} {during}; {_after(state)}")
 
-    def _open_upload(self, session: Session, identity: Identity, upload_id: str) -> UploadRow:
+    def _open_upload(self, session: Session, identity: Identity, upload_id: str) -> Upload:
         upload = uploads.get(session, upload_id)
         if upload is None:
             raise NotFound("no such upload")
@@ -376,7 +372,7 @@ class UploadService:
             extraction.user_tags, reserved_namespaces(self.plugins)
         )
         extraction.errors.extend(refused)
-        row = FileRow(
+        row = NewFile(
             job_id=upload.job_id,
             file_class=upload.file_class,
             name=upload.name,
@@ -387,8 +383,8 @@ class UploadService:
             upload_id=upload.id,
             committed_at=now,
             location=location,
-            extraction_errors=errors_json(extraction),
-            extraction_error_count=error_count(extraction),
+            errors=error_dicts(extraction),
+            error_count=error_count(extraction),
         )
         committed = await self.db.run(
             lambda s: self._record_commit(s, upload, row, extraction, identity, job.key)
@@ -409,7 +405,7 @@ class UploadService:
         await self.backend.publish(staged, final)
         return final
 
-    async def _received(self, upload: UploadRow) -> tuple[int, str]:
+    async def _received(self, upload: Upload) -> tuple[int, str]:
         if upload.received_size is not None and upload.received_sha256 is not None:
             return upload.received_size, upload.received_sha256
         if upload.method == "api" or upload.staging_key is None:
@@ -436,7 +432,7 @@ class UploadService:
             digest.update(chunk)
         return info.size, digest.hexdigest()
 
-    async def _verify(self, upload: UploadRow, size: int, sha256: str) -> None:
+    async def _verify(self, upload: Upload, size: int, sha256: str) -> None:
         problems = []
         if upload.declared_size is not None and upload.declared_size != size:
             problems.append(f"declared size {upload.declared_size}, received {size}")
@@ -465,8 +461,8 @@ class UploadService:
     def _record_commit(
         self,
         session: Session,
-        upload: UploadRow,
-        row: FileRow,
+        upload: Upload,
+        new_file: NewFile,
         extraction: Extraction,
         identity: Identity,
         job_key: str,
@@ -478,12 +474,12 @@ class UploadService:
                 state = ended.state if ended is not None else UploadState.ABORTED
                 raise Gone(f"the upload was {state} before it could be committed; {_after(state)}")
             return _as_committed(session, existing, job_key)
-        if not files.insert(session, row):
+        row = files.insert(session, new_file)
+        if row is None:
             raise Conflict(
-                f"file ({row.file_class}, {row.name!r}) is already stored for this job; files are "
-                "write-once: read it with GET, or store the new bytes under another name"
+                f"file ({new_file.file_class}, {new_file.name!r}) is already stored for this job; "
+                "files are write-once: read it with GET, or store the new bytes under another name"
             )
-        assert row.id is not None
         new = file_values(extraction.values, row.file_class, row.name, row.id)
         seqs = values.append(session, upload.job_id, new)
         _record_file_tags(session, upload, extraction.user_tags, row.committed_at)
@@ -492,8 +488,7 @@ class UploadService:
             StoredValue(v.name, v.value, v.origin, v.origin_detail, v.timestamp, seq, None)
             for v, seq in zip(new, seqs, strict=True)
         ]
-        errors = json.loads(row.extraction_errors)
-        return CommittedFile(FileInfo.of(row), job_key, identity.subject, stored, errors)
+        return CommittedFile(row, job_key, identity.subject, stored, list(row.errors))
 
     async def _already_committed(self, upload_id: str) -> CommittedFile:
         def lookup(session: Session) -> CommittedFile:

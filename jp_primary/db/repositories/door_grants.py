@@ -70,3 +70,9 @@ def consume(session: Session, user: str, now: datetime) -> bool:
 
 def revoke(session: Session, user: str) -> None:
     session.execute(delete(DoorGrantRow).where(col(DoorGrantRow.user) == user))
+
+
+def revoke_for_uploads(session: Session, upload_ids: list[str]) -> None:
+    """Drop the grants of these uploads (ended by a takeover)."""
+    if upload_ids:
+        session.execute(delete(DoorGrantRow).where(col(DoorGrantRow.upload_id).in_(upload_ids)))

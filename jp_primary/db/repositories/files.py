@@ -1,49 +1,142 @@
+"""Committed files. Services get ``StoredFile`` dataclasses, never the ORM rows."""
+
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
 from jp_primary.db.models import FileRow
 from jp_primary.db.repositories._upsert import add_unless_conflict
 
 
-def insert(session: Session, row: FileRow) -> bool:
-    """Insert a committed file; False when ``(job, class, name)`` is already stored."""
-    return add_unless_conflict(session, row)
+@dataclass(frozen=True)
+class NewFile:
+    """A file to record at commit (``errors`` the first extraction problems, ``error_count``
+    every one found)."""
+
+    job_id: int
+    file_class: str
+    name: str
+    size: int
+    sha256: str
+    content_type: str | None
+    uploader_id: int
+    upload_id: str | None
+    committed_at: datetime
+    location: str
+    errors: list[dict[str, object]]
+    error_count: int
 
 
-def get(session: Session, job_id: int, file_class: str, name: str) -> FileRow | None:
+@dataclass(frozen=True)
+class StoredFile:
+    """A committed file, as repositories and services hand it out."""
+
+    id: int
+    job_id: int
+    file_class: str
+    name: str
+    size: int
+    sha256: str
+    content_type: str | None
+    uploader_id: int
+    upload_id: str | None
+    committed_at: datetime
+    location: str
+    errors: list[dict[str, object]]  # the first extraction problems kept
+    error_count: int  # every extraction problem found
+
+
+def _stored(row: FileRow) -> StoredFile:
+    assert row.id is not None
+    return StoredFile(
+        id=row.id,
+        job_id=row.job_id,
+        file_class=row.file_class,
+        name=row.name,
+        size=row.size,
+        sha256=row.sha256,
+        content_type=row.content_type,
+        uploader_id=row.uploader_id,
+        upload_id=row.upload_id,
+        committed_at=row.committed_at,
+        location=row.location,
+        errors=json.loads(row.extraction_errors),
+        error_count=row.extraction_error_count,
+    )
+
+
+def insert(session: Session, new: NewFile) -> StoredFile | None:
+    """Insert a committed file; None when ``(job, class, name)`` is already stored."""
+    row = FileRow(
+        job_id=new.job_id,
+        file_class=new.file_class,
+        name=new.name,
+        size=new.size,
+        sha256=new.sha256,
+        content_type=new.content_type,
+        uploader_id=new.uploader_id,
+        upload_id=new.upload_id,
+        committed_at=new.committed_at,
+        location=new.location,
+        extraction_errors=json.dumps(new.errors),
+        extraction_error_count=new.error_count,
+    )
+    return _stored(row) if add_unless_conflict(session, row) else None
+
+
+def get(session: Session, job_id: int, file_class: str, name: str) -> StoredFile | None:
     stmt = select(FileRow).where(
         FileRow.job_id == job_id, FileRow.file_class == file_class, FileRow.name == name
     )
-    return session.exec(stmt).first()
+    row = session.exec(stmt).first()
+    return _stored(row) if row is not None else None
 
 
-def by_upload(session: Session, upload_id: str) -> FileRow | None:
-    return session.exec(select(FileRow).where(FileRow.upload_id == upload_id)).first()
+def by_upload(session: Session, upload_id: str) -> StoredFile | None:
+    row = session.exec(select(FileRow).where(FileRow.upload_id == upload_id)).first()
+    return _stored(row) if row is not None else None
 
 
-def for_job(session: Session, job_id: int) -> list[FileRow]:
+def for_job(session: Session, job_id: int) -> list[StoredFile]:
     stmt = select(FileRow).where(FileRow.job_id == job_id).order_by(col(FileRow.id))
-    return list(session.exec(stmt))
+    return [_stored(row) for row in session.exec(stmt)]
 
 
-def for_class(session: Session, file_class: str | None, job_id: int | None) -> list[FileRow]:
+def for_class(session: Session, file_class: str | None, job_id: int | None) -> list[StoredFile]:
     stmt = select(FileRow).order_by(col(FileRow.id))
     if file_class is not None:
         stmt = stmt.where(FileRow.file_class == file_class)
     if job_id is not None:
         stmt = stmt.where(FileRow.job_id == job_id)
-    return list(session.exec(stmt))
+    return [_stored(row) for row in session.exec(stmt)]
 
 
 def all_locations(session: Session) -> set[str]:
     return set(session.exec(select(FileRow.location)))
 
 
-def set_extraction_errors(session: Session, file_id: int, errors_json: str, count: int) -> None:
-    """The first problems (JSON list) and how many were found in all."""
+def set_extraction_errors(
+    session: Session, file_id: int, errors: list[dict[str, object]], count: int
+) -> None:
+    """The first problems and how many were found in all."""
     row = session.get(FileRow, file_id)
     if row is not None:
-        row.extraction_errors = errors_json
+        row.extraction_errors = json.dumps(errors)
         row.extraction_error_count = count
         session.add(row)
+
+
+def is_referenced(session: Session, location: str) -> bool:
+    """Whether a committed file's bytes live at ``location``."""
+    stmt = select(FileRow.id).where(FileRow.location == location)
+    return session.exec(stmt).first() is not None
+
+
+def remove_for_job(session: Session, job_id: int) -> None:
+    """Drop every file row of a job (a takeover; its derived values must be gone first)."""
+    session.execute(delete(FileRow).where(col(FileRow.job_id) == job_id))

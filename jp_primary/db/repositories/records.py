@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete
@@ -17,5 +18,18 @@ def put(session: Session, file_id: int, xml: str | None, detail: str | None, at:
     session.flush()
 
 
-def get(session: Session, file_id: int) -> JobRecordRow | None:
-    return session.get(JobRecordRow, file_id)
+@dataclass(frozen=True)
+class StoredRecord:
+    """The record derived from a file: ``xml`` None when it yields none, ``detail`` says why."""
+
+    file_id: int
+    xml: str | None
+    detail: str | None
+    derived_at: datetime
+
+
+def get(session: Session, file_id: int) -> StoredRecord | None:
+    row = session.get(JobRecordRow, file_id)
+    if row is None:
+        return None
+    return StoredRecord(row.file_id, row.xml, row.detail, row.derived_at)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 
@@ -36,22 +37,70 @@ ENDED = (
 )
 
 
+@dataclass(frozen=True)
+class Upload:
+    """An upload as services see it (and hand to ``insert``), never the ORM row.
+
+    ``slot`` is ``slot(job_id, file_class, name)`` while the upload is in progress, None after.
+    """
+
+    id: str
+    job_id: int
+    file_class: str
+    name: str
+    content_type: str | None
+    declared_size: int | None
+    declared_sha256: str | None
+    method: str
+    state: str
+    slot: str | None
+    starter_id: int
+    created_at: datetime
+    expires_at: datetime
+    staging_key: str | None = None
+    received_size: int | None = None
+    received_sha256: str | None = None
+
+
+def _upload(row: UploadRow) -> Upload:
+    return Upload(
+        id=row.id,
+        job_id=row.job_id,
+        file_class=row.file_class,
+        name=row.name,
+        content_type=row.content_type,
+        declared_size=row.declared_size,
+        declared_sha256=row.declared_sha256,
+        method=row.method,
+        state=row.state,
+        slot=row.slot,
+        starter_id=row.starter_id,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        staging_key=row.staging_key,
+        received_size=row.received_size,
+        received_sha256=row.received_sha256,
+    )
+
+
 def slot(job_id: int, file_class: str, name: str) -> str:
     return f"{job_id}/{file_class}/{name}"
 
 
-def insert(session: Session, row: UploadRow) -> bool:
+def insert(session: Session, upload: Upload) -> bool:
     """Reserve the upload's slot; False when the slot is taken by an upload in progress."""
-    return add_unless_conflict(session, row)
+    return add_unless_conflict(session, UploadRow(**asdict(upload)))
 
 
-def get(session: Session, upload_id: str) -> UploadRow | None:
-    return session.get(UploadRow, upload_id)
+def get(session: Session, upload_id: str) -> Upload | None:
+    row = session.get(UploadRow, upload_id)
+    return _upload(row) if row is not None else None
 
 
-def holding(session: Session, slot_name: str) -> UploadRow | None:
+def holding(session: Session, slot_name: str) -> Upload | None:
     """The upload in progress that holds ``slot_name``, if any."""
-    return session.exec(select(UploadRow).where(UploadRow.slot == slot_name)).first()
+    row = session.exec(select(UploadRow).where(UploadRow.slot == slot_name)).first()
+    return _upload(row) if row is not None else None
 
 
 def _at_least(until: datetime) -> object:
@@ -132,15 +181,22 @@ def expire(session: Session, upload_id: str, now: datetime) -> bool:
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
-def expired(session: Session, now: datetime, job_id: int | None = None) -> list[UploadRow]:
+def expired(session: Session, now: datetime, job_id: int | None = None) -> list[Upload]:
     stmt = select(UploadRow).where(
         col(UploadRow.state).in_(IN_PROGRESS), col(UploadRow.expires_at) < now
     )
     if job_id is not None:
         stmt = stmt.where(UploadRow.job_id == job_id)
-    return list(session.exec(stmt))
+    return [_upload(row) for row in session.exec(stmt)]
 
 
 def in_progress_ids(session: Session) -> set[str]:
     stmt = select(UploadRow.id).where(col(UploadRow.state).in_(IN_PROGRESS))
     return set(session.exec(stmt))
+
+
+def in_progress_for_job(session: Session, job_id: int) -> list[Upload]:
+    stmt = select(UploadRow).where(
+        UploadRow.job_id == job_id, col(UploadRow.state).in_(IN_PROGRESS)
+    )
+    return [_upload(row) for row in session.exec(stmt)]

@@ -142,3 +142,8 @@ def last_seq(session: Session) -> int:
     return int(
         session.exec(select(ChangeCounterRow.last_seq).where(ChangeCounterRow.id == 1)).one()
     )
+
+
+def remove_for_job(session: Session, job_id: int) -> None:
+    """Drop every value of a job (a takeover quarantines them first)."""
+    session.execute(delete(AttributeValueRow).where(col(AttributeValueRow.job_id) == job_id))
