@@ -28,27 +28,15 @@ class NewFile:
     upload_id: str | None
     committed_at: datetime
     location: str
-    errors: list[dict[str, object]]
-    error_count: int
+    errors: list[dict[str, object]]  # the first extraction problems kept
+    error_count: int  # every extraction problem found
 
 
 @dataclass(frozen=True)
-class StoredFile:
-    """A committed file, as repositories and services hand it out."""
+class StoredFile(NewFile):
+    """A committed file, as repositories and services hand it out: what was recorded, and its id."""
 
     id: int
-    job_id: int
-    file_class: str
-    name: str
-    size: int
-    sha256: str
-    content_type: str | None
-    uploader_id: int
-    upload_id: str | None
-    committed_at: datetime
-    location: str
-    errors: list[dict[str, object]]  # the first extraction problems kept
-    error_count: int  # every extraction problem found
 
 
 def _stored(row: FileRow) -> StoredFile:
