@@ -86,12 +86,13 @@ def database_url(
 
 @pytest.fixture
 def make_api(tmp_path: Path, database_url: str) -> Iterator[Callable[..., Api]]:
-    """Start the app (lifespan included) with optional storage settings overrides."""
+    """Start the app (lifespan included) with optional storage settings overrides (and server
+    settings overrides as ``server={...}``)."""
     clients: list[TestClient] = []
 
-    def start(**storage: Any) -> Api:
+    def start(server: dict[str, Any] | None = None, **storage: Any) -> Api:
         home = tmp_path / f"home{len(clients)}"
-        settings = make_settings(home, database_url, **storage)
+        settings = make_settings(home, database_url, server, **storage)
         client = TestClient(create_app(settings))
         client.__enter__()
         clients.append(client)

@@ -40,9 +40,11 @@ def new_jobid() -> str:
     return f"https://lb.example.org:9000/{secrets.token_urlsafe(16)[:22]}"
 
 
-def make_settings(home: Path, database_url: str, **storage: Any) -> Settings:
+def make_settings(
+    home: Path, database_url: str, server: dict[str, Any] | None = None, **storage: Any
+) -> Settings:
     return Settings(
-        server=ServerSettings(home=home),
+        server=ServerSettings(home=home, **(server or {})),
         database=DatabaseSettings(url=database_url),
         storage=StorageSettings(**storage),
         auth=AuthSettings(),

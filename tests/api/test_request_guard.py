@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-from fastapi.testclient import TestClient
 
-from jp_primary.app import create_app
-from jp_primary.config import AuthSettings, DatabaseSettings, ServerSettings, Settings
 from tests.helpers import ALICE, Api, new_jobid
 
 CHUNK = 64 * 1024
@@ -137,32 +133,8 @@ def test_defect_2_bodies_under_the_cap_and_uploads_over_it_work(api: Api) -> Non
     assert put.json()["size"] == len(data)
 
 
-def _settings(tmp_path: Path, database_url: str, **server: Any) -> Settings:
-    return Settings(
-        server=ServerSettings(home=tmp_path / "home", **server),
-        database=DatabaseSettings(url=database_url),
-        auth=AuthSettings(),
-    )
-
-
-@pytest.fixture
-def custom_api(tmp_path: Path, database_url: str) -> Any:
-    clients: list[TestClient] = []
-
-    def start(**server: Any) -> Api:
-        settings = _settings(tmp_path, database_url, **server)
-        client = TestClient(create_app(settings))
-        client.__enter__()
-        clients.append(client)
-        return Api(client, settings)
-
-    yield start
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-def test_defect_2_the_cap_is_a_setting(custom_api: Callable[..., Api]) -> None:
-    api = custom_api(max_json_body="1KiB")
+def test_defect_2_the_cap_is_a_setting(make_api: Callable[..., Api]) -> None:
+    api = make_api(server={"max_json_body": "1KiB"})
     headers = api.auth(ALICE)
     small = api.client.post("/v1/jobs", json={"jobid": new_jobid()}, headers=headers)
     assert small.status_code == 201
@@ -172,8 +144,8 @@ def test_defect_2_the_cap_is_a_setting(custom_api: Callable[..., Api]) -> None:
     assert "limited to 1024 bytes" in big.json()["detail"]
 
 
-def test_defect_2_requests_in_flight_are_bounded(custom_api: Callable[..., Api]) -> None:
-    api = custom_api(max_requests_in_flight=1)
+def test_defect_2_requests_in_flight_are_bounded(make_api: Callable[..., Api]) -> None:
+    api = make_api(server={"max_requests_in_flight": 1})
     release = anyio.Event()
     statuses: list[int] = []
 
@@ -234,9 +206,9 @@ def test_defect_2_requests_in_flight_are_bounded(custom_api: Callable[..., Api])
 
 
 def test_access_log_line_without_credentials(
-    custom_api: Callable[..., Api], caplog: pytest.LogCaptureFixture
+    make_api: Callable[..., Api], caplog: pytest.LogCaptureFixture
 ) -> None:
-    api = custom_api(access_log=True)
+    api = make_api(server={"access_log": True})
     headers = api.auth(ALICE)
     token = headers["Authorization"].split()[1]
     with caplog.at_level(logging.INFO, logger="jp_primary.access"):
