@@ -122,6 +122,8 @@ AttributeNameText = Annotated[str, MaxLen(ATTRIBUTE_NAME_MAX), _storable(ATTRIBU
 ClassText = Annotated[str, MaxLen(CLASS_MAX), _storable(CLASS_MAX)]
 ValueText = Annotated[str, MaxLen(VALUE_MAX), _storable(VALUE_MAX)]
 UploadIdText = Annotated[str, MaxLen(UPLOAD_ID_MAX), _storable(UPLOAD_ID_MAX)]
+# A value as stored and sent on feeds (derived values are longer than a tag value may be).
+StoredValueText = Annotated[str, MaxLen(DERIVED_VALUE_MAX), _storable(DERIVED_VALUE_MAX)]
 # The grammar is also published in the OpenAPI document (validation stays with the clearer message).
 MediaTypeText = Annotated[
     str,
