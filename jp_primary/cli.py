@@ -179,6 +179,10 @@ def _parser() -> argparse.ArgumentParser:
 
     door = sub.add_parser("ftpd", help="run the FTP upload door (JP_FTPD_* settings)")
     door.set_defaults(run=_ftpd)
+
+    from jp_primary.index import cli as index_cli
+
+    index_cli.register(sub)
     return parser
 
 

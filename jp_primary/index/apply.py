@@ -76,7 +76,9 @@ def _job_ids(conn: Connection, source: str, records: Sequence[FeedRecord]) -> di
         conn.execute(_insert(conn, jobs), rows)
         load()
     for jobid, owner in owners.items():
-        if owner and stored.get(jobid, owner) != owner:  # a primary's trusted take-over changes owners
+        if (
+            owner and stored.get(jobid, owner) != owner
+        ):  # a primary's trusted take-over changes owners
             conn.execute(jobs.update().where(jobs.c.id == ids[jobid]).values(owner=owner))
     return ids
 

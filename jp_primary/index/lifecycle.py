@@ -127,7 +127,9 @@ class FeedLifecycle:
         if feed.mode == "push":
             # The receiver must know the secret before the first batch can arrive.
             await self._update(feed.name, secret=secret)
-            request["destination"] = f"{self.config.server.public_url}{push_path(feed.name, secret)}"
+            request["destination"] = (
+                f"{self.config.server.public_url}{push_path(feed.name, secret)}"
+            )
         try:
             sub = await self.clients[feed.name].subscribe(request)
         except PrimaryError as exc:

@@ -11,6 +11,10 @@ from jp_primary.index.tables import metadata
 config = context.config
 
 
+def _ours(name: str | None) -> bool:
+    return name is not None and name.startswith("index_")
+
+
 def run_migrations_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     assert url is not None
@@ -23,7 +27,7 @@ def run_migrations_online() -> None:
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
             # The primary's tables may share the database: they are not ours to compare.
-            include_name=lambda name, kind, _parent: kind != "table" or name.startswith("index_"),
+            include_name=lambda name, kind, _parent: kind != "table" or _ours(name),
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -1,0 +1,236 @@
+"""``POST /v1/query`` over the index: the primary's request, conditions and answer, across every
+primary storage the index subscribes to.
+
+Conditions are compiled and decided by the attribute library (``compile_conditions``,
+``matches``), exactly as the primary decides them. SQL only narrows the candidates: each
+condition on an *indexed* attribute becomes a range over the typed keys (a superset, since keys
+may be truncated), the library then checks every candidate. A query with no indexed condition is
+refused unless its ``limit`` is small, and even then examines a bounded number of jobs (the rest
+is reachable with ``next``): never a full scan by accident (the original's "No indexed attribute
+in query" rule, reference §2.1).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+
+from jp_primary.attributes.conditions import CompiledCondition, Condition, ConditionError, matches
+from jp_primary.attributes.names import SYSTEM_JOBID, SYSTEM_OWNER, expand
+from jp_primary.errors import InvalidInput
+from jp_primary.index.catalog import Catalog
+from jp_primary.index.config import QuerySection
+from jp_primary.index.tables import jobs, values
+
+_SYSTEM_COLUMNS = {SYSTEM_OWNER: jobs.c.owner, SYSTEM_JOBID: jobs.c.jobid}
+_SELECTIVE = frozenset({"eq", "in", "lt", "gt", "within", "prefix", "exists"})
+
+
+@dataclass(frozen=True)
+class QueryRequest:
+    where: Sequence[Condition]
+    select: Sequence[str] = ()
+    latest: bool = False
+    limit: int | None = None
+    after: str | None = None
+
+
+@dataclass(frozen=True)
+class FoundValue:
+    name: str
+    value: str
+    origin: str
+    origin_detail: str | None
+    timestamp: str | None
+    seq: int
+
+
+@dataclass(frozen=True)
+class FoundJob:
+    jobid: str
+    key: str
+    owner: str
+    primary_storage: str
+    values: list[FoundValue] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class QueryPage:
+    jobs: list[FoundJob]
+    next: str | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    compiled: list[CompiledCondition]
+    indexed: list[CompiledCondition]
+    select: list[str]
+    latest: bool
+    limit: int
+    after: int
+    owner: str | None  # None: every job (admins)
+
+
+def _cursor(job_id: int) -> str:
+    return f"j{job_id}"
+
+
+def _after(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    if not (cursor.startswith("j") and cursor[1:].isdigit()):
+        raise InvalidInput("after is not a cursor this index gave out; pass `next` unchanged")
+    return int(cursor[1:])
+
+
+class QueryEngine:
+    def __init__(self, catalog: Catalog, limits: QuerySection) -> None:
+        self.catalog = catalog
+        self.limits = limits
+
+    def plan(self, request: QueryRequest, owner: str | None) -> Plan:
+        """Check the request; ``InvalidInput`` (422) says what to change."""
+        try:
+            compiled = self.catalog.types.compile(request.where)
+        except ConditionError as exc:
+            raise InvalidInput(f"where[{exc.index}]: {exc.message}") from None
+        for c in compiled:
+            section = self.catalog.lookup(c.attr)
+            if section is None or not section.queryable:
+                what = "is not kept by this index" if section is None else "is not queryable here"
+                raise InvalidInput(f"where[{c.index}]: {c.attr} {what}; see GET /v1/feeds")
+        select = [expand(n) for n in request.select]
+        for name in select:
+            if self.catalog.lookup(name) is None:
+                raise InvalidInput(f"select: {name} is not kept by this index")
+        limit = request.limit or self.limits.default_limit
+        indexed = [c for c in compiled if c.op in _SELECTIVE and self.catalog.indexed(c.attr)]
+        if not indexed and limit > self.limits.unindexed_limit:
+            raise InvalidInput(
+                "no condition on an indexed attribute: add one (eq, in, lt, gt, within, prefix "
+                "or exists on an indexed attribute, or on the jobid) or ask for at most "
+                f"limit={self.limits.unindexed_limit} jobs"
+            )
+        return Plan(compiled, indexed, select, request.latest, limit, _after(request.after), owner)
+
+    def run(self, conn: Connection, plan: Plan) -> QueryPage:
+        base = sa.select(jobs.c.id, jobs.c.jobid, jobs.c.key, jobs.c.owner, jobs.c.source)
+        if plan.owner is not None:
+            base = base.where(jobs.c.owner == plan.owner)
+        for c in plan.indexed:
+            base = base.where(_narrowing(c))
+        base = base.order_by(jobs.c.id)
+        budget = None if plan.indexed else self.limits.unindexed_scan
+        chunk = min(max(plan.limit * 4, 200), 2000)
+        found: list[FoundJob] = []
+        position = plan.after
+        while True:
+            rows = conn.execute(base.where(jobs.c.id > position).limit(chunk)).all()
+            if budget is not None:
+                rows = rows[:budget]
+                budget -= len(rows)
+            by_job = _values(conn, [r.id for r in rows], _needed(plan))
+            for row in rows:
+                position = row.id
+                if self._holds(plan, row, by_job[row.id]):
+                    found.append(_job(row, by_job[row.id], plan))
+                    if len(found) == plan.limit:
+                        return QueryPage(found, _cursor(position))
+            if len(rows) < chunk:
+                return QueryPage(found, None)
+            if budget == 0:  # examined as many as an unindexed query may: continue with next
+                return QueryPage(found, _cursor(position))
+
+    def _holds(self, plan: Plan, row: Any, stored: list[Any]) -> bool:
+        by_name: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for v in stored:
+            by_name[v.name].append((v.value, v.origin))
+        by_name[SYSTEM_OWNER].append((row.owner, "SYSTEM"))
+        by_name[SYSTEM_JOBID].append((row.jobid, "SYSTEM"))
+        return matches(plan.compiled, by_name)
+
+
+def _needed(plan: Plan) -> set[str]:
+    return {c.attr for c in plan.compiled if c.attr not in _SYSTEM_COLUMNS} | set(plan.select)
+
+
+def _values(conn: Connection, job_ids: list[int], names: set[str]) -> dict[int, list[Any]]:
+    found: dict[int, list[Any]] = defaultdict(list)
+    if not job_ids or not names:
+        return found
+    query = (
+        sa.select(values)
+        .where(values.c.job_id.in_(job_ids), values.c.name.in_(sorted(names)))
+        .order_by(values.c.job_id, values.c.seq)
+    )
+    for row in conn.execute(query):
+        found[row.job_id].append(row)
+    return found
+
+
+def _job(row: Any, stored: list[Any], plan: Plan) -> FoundJob:
+    chosen = [v for v in stored if v.name in plan.select]
+    if plan.latest:  # the newest value of each name (values are in seq order)
+        chosen = list({v.name: v for v in chosen}.values())
+    return FoundJob(
+        jobid=row.jobid,
+        key=row.key,
+        owner=row.owner,
+        primary_storage=row.source,
+        values=[
+            FoundValue(v.name, v.value, v.origin, v.origin_detail, v.timestamp, v.seq)
+            for v in chosen
+        ],
+    )
+
+
+def _successor(prefix: str) -> str | None:
+    """The least string greater than every string that starts with ``prefix``."""
+    for i in range(len(prefix) - 1, -1, -1):
+        code = ord(prefix[i]) + 1
+        if code == 0xD800:
+            code = 0xE000  # surrogates are not storable text
+        if code <= 0x10FFFF:
+            return prefix[:i] + chr(code)
+    return None
+
+
+def _range(column: Any, c: CompiledCondition) -> Any:
+    """A superset of the keys (or texts) satisfying ``c``: keys may be cut, texts are exact."""
+    loose = c.exact_text  # a cut key sorts at or before its full text: include the bounds
+    if c.op == "eq":
+        return column == c.key
+    if c.op == "in":
+        return column.in_(c.keys)
+    if c.op == "lt":
+        return column <= c.key if loose else column < c.key
+    if c.op == "gt":
+        return column >= c.key if loose else column > c.key
+    if c.op == "within":
+        return column.between(c.key, c.key2)
+    if c.op == "prefix" and c.value:
+        start = c.value[:256]
+        upper = _successor(start)
+        return sa.and_(column >= start, column < upper) if upper else column >= start
+    return sa.true()  # exists, or an empty prefix
+
+
+def _narrowing(c: CompiledCondition) -> Any:
+    column = _SYSTEM_COLUMNS.get(c.attr)
+    if column is not None:  # owner and jobid are columns of the job itself, whole texts
+        if c.origin not in (None, "SYSTEM"):
+            return sa.false()
+        if c.op == "eq":
+            return column == c.value
+        if c.op == "in":
+            return column.in_(c.values)
+        return _range(column, c) if c.op == "prefix" else sa.true()
+    sub = sa.select(values.c.job_id).where(values.c.name == c.attr, _range(values.c.key, c))
+    if c.origin is not None:
+        sub = sub.where(values.c.origin == c.origin)
+    return jobs.c.id.in_(sub)
