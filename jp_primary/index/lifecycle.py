@@ -49,8 +49,11 @@ class FeedLifecycle:
         self.clients = {f.name: PrimaryClient(f) for f in config.feeds}
         self._tasks: list[asyncio.Task[None]] = []
 
-    async def start(self) -> None:
+    async def start(self, run: bool = True) -> None:
+        """Record the configured feeds; unless ``run`` is false, start their tasks."""
         await self.db.run(self._register)
+        if not run:
+            return
         self._tasks = [
             asyncio.create_task(self._run(feed), name=f"feed {feed.name}")
             for feed in self.config.feeds

@@ -212,7 +212,7 @@ def _range(column: Any, c: CompiledCondition) -> Any:
     if c.op == "gt":
         return column >= c.key if loose else column > c.key
     if c.op == "within":
-        return column.between(c.key, c.key2)
+        return sa.and_(column >= c.key, column <= c.key2)  # BETWEEN mis-renders COLLATE "C"
     if c.op == "prefix" and c.value:
         start = c.value[:256]
         upper = _successor(start)

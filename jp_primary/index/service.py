@@ -77,8 +77,8 @@ class IndexServices:
         db = IndexDatabase(create_index_engine(config.database_url))
         return cls(config, settings, build_authenticator(settings), db, Catalog(config))
 
-    async def start(self) -> None:
-        await self.lifecycle.start()
+    async def start(self, run_feeds: bool = True) -> None:
+        await self.lifecycle.start(run_feeds)
 
     async def close(self) -> None:
         await self.lifecycle.stop()

@@ -33,8 +33,11 @@ class IndexGuard(RequestGuard):
 
 
 def create_index_app(
-    config: IndexConfig | None = None, services: IndexServices | None = None
+    config: IndexConfig | None = None,
+    services: IndexServices | None = None,
+    run_feeds: bool = True,
 ) -> FastAPI:
+    """The app; ``run_feeds=False`` records the feeds but leaves subscribing to the caller."""
     if config is None:
         config = load_config(os.environ[CONFIG_ENV])
     built = services or IndexServices.build(config)
@@ -42,7 +45,7 @@ def create_index_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.services = built
-        await built.start()
+        await built.start(run_feeds)
         try:
             yield
         finally:
