@@ -289,7 +289,9 @@ class FeedSettings(_JPSettings):
         3600, ge=1, description="Seconds a feed lives unless refreshed (JP_FEED_DEFAULT_TTL)."
     )
     max_ttl: int = Field(
-        7 * 86400, ge=1, description="Largest ttl_seconds a subscriber may ask for (JP_FEED_MAX_TTL)."
+        7 * 86400,
+        ge=1,
+        description="Largest ttl_seconds a subscriber may ask for (JP_FEED_MAX_TTL).",
     )
     purge_grace: int = Field(
         86400,
@@ -310,7 +312,9 @@ class FeedSettings(_JPSettings):
         "Kept below the lease (JP_FEED_DELIVERY_TIMEOUT).",
     )
     retry_base: float = Field(
-        1.0, gt=0, description="First retry delay in seconds, doubled per failure (JP_FEED_RETRY_BASE)."
+        1.0,
+        gt=0,
+        description="First retry delay in seconds, doubled per failure (JP_FEED_RETRY_BASE).",
     )
     retry_cap: float = Field(
         300.0, gt=0, description="Longest retry delay in seconds (JP_FEED_RETRY_CAP)."
@@ -318,7 +322,8 @@ class FeedSettings(_JPSettings):
     poll_interval: float = Field(
         0.1,
         gt=0,
-        description="Seconds between a worker's looks at the change sequence (JP_FEED_POLL_INTERVAL).",
+        description="Seconds between a worker's looks at the change sequence "
+        "(JP_FEED_POLL_INTERVAL).",
     )
 
 

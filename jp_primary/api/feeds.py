@@ -42,7 +42,9 @@ async def list_feeds(services: Services, caller: Caller = Indexer) -> list[schem
 
 
 @router.get("/{feed_id}", responses=responses(401, 403, 404, 422))
-async def get_feed(feed_id: FeedId, services: Services, caller: Caller = Indexer) -> schemas.FeedOut:
+async def get_feed(
+    feed_id: FeedId, services: Services, caller: Caller = Indexer
+) -> schemas.FeedOut:
     """A feed's state: phase, cursor, lag, deliveries, last error, next retry."""
     return feed_out(await services.feeds.state(caller, feed_id))
 

@@ -246,7 +246,7 @@ class FeedBatchRow(SQLModel, table=True):
     feed_id: str = Field(
         sa_column=Column(ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True)
     )
-    number: int = Field(primary_key=True, autoincrement=False)
+    number: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     history_done: bool
     body: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of records
     jobs: int

@@ -16,8 +16,10 @@ import socket
 import time
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Literal
 
 import httpx
+from sqlmodel import Session
 
 from jp_primary.config import FeedSettings
 from jp_primary.db.repositories import feeds, values
@@ -148,7 +150,7 @@ class FeedDispatcher:
     def _drop(self, feed_id: str) -> None:
         self.held.discard(feed_id)
         for memo in (self.idle_at, self.retry_at, self.tried):
-            memo.pop(feed_id, None)  # type: ignore[attr-defined]
+            memo.pop(feed_id, None)
         task = self.tasks.pop(feed_id, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
@@ -158,10 +160,7 @@ class FeedDispatcher:
         """Deliver the feed's batches one after the other until it has nothing more."""
         try:
             while True:
-                until = utcnow() + timedelta(seconds=self.settings.lease_seconds)
-                push = await self.db.run(
-                    lambda s: self.engine.next_push_sync(s, feed_id, self.worker_id, utcnow(), until)
-                )
+                push = await self.db.run(lambda s: self._next(s, feed_id))
                 if push is False:
                     self._drop(feed_id)
                     return
@@ -177,6 +176,11 @@ class FeedDispatcher:
             log.exception("feed %s: delivery step failed", feed_id)
             self.retry_at[feed_id] = time.monotonic() + self.settings.retry_base
 
+    def _next(self, session: Session, feed_id: str) -> PushBatch | None | Literal[False]:
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        return self.engine.next_push_sync(session, feed_id, self.worker_id, now, until)
+
     async def _deliver(self, push: PushBatch) -> bool:
         feed_id, number = push.feed.id, push.batch.number
         if self.tried.get(feed_id) == number:
@@ -186,9 +190,7 @@ class FeedDispatcher:
         error = await self._post(push.feed.destination, push.body())
         now = utcnow()
         if error is None:
-            acked = await self.db.run(
-                lambda s: self.engine.ack_sync(s, push, self.worker_id, now)
-            )
+            acked = await self.db.run(lambda s: self.engine.ack_sync(s, push, self.worker_id, now))
             if not acked:
                 self._drop(feed_id)
                 return False
@@ -203,7 +205,9 @@ class FeedDispatcher:
             lambda s: self.engine.fail_sync(s, feed_id, self.worker_id, error, retry_at)
         )
         self.retry_at[feed_id] = time.monotonic() + delay
-        log.info("feed %s: batch %d not delivered (%s); retry in %.1f s", feed_id, number, error, delay)
+        log.info(
+            "feed %s: batch %d not delivered (%s); retry in %.1f s", feed_id, number, error, delay
+        )
         return False
 
     async def _post(self, url: str, body: bytes) -> str | None:
@@ -227,4 +231,3 @@ class FeedDispatcher:
         state = await self.engine.state(feed, utcnow())
         metrics.LAG_SEQ.labels(feed_id).set(state.lag_seq)
         metrics.LAG_SECONDS.labels(feed_id).set(state.lag_seconds)
-

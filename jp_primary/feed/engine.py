@@ -164,7 +164,9 @@ class FeedEngine:
 
     # -- cutting --------------------------------------------------------------------------------
 
-    def _cut(self, session: Session, feed: Feed, now: datetime, max_jobs: int) -> StoredBatch | None:
+    def _cut(
+        self, session: Session, feed: Feed, now: datetime, max_jobs: int
+    ) -> StoredBatch | None:
         limits = self.limits
         if max_jobs < limits.max_jobs:
             limits = CutLimits(max_jobs, limits.max_bytes, limits.scan_rows)

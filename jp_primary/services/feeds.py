@@ -117,4 +117,3 @@ def _check_destination(url: str) -> None:
         raise InvalidInput(
             "destination must be an http:// or https:// URL of the index server's receiver"
         )
-

@@ -11,9 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, col, select
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, SQLModel, col, select
 
 from jp_primary.db.models import AttributeValueRow, IdentityRow, JobRow, RetractedValueRow
+
+
+_VALUES = SQLModel.metadata.tables["attribute_values"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class JobHead:
 def job_ids_after(session: Session, after: int, limit: int) -> list[int]:
     """The next ``limit`` job ids above ``after`` (history walks jobs in id order)."""
     stmt = select(JobRow.id).where(col(JobRow.id) > after).order_by(col(JobRow.id)).limit(limit)
-    return [int(i) for i in session.exec(stmt)]
+    return [int(i) for i in session.exec(stmt) if i is not None]
 
 
 def job_heads(session: Session, job_ids: Sequence[int]) -> dict[int, JobHead]:
@@ -48,7 +52,11 @@ def job_heads(session: Session, job_ids: Sequence[int]) -> dict[int, JobHead]:
         .join(IdentityRow, col(IdentityRow.id) == col(JobRow.owner_id))
         .where(col(JobRow.id).in_(job_ids))
     )
-    return {int(i): JobHead(int(i), jobid, owner) for i, jobid, owner in session.exec(stmt)}
+    return {
+        int(i): JobHead(int(i), jobid, owner)
+        for i, jobid, owner in session.exec(stmt)
+        if i is not None
+    }
 
 
 def values_of_jobs(
@@ -62,18 +70,18 @@ def values_of_jobs(
     as everywhere) with ``min_seq < seq <= max_seq``, by job and then seq."""
     if not job_ids or not names_lower:
         return []
-    v = AttributeValueRow
+    v = _VALUES.c
     stmt = (
-        select(v.job_id, v.name, v.value, v.origin, v.origin_detail, v.timestamp, v.seq)
+        sa_select(v.job_id, v.name, v.value, v.origin, v.origin_detail, v.timestamp, v.seq)
         .where(
-            col(v.job_id).in_(job_ids),
+            v.job_id.in_(job_ids),
             func.lower(v.name).in_(names_lower),
-            col(v.seq) <= max_seq,
-            col(v.seq) > min_seq,
+            v.seq <= max_seq,
+            v.seq > min_seq,
         )
-        .order_by(col(v.job_id), col(v.seq))
+        .order_by(v.job_id, v.seq)
     )
-    return [FeedValue(*row) for row in session.exec(stmt)]
+    return [FeedValue(*row) for row in session.execute(stmt)]
 
 
 def changes(session: Session, after: int, upto: int, limit: int) -> list[tuple[int, int, str]]:

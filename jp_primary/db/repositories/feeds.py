@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from jp_primary.db.models import FeedBatchRow, FeedRow, FeedSentJobRow
 
@@ -58,6 +58,7 @@ class StoredBatch:
 
 
 _JSON_FIELDS = ("attributes", "conditions")
+_SENT = SQLModel.metadata.tables["feed_sent_jobs"]
 
 
 def _feed(row: FeedRow) -> Feed:
@@ -167,7 +168,7 @@ def sent_among(session: Session, feed_id: str, job_ids: Iterable[int]) -> set[in
 def add_sent(session: Session, feed_id: str, job_ids: Iterable[int]) -> None:
     rows = [{"feed_id": feed_id, "job_id": job_id} for job_id in job_ids]
     if rows:
-        session.connection().execute(insert(FeedSentJobRow.__table__), rows)  # type: ignore[arg-type]
+        session.connection().execute(insert(_SENT), rows)
 
 
 def remove_sent(session: Session, feed_id: str, job_ids: Iterable[int]) -> None:
@@ -227,9 +228,7 @@ def renew(session: Session, worker: str, feed_ids: Sequence[str], until: datetim
         )
     )
     if held:
-        session.execute(
-            update(FeedRow).where(col(FeedRow.id).in_(held)).values(lease_until=until)
-        )
+        session.execute(update(FeedRow).where(col(FeedRow.id).in_(held)).values(lease_until=until))
     return held
 
 
