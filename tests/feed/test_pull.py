@@ -187,3 +187,88 @@ def test_refresh_list_cancel_and_privacy(api: Api) -> None:
     assert api.client.get(f"/v1/feeds/{feed}", headers=admin).status_code == 200
     assert api.client.delete(f"/v1/feeds/{feed}", headers=mine).status_code == 204
     assert api.client.get(f"/v1/feeds/{feed}", headers=mine).status_code == 404
+
+
+def test_a_job_that_stops_matching_is_removed_with_its_values_retracted(api: Api) -> None:
+    from tests.helpers import LB_HOST, new_jobid, post_job
+
+    jobid = new_jobid()
+    key = register_job(api, BOB, jobid=jobid)  # Bob squats the jobid
+    owner = "system:owner"
+    feed = created(
+        subscribe(
+            api,
+            attributes=[owner],
+            conditions=[{"attr": owner, "op": "eq", "value": BOB}],
+            notify_removed=True,
+        )
+    )
+    tag(api, key, "color", "red", owner=BOB)  # not a requested attribute: nothing to send
+    history, token = drain(api, feed)
+    assert [r["jobid"] for r in history] == [jobid]
+    before = api.client.get(f"/v1/jobs/{key}/attributes", headers=api.auth(BOB)).json()
+    old_seqs = sorted(v["seq"] for v in before["values"])
+    # L&B registers the jobid for Alice: the takeover removes Bob's values.
+    taken = post_job(api, jobid, LB_HOST, ALICE, Role.TRUSTED)
+    assert taken.status_code == 201, taken.text
+    records, _ = drain(api, feed, token)
+    assert records == [
+        {
+            "jobid": jobid,
+            "owner": ALICE,
+            "values": [],
+            "retracted": old_seqs,
+            "removed": True,
+        }
+    ]
+
+
+JDL = 'Executable = "/bin/hostname";\nArguments = "-f";\n'
+
+
+def test_reextraction_delivers_tombstones_and_the_new_values(api: Api) -> None:
+    key = register_job(api)
+    stored = api.client.put(
+        f"/v1/jobs/{key}/files/jdl", content=JDL.encode(), headers=api.auth(ALICE)
+    )
+    assert stored.status_code == 201, stored.text
+    feed = created(subscribe(api, history=True, attributes=["jdl:Executable", "jdl:Arguments"]))
+    history, token = drain(api, feed)
+    (record,) = [r for r in history if r["jobid"].endswith(key)]
+    old = sorted(v["seq"] for v in record["values"])
+    assert len(old) == 2
+
+    services = api.client.app.state.services  # type: ignore[attr-defined]
+    report = api.client.portal.call(services.reextract.reextract, None, key)  # type: ignore[union-attr]
+    assert report.files == 1
+    records, _ = drain(api, feed, token)
+    assert len(records) == 1
+    assert records[0]["retracted"] == old
+    new = records[0]["values"]
+    assert sorted(v["value"] for v in new) == ["-f", "/bin/hostname"]
+    assert min(v["seq"] for v in new) > max(old)
+
+
+def test_batches_hold_at_most_the_limit_and_history_streams_in_order(api: Api) -> None:
+    keys = [register_job(api) for _ in range(7)]
+    feed = created(subscribe(api, continuous=False, attributes=["system:jobId"]))
+    seen: list[str] = []
+    since = None
+    pages = 0
+    while True:
+        page = pull(api, feed, since, limit=3).json()
+        pages += 1
+        assert len(page["records"]) <= 3
+        seen += [r["jobid"].rsplit("/", 1)[1] for r in page["records"]]
+        if page["history_done"]:
+            break
+        since = page["next"]
+    assert [k for k in seen if k in keys] == keys
+    assert pages >= 3
+
+
+def test_metrics_show_the_change_sequence_head(api: Api) -> None:
+    feed = created(subscribe(api))
+    pull(api, feed)
+    text = api.client.get("/metrics").text
+    assert "jp_change_seq_head" in text
