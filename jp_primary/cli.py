@@ -143,6 +143,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ca-file", help="CA certificates for client certificates (PEM)")
     serve.add_argument("--ca-dir", help="directory of CA certificates for client certificates")
     serve.add_argument("--client-cert", choices=["required", "optional"], default="optional")
+    serve.add_argument(
+        "--no-feed-worker", action="store_true", help="no push-feed worker in this process"
+    )
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="apply the database migrations").set_defaults(run=_migrate)
@@ -179,6 +182,10 @@ def _parser() -> argparse.ArgumentParser:
 
     door = sub.add_parser("ftpd", help="run the FTP upload door (JP_FTPD_* settings)")
     door.set_defaults(run=_ftpd)
+
+    from jp_primary.feed import cli as feed_cli
+
+    feed_cli.register(sub)
 
     from jp_primary.index import cli as index_cli
 

@@ -62,6 +62,11 @@ JOB_WRITERS = RoutePolicy("any identity; the service admits the job's owner, tru
 UPLOAD_STARTER = RoutePolicy("any identity; the service admits the one that started the upload")
 TRUSTED = RoutePolicy("trusted services", roles=frozenset({Role.TRUSTED}))
 ADMINS = RoutePolicy("admins", roles=frozenset({Role.ADMIN}))
+# Feeds: index servers subscribe; the service admits a feed's own subscriber (admins: all).
+INDEXERS = RoutePolicy(
+    "indexers, admins; the service admits a feed's subscriber (admins: every feed)",
+    roles=frozenset({Role.INDEXER, Role.ADMIN}),
+)
 
 Anyone = Depends(_dependency(ANYONE))
 AnyUser = Depends(_dependency(ANY_USER))
@@ -70,3 +75,4 @@ AnyUserForJobWrite = Depends(_dependency(JOB_WRITERS))
 AnyUserForUpload = Depends(_dependency(UPLOAD_STARTER))
 Trusted = Depends(_dependency(TRUSTED))
 Admin = Depends(_dependency(ADMINS))
+Indexer = Depends(_dependency(INDEXERS))
