@@ -68,6 +68,7 @@ def run(args: argparse.Namespace, _settings: Settings) -> int:
     url = f"{scheme}://{config.server.host}:{config.server.port}"
     print(f"jp_primary index server listening on {url}", file=sys.stderr, flush=True)
     logging.basicConfig(level=logging.INFO)
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per pull would drown the log
     # One process: the feed lifecycle runs inside it (its state is in the database, so a
     # restarted process resumes; two processes would subscribe twice).
     uvicorn.run(

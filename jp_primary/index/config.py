@@ -130,7 +130,7 @@ class FeedSection(_Strict):
     # Failed refreshes (or pulls) in a row before the feed is subscribed again with history.
     max_failures: int = Field(3, ge=1)
     pull_wait: float = Field(10.0, ge=0, le=60)
-    pull_limit: int = Field(1000, ge=1, le=10000)
+    pull_limit: int = Field(200, ge=1, le=10000)  # the primary caps it (200 today)
 
     @field_validator("url")
     @classmethod

@@ -25,7 +25,7 @@ from jp_primary.index.primary import PrimaryClient, PrimaryError
 
 log = logging.getLogger(__name__)
 TICK = 1.0
-MAX_BACKOFF = 60.0
+MAX_BACKOFF = 30.0
 
 
 def utcnow() -> datetime:
@@ -219,6 +219,8 @@ class FeedLifecycle:
     async def _failed(
         self, feed: FeedSection, state: FeedState, error: str, backoff: bool = False
     ) -> None:
+        """Count a failure; ``backoff``: wait before the next call (subscribe, pull), else
+        retry the refresh soon. ``max_failures`` in a row give the subscription up."""
         failures = state.failures + 1
         log.warning("feed %s: %s (failure %d)", feed.name, error, failures)
         now = utcnow()
@@ -232,9 +234,11 @@ class FeedLifecycle:
         if state.remote_id is not None and failures >= feed.max_failures:
             await self._cancel(feed, state.remote_id)
             changes |= feedstate.RESET | {"phase": "failing", "failures": 0}
-        elif state.remote_id is not None:
+        elif backoff:
+            changes["retry_at"] = now + delay
+        else:  # a failed refresh: try again soon, well before the subscription expires
             changes["refresh_at"] = now + min(delay, timedelta(seconds=TICK * 5))
-        if backoff or state.remote_id is None:
+        if state.remote_id is None:
             changes["retry_at"] = now + delay
         await self._update(feed.name, **changes)
 
