@@ -184,8 +184,10 @@ def test_jobs_of_both_primaries_are_indexed_and_queried_together(system: System)
     assert {j["jobid"] for j in mine} >= {a_jobs[0], b_jobs[0]}
     assert {j["owner"] for j in mine} == {ALICE}
     feeds = system.index.feeds()
-    assert feeds["a"]["history_done"] and feeds["b"]["history_done"]
-    assert feeds["a"]["mode"] == "push" and feeds["b"]["mode"] == "pull"
+    assert feeds["a"]["history_done"]
+    assert feeds["b"]["history_done"]
+    assert feeds["a"]["mode"] == "push"
+    assert feeds["b"]["mode"] == "pull"
     metrics = httpx.get(f"{system.index.url}/metrics").text
     assert 'jp_index_feed_subscribed{feed="a"} 1.0' in metrics
 
