@@ -179,6 +179,12 @@ def _parser() -> argparse.ArgumentParser:
 
     door = sub.add_parser("ftpd", help="run the FTP upload door (JP_FTPD_* settings)")
     door.set_defaults(run=_ftpd)
+
+    from jp_primary.client.cli import register as register_client_commands
+    from jp_primary.importer.cli import register as register_importer_commands
+
+    register_client_commands(sub)
+    register_importer_commands(sub)
     return parser
 
 
