@@ -4,7 +4,9 @@
 - dump: lines ``jobid <id>``, ``file <path>``, optional ``jpps <host:port>`` and
   ``proxy <path>``, keys separated from values by spaces or a tab (the exporter writes no newline
   before ``jpps``: ``file /x/ujobjpps host:9000`` is read as two lines);
-- sandbox (``upload_files``): the dump keys plus ``class isb|osb`` and optional ``name``.
+- sandbox (``upload_files``): the dump keys plus ``class isb|osb``, optional ``name``, and one
+  ``member <name in the tarball>`` line per file; ``file`` is then the spool folder holding the
+  files (hard links or copies named ``0``, ``1``, ...), tarred by the sender.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 
 # The service's rule for jobids, checked here too so a bad one goes to undeliverable/ at once.
 _JOBID = re.compile(r"^https?://[^\s/?#]+(/[^\s?#]*)?/[A-Za-z0-9._~-]{1,128}$")
-_KEYS = ("jobid", "file", "jpps", "proxy", "class", "name")
+_KEYS = ("jobid", "file", "jpps", "proxy", "class", "name", "member")
 _KV = re.compile(r"^(?P<key>[A-Za-z]+)[ \t]+(?P<value>.*?)\s*$")
 # The exporter's quirk: "file <path>jpps <host:port>" on one line.
 _GLUED_JPPS = re.compile(r"^(?P<file>file[ \t]+.*?)(?P<jpps>jpps[ \t]+\S+:\d+)\s*$")
@@ -42,6 +44,7 @@ class FileMessage:
     name: str = ""
     jpps: str | None = None
     proxy: str | None = None
+    members: tuple[str, ...] = ()
 
 
 Message = Registration | FileMessage
@@ -79,6 +82,7 @@ def _registration(lines: list[str]) -> Registration:
 
 def _file_message(lines: list[str]) -> FileMessage:
     fields: dict[str, str] = {}
+    members: list[str] = []
     for raw in lines:
         glued = _GLUED_JPPS.match(raw)
         for line in (glued["file"], glued["jpps"]) if glued else (raw,):
@@ -88,7 +92,10 @@ def _file_message(lines: list[str]) -> FileMessage:
             key = m["key"].lower()
             if key not in _KEYS:
                 raise Malformed(f"unknown key {m['key']!r} (known: {', '.join(_KEYS)})")
-            fields[key] = m["value"]
+            if key == "member":
+                members.append(m["value"])
+            else:
+                fields[key] = m["value"]
     for key in ("jobid", "file"):
         if not fields.get(key):
             raise Malformed(f"no {key} line")
@@ -104,6 +111,7 @@ def _file_message(lines: list[str]) -> FileMessage:
         name=fields.get("name", ""),
         jpps=fields.get("jpps"),
         proxy=fields.get("proxy"),
+        members=tuple(members),
     )
 
 
@@ -117,6 +125,7 @@ def format_file_message(msg: FileMessage) -> bytes:
         lines.append(f"proxy\t{msg.proxy}")
     if msg.jpps:
         lines.append(f"jpps\t{msg.jpps}")
+    lines += [f"member\t{member}" for member in msg.members]
     return ("\n".join(lines) + "\n").encode()
 
 

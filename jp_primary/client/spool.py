@@ -1,19 +1,25 @@
 """Fire and forget: ``upload_files`` hands sandbox files to a durable spool and returns at once.
 
-The files are tarred into the spool's ``files/`` folder and a message naming the tarball is
-written to ``new/`` (both fsynced, directories too), so once the call returns the files survive
-the caller's death. A sender (``jp-primary import`` or ``jp-primary spool send``) delivers them
-later, idempotently. Nothing here touches the network.
+The call does no copying it can avoid: each file is hard-linked into ``files/<message>/`` of the
+spool (copied only when a link is impossible: another file system, or a kernel that protects
+links to other users' files), and a message naming them is written to ``new/``. The folder,
+the message and ``new/`` are fsynced before the call returns, so the files survive the caller's
+death and a crash of the machine; a link keeps the bytes even when the caller deletes its file
+right after (what the WMS purger does). The sender (``jp-primary import`` or
+``jp-primary spool send``) tars them, deterministically, when it delivers. Nothing here touches
+the network.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from jp_primary.client.maildir import Maildir, fsync_dir, unique_name
+from jp_primary.client.maildir import Maildir, fsync_dir, unique_name, write_durably
 from jp_primary.client.messages import (
     SANDBOX_CLASSES,
     FileMessage,
@@ -22,6 +28,7 @@ from jp_primary.client.messages import (
 )
 
 _COPY_BUFFER = 1 << 20
+_LINK_REFUSED = {errno.EXDEV, errno.EPERM, errno.EACCES, errno.EMLINK}
 
 
 def default_spool() -> Path:
@@ -32,12 +39,27 @@ def default_spool() -> Path:
     return Path(os.environ.get("JP_HOME") or "./var") / "spool"
 
 
-def _normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    # The same files tar to the same bytes whoever sends them (idempotent delivery compares
-    # digests): no owner names or ids.
-    info.uid = info.gid = 0
-    info.uname = info.gname = ""
-    return info
+def _member_name(path: Path) -> str:
+    # GNU tar's habit, as the original: absolute names lose the leading "/".
+    name = str(path).lstrip("/")
+    if not name or any(ord(c) < 32 or c == "\x7f" for c in name):
+        raise ValueError(f"{str(path)!r}: a file name with control characters cannot be spooled")
+    return name
+
+
+def _keep(source: Path, target: Path) -> None:
+    """A link to ``source`` at ``target``, or a durable copy when linking is refused."""
+    if not source.is_file():
+        raise FileNotFoundError(errno.ENOENT, "not a regular file", str(source))
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in _LINK_REFUSED:
+            raise
+        shutil.copyfile(source, target)
+        shutil.copystat(source, target)
+        with target.open("rb+") as fh:
+            os.fsync(fh.fileno())
 
 
 def upload_files(
@@ -50,36 +72,58 @@ def upload_files(
     file_class: str = "isb",
     name: str = "",
 ) -> Path:
-    """Spool ``files`` as one tarball of class ``file_class`` (``isb`` or ``osb``) for ``jobid``
-    and return the message's path. Raises ``ValueError`` for a bad jobid or class and
+    """Spool ``files`` as one sandbox of class ``file_class`` (``isb`` or ``osb``) for ``jobid``
+    and return the message's path. Raises ``ValueError`` for a bad jobid, class or file name and
     ``OSError`` when a file cannot be read (nothing is spooled then)."""
     if not valid_jobid(jobid):
         raise ValueError(f"not a jobid: {jobid!r}")
     if file_class not in SANDBOX_CLASSES:
         raise ValueError(f"class {file_class!r}: upload_files sends isb or osb")
+    paths = [Path(f) for f in files]
+    members = tuple(_member_name(p) for p in paths)
     box = Maildir(spool or default_spool())
-    tar_path = box.dir("files") / f"{unique_name()}.tar"
+    message_name = unique_name()
+    folder = box.dir("files") / message_name
+    folder.mkdir()
     try:
-        with tar_path.open("wb") as raw:
-            with tarfile.TarFile(
-                fileobj=raw, mode="w", format=tarfile.GNU_FORMAT, copybufsize=_COPY_BUFFER
-            ) as tar:
-                for item in files:
-                    path = Path(item)
-                    # GNU tar's habit, as the original: absolute names lose the leading "/".
-                    tar.add(path, arcname=str(path).lstrip("/"), filter=_normalised)
-            raw.flush()
-            os.fsync(raw.fileno())
+        for index, path in enumerate(paths):
+            _keep(path, folder / str(index))
+        fsync_dir(folder)
+        fsync_dir(folder.parent)
+        message = FileMessage(
+            jobid=jobid,
+            file=str(folder.resolve()),
+            file_class=file_class,
+            name=name,
+            jpps=url,
+            proxy=str(proxy) if proxy else None,
+            members=members,
+        )
+        return box.deliver(format_file_message(message), message_name)
     except BaseException:
-        tar_path.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
         raise
-    fsync_dir(tar_path.parent)
-    message = FileMessage(
-        jobid=jobid,
-        file=str(tar_path.resolve()),
-        file_class=file_class,
-        name=name,
-        jpps=url,
-        proxy=str(proxy) if proxy else None,
-    )
-    return box.deliver(format_file_message(message))
+
+
+def _normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    # The same files tar to the same bytes whoever sends them, and whenever (idempotent delivery
+    # compares digests): no owner names or ids; the files' own mtimes and modes.
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def build_tarball(folder: Path, members: Sequence[str], dest: Path) -> Path:
+    """The tarball of a spooled sandbox: file ``folder/<i>`` stored as ``members[i]``."""
+    with dest.open("wb") as raw:
+        with tarfile.TarFile(
+            fileobj=raw, mode="w", format=tarfile.GNU_FORMAT, copybufsize=_COPY_BUFFER
+        ) as tar:
+            for index, member in enumerate(members):
+                tar.add(folder / str(index), arcname=member, filter=_normalised)
+        raw.flush()
+        os.fsync(raw.fileno())
+    return dest
+
+
+__all__ = ["build_tarball", "default_spool", "upload_files", "write_durably"]

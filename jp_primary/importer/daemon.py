@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import random
+import shutil
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ from typing import IO, Any
 from jp_primary.client import errors
 from jp_primary.client.maildir import Maildir, RetryState, split_state
 from jp_primary.client.messages import FileMessage, Malformed, Registration, parse
+from jp_primary.client.spool import build_tarball
 from jp_primary.client.store import store_file
 from jp_primary.client.sync import Client
 from jp_primary.importer.lbowner import regjob_owner
@@ -169,6 +171,9 @@ class Importer:
             self.counts.add(registered=1)
             return
         path = Path(message.file)
+        if message.members:
+            self._deliver_sandbox(client, message)
+            return
         if not path.is_file():
             raise Undeliverable(f"the file {path} does not exist")
         owner = (lambda: regjob_owner(path)) if message.file_class == "lb" else None
@@ -177,9 +182,29 @@ class Importer:
         )
         self.counts.add(registered=int(stored.registered), already=int(not stored.created))
 
+    def _deliver_sandbox(self, client: Client, message: FileMessage) -> None:
+        """A sandbox spooled by ``upload_files``: tarred now, stored, the tarball dropped."""
+        folder = Path(message.file)
+        missing = [str(i) for i in range(len(message.members)) if not (folder / str(i)).is_file()]
+        if missing:
+            raise Undeliverable(f"the spooled files {', '.join(missing)} of {folder} are missing")
+        tarball = self.box.dir("tmp") / f"{folder.name}.{threading.get_ident()}.tar"
+        try:
+            build_tarball(folder, message.members, tarball)
+            # The job may be registered later (a registration message racing this one): a
+            # NotFound is retried with backoff, not answered by registering for ourselves.
+            stored = store_file(
+                client, message.jobid, message.file_class, tarball, name=message.name
+            )
+        finally:
+            tarball.unlink(missing_ok=True)
+        self.counts.add(already=int(not stored.created))
+
     def _remove_delivered(self, path: Path) -> None:
         spool_owned = path.parent.resolve() == self.box.dir("files").resolve()
-        if spool_owned or not self.options.keep_files:
+        if spool_owned and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif spool_owned or not self.options.keep_files:
             try:
                 path.unlink()
             except OSError as exc:
