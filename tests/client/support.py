@@ -91,7 +91,16 @@ def queue_dump(box: Maildir, jobid: str, path: Path) -> Path:
 
 def import_args(live: Live, maildir: Path, *extra: str) -> list[str]:
     token = live.token_file()
-    return ["import", "--maildir", str(maildir), "--url", live.url, "--token-file", str(token), *extra]
+    return [
+        "import",
+        "--maildir",
+        str(maildir),
+        "--url",
+        live.url,
+        "--token-file",
+        str(token),
+        *extra,
+    ]
 
 
 def run_import(live: Live, maildir: Path, *extra: str) -> subprocess.CompletedProcess[str]:

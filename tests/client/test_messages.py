@@ -28,14 +28,18 @@ def test_dump_keys_separated_by_any_blanks(sep: str) -> None:
 
 
 def test_dump_exporter_quirk_without_newline_before_jpps() -> None:
-    msg = parse(f"jobid  {JOBID}\nfile   /var/spool/lbexport/abc.1_2jpps   jp.example.org:8901".encode())
+    msg = parse(
+        f"jobid  {JOBID}\nfile   /var/spool/lbexport/abc.1_2jpps   jp.example.org:8901".encode()
+    )
     assert isinstance(msg, FileMessage)
     assert msg.file == "/var/spool/lbexport/abc.1_2"
     assert msg.jpps == "jp.example.org:8901"
 
 
 def test_sandbox_message_round_trips() -> None:
-    msg = FileMessage(JOBID, "/spool/files/m", "osb", "out", "http://h:1", "/tmp/x509up_u1", ("a", "b/c"))
+    msg = FileMessage(
+        JOBID, "/spool/files/m", "osb", "out", "http://h:1", "/tmp/x509up_u1", ("a", "b/c")
+    )
     assert parse(format_file_message(msg)) == msg
 
 
