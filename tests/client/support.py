@@ -32,6 +32,7 @@ class Live:
     server: ServeProcess | None = None
 
     def start(self, port: int | None = None) -> Live:
+        self.folder.mkdir(parents=True, exist_ok=True)
         self.settings = {"JP_HOME": str(self.folder / "home"), "JP_DATABASE_URL": self.database_url}
         done = run_cli(self.settings, "migrate")
         assert done.returncode == 0, done.stderr
