@@ -190,6 +190,12 @@ def _parser() -> argparse.ArgumentParser:
     from jp_primary.index import cli as index_cli
 
     index_cli.register(sub)
+
+    from jp_primary.client.cli import register as register_client_commands
+    from jp_primary.importer.cli import register as register_importer_commands
+
+    register_client_commands(sub)
+    register_importer_commands(sub)
     return parser
 
 

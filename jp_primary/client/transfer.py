@@ -1,0 +1,141 @@
+"""What the two clients share for moving bytes: sources that can be read again on a retry,
+digests, the download's partial-file bookkeeping, and the FTP door."""
+
+from __future__ import annotations
+
+import ftplib
+import hashlib
+import io
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote, urlsplit
+
+CHUNK = 1 << 20
+# Files over this size go through the two-phase upload, which survives a dropped connection.
+TWO_PHASE_THRESHOLD = 64 << 20
+
+Source = str | Path | bytes | BinaryIO
+Progress = Callable[[int], None]  # called with the number of bytes just moved
+
+
+def source_size(source: Source) -> int | None:
+    if isinstance(source, bytes):
+        return len(source)
+    if isinstance(source, str | Path):
+        return Path(source).stat().st_size
+    return None
+
+
+def rereadable(source: Source) -> bool:
+    """Whether a retry can send the bytes again (a path or bytes, not a stream)."""
+    return isinstance(source, bytes | str | Path)
+
+
+def sha256_of(source: Source) -> str | None:
+    """The hex digest of a path or bytes (None for a stream: it can be read once only)."""
+    if isinstance(source, bytes):
+        return hashlib.sha256(source).hexdigest()
+    if isinstance(source, str | Path):
+        digest = hashlib.sha256()
+        with Path(source).open("rb") as fh:
+            while block := fh.read(CHUNK):
+                digest.update(block)
+        return digest.hexdigest()
+    return None
+
+
+def chunks(source: Source, progress: Progress | None = None) -> Iterator[bytes]:
+    """The bytes of ``source`` in chunks of 1 MiB, reported to ``progress`` as they go."""
+    if isinstance(source, bytes):
+        stream: BinaryIO = io.BytesIO(source)
+        close = False
+    elif isinstance(source, str | Path):
+        stream = Path(source).open("rb")  # noqa: SIM115 - closed below, in the generator
+        close = True
+    else:
+        stream, close = source, False
+    try:
+        while block := stream.read(CHUNK):
+            if progress is not None:
+                progress(len(block))
+            yield block
+    finally:
+        if close:
+            stream.close()
+
+
+def ftp_store(url: str, source: Source, progress: Progress | None = None) -> None:
+    """Send the bytes to a one-time URL of the FTP upload door (``ftp://user:pass@host:port/path``)."""
+    parts = urlsplit(url)
+    ftp = ftplib.FTP()  # noqa: S321 - the door hands out one-time credentials over plain FTP
+    ftp.connect(parts.hostname or "127.0.0.1", parts.port or 21, timeout=60)
+    try:
+        ftp.login(unquote(parts.username or "anonymous"), unquote(parts.password or ""))
+        reader = io.BufferedReader(_IterReader(chunks(source, progress)))
+        ftp.storbinary(f"STOR {unquote(parts.path)}", reader, blocksize=CHUNK)
+    finally:
+        try:
+            ftp.quit()
+        except ftplib.all_errors:
+            ftp.close()
+
+
+class _IterReader(io.RawIOBase):
+    def __init__(self, it: Iterator[bytes]) -> None:
+        self._it = it
+        self._rest = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if not self._rest:
+            self._rest = next(self._it, b"")
+        n = min(len(buffer), len(self._rest))
+        buffer[:n] = self._rest[:n]
+        self._rest = self._rest[n:]
+        return n
+
+
+class Partial:
+    """A download in progress: ``<dest>.part`` and the ETag it was started with, so an
+    interrupted download resumes with ``Range``/``If-Range`` and never mixes two versions."""
+
+    def __init__(self, dest: Path) -> None:
+        self.dest = dest
+        self.part = dest.with_name(dest.name + ".part")
+        self.tag_file = dest.with_name(dest.name + ".part.etag")
+
+    def resume_headers(self) -> dict[str, str]:
+        if not (self.part.is_file() and self.tag_file.is_file()):
+            self.part.unlink(missing_ok=True)
+            return {}
+        size = self.part.stat().st_size
+        etag = self.tag_file.read_text().strip()
+        return {"Range": f"bytes={size}-", "If-Range": etag} if size and etag else {}
+
+    def open(self, status: int, etag: str | None) -> BinaryIO:
+        """The file to append to (206) or to write afresh (200)."""
+        if status != 206:
+            if etag:
+                self.tag_file.write_text(etag)
+            return self.part.open("wb")
+        return self.part.open("ab")
+
+    def finish(self, expected_sha256: str | None) -> Path:
+        if expected_sha256 and sha256_of(self.part) != expected_sha256:
+            self.part.unlink(missing_ok=True)
+            self.tag_file.unlink(missing_ok=True)
+            raise OSError(f"the downloaded bytes of {self.dest} do not match their sha256")
+        self.part.replace(self.dest)
+        self.tag_file.unlink(missing_ok=True)
+        return self.dest
+
+
+def etag_sha256(etag: str | None) -> str | None:
+    """The service's ETag is the file's sha256 in quotes."""
+    if not etag:
+        return None
+    value = etag.removeprefix("W/").strip('"')
+    return value if len(value) == 64 else None

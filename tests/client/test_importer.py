@@ -1,0 +1,262 @@
+"""``jp-primary import`` against ``jp-primary serve``, both real processes: dumps (generated and
+the real L&B ones), registrations, a SIGKILL midway, the server down for a while, malformed
+messages, SIGTERM."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from jp_primary.client import Client, NotFound
+from jp_primary.client.maildir import Maildir
+from jp_primary.client.messages import format_registration
+from jp_primary.importer.lbowner import regjob_owner
+from tests.auth.served import free_port
+from tests.helpers import shared_data_or_skip
+
+from .support import (
+    LB_IDENTITY,
+    USER,
+    Live,
+    import_args,
+    listing,
+    new_jobid,
+    queue_dump,
+    run_import,
+    start_import,
+    wait_for,
+    write_dump,
+)
+
+pytestmark = pytest.mark.slow
+STATUS = "http://egee.cesnet.cz/en/Schema/LB/Attributes:status"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    folder = tmp_path_factory.mktemp("importer")
+    service = Live(folder, f"sqlite:///{folder / 'jp.sqlite'}").start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="module")
+def reader(live: Live) -> Iterator[Client]:
+    with live.client("/CN=auditor", "admin") as client:
+        yield client
+
+
+def lb_files(client: Client, jobid: str) -> list[str]:
+    try:
+        return [f.sha256 for f in client.files(jobid) if f.file_class == "lb"]
+    except NotFound:
+        return []
+
+
+def test_generated_and_real_dumps_become_attributes(
+    live: Live, reader: Client, tmp_path: Path
+) -> None:
+    box = Maildir(tmp_path / "md")
+    generated = {}
+    for i in range(5):
+        jobid = new_jobid()
+        generated[jobid] = queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    registered = new_jobid()
+    box.deliver(format_registration(registered, USER))
+    real = {}
+    folder = shared_data_or_skip("data", "lb", pattern="*.lb")
+    for source in sorted(folder.glob("*.lb")):
+        owner = regjob_owner(source)
+        text = source.read_text(errors="replace")
+        if 'DG.JOBID="https://' not in text or owner is None:
+            continue  # the perf templates carry no jobids
+        jobid = text.split('DG.JOBID="', 1)[1].split('"', 1)[0]
+        copy = tmp_path / "real" / source.name
+        copy.parent.mkdir(exist_ok=True)
+        shutil.copyfile(source, copy)
+        real[jobid] = (owner, hashlib.sha256(copy.read_bytes()).hexdigest())
+        queue_dump(box, jobid, copy)
+    assert real, "no real dump with a jobid"
+
+    done = run_import(live, box.root)
+    assert done.returncode == 0, done.stderr
+    assert "undeliverable 0" in done.stderr
+    assert listing(box, "new") == [] and listing(box, "post") == [] and listing(box, "work") == []
+    for jobid in generated:
+        assert [v.value for v in reader.attributes(jobid, [STATUS]).values] == ["Done"]
+        assert reader.job(jobid).owner.startswith("/")  # the dump's DG.USER
+    for jobid, (owner, digest) in real.items():
+        assert reader.job(jobid).owner == owner
+        assert lb_files(reader, jobid) == [digest]
+        assert reader.attributes(jobid, [STATUS]).values
+    assert reader.job(registered).owner == USER
+    # Delivered dump files are removed, as L&B's importer does.
+    assert not any((tmp_path / "dumps").iterdir())
+
+
+def test_the_same_dump_twice_is_stored_once_other_bytes_get_a_new_name(
+    live: Live, reader: Client, tmp_path: Path
+) -> None:
+    box = Maildir(tmp_path / "md")
+    jobid = new_jobid()
+    dump = write_dump(tmp_path / "a", jobid)
+    copy = tmp_path / "b" / "copy"
+    copy.parent.mkdir()
+    shutil.copyfile(dump, copy)
+    queue_dump(box, jobid, dump)
+    queue_dump(box, jobid, copy)
+    assert run_import(live, box.root).returncode == 0
+    assert len(lb_files(reader, jobid)) == 1
+    longer = write_dump(tmp_path / "c", jobid, padding=3)
+    queue_dump(box, jobid, longer)
+    done = run_import(live, box.root)
+    assert done.returncode == 0, done.stderr
+    files = sorted((f.name, f.sha256) for f in reader.files(jobid))
+    assert len(files) == 2 and files[0][0] == "" and files[1][0].startswith("lb.")
+
+
+def test_sigkill_midway_then_restart_loses_and_duplicates_nothing(
+    live: Live, reader: Client, tmp_path: Path
+) -> None:
+    box = Maildir(tmp_path / "md")
+    jobs = [new_jobid() for _ in range(150)]
+    for i, jobid in enumerate(jobs):
+        queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    proc = start_import(import_args(live, box.root, "--workers", "4"), tmp_path / "import.log")
+    try:
+        wait_for(lambda: len(listing(box, "new")) < 100, what="some deliveries")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    left = len(listing(box, "new")) + len(listing(box, "work"))
+    assert 0 < left < 150, "the kill should land midway"
+    done = run_import(live, box.root)
+    assert done.returncode == 0, done.stderr
+    assert "queued again" in done.stderr or not listing(box, "work")
+    assert box.counts() == {"new": 0, "work": 0, "post": 0, "undeliverable": 0}
+    assert all(len(lb_files(reader, jobid)) == 1 for jobid in jobs)
+
+
+def test_server_down_messages_wait_in_post_then_arrive(tmp_path: Path) -> None:
+    port = free_port()
+    service = Live(tmp_path / "svc", f"sqlite:///{tmp_path / 'down.sqlite'}")
+    service.start(port)
+    token = service.token_file()
+    service.stop()
+    box = Maildir(tmp_path / "md")
+    jobs = [new_jobid() for _ in range(3)]
+    for i, jobid in enumerate(jobs):
+        queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    args = ["import", "--maildir", str(box.root), "--url", f"http://127.0.0.1:{port}"]
+    args += [
+        "--token-file",
+        str(token),
+        "--retry-first",
+        "0.5",
+        "--retry-max",
+        "1",
+        "--poll",
+        "0.2",
+    ]
+    proc = start_import(args, tmp_path / "import.log")
+    try:
+        wait_for(lambda: len(listing(box, "post")) == 3, what="three messages in post/")
+        assert listing(box, "new") == []
+        service.start(port)
+        wait_for(lambda: box.counts()["post"] == 0, what="post/ drained")
+        with service.client("/CN=auditor", "admin") as reader:
+            assert all(len(lb_files(reader, j)) == 1 for j in jobs)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        service.stop()
+    log = (tmp_path / "import.log").read_text()
+    assert "retry" in log and "ConnectionFailed" in log and "stopped: delivered 3" in log
+
+
+def test_malformed_messages_go_to_undeliverable_with_a_reason(
+    live: Live, reader: Client, tmp_path: Path
+) -> None:
+    box = Maildir(tmp_path / "md")
+    bad = {
+        "garbage": os.urandom(300) + b"\0",
+        "empty": b"",
+        "missing-file": f"jobid {new_jobid()}\nfile {tmp_path / 'nowhere'}\n".encode(),
+        "bad-jobid": f"jobid https://lb.example.org:9000/not a key\nfile {tmp_path}\n".encode(),
+        "not-a-url": b"jobid 12345\nfile /etc/hostname\n",
+    }
+    for name, body in bad.items():
+        box.deliver(body, name)
+    good = new_jobid()
+    queue_dump(box, good, write_dump(tmp_path / "dumps", good))
+    proc = start_import(import_args(live, box.root, "--poll", "0.2"), tmp_path / "import.log")
+    try:
+        wait_for(lambda: box.counts()["undeliverable"] == len(bad) and not listing(box, "new"))
+        wait_for(lambda: len(lb_files(reader, good)) == 1, what="the good message delivered")
+        later = new_jobid()  # the daemon keeps running: a message queued now is delivered too
+        queue_dump(box, later, write_dump(tmp_path / "dumps", later))
+        wait_for(lambda: len(lb_files(reader, later)) == 1, what="a later message delivered")
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    reasons = {name: (box.dir("undeliverable") / f"{name}.reason").read_text() for name in bad}
+    assert "binary" in reasons["garbage"] or "UTF-8" in reasons["garbage"]
+    assert "empty" in reasons["empty"]
+    assert "does not exist" in reasons["missing-file"]
+    assert "not a jobid" in reasons["bad-jobid"] and "not a jobid" in reasons["not-a-url"]
+
+
+def test_a_second_importer_on_the_same_maildir_is_refused(live: Live, tmp_path: Path) -> None:
+    box = Maildir(tmp_path / "md")
+    proc = start_import(import_args(live, box.root), tmp_path / "first.log")
+    try:
+        wait_for(
+            lambda: (
+                "jp-primary import" in _safe_read(tmp_path / "first.log")
+                or (box.root / ".importer.lock").exists()
+            ),
+            what="the first importer",
+        )
+        wait_for(lambda: _locked(box.root / ".importer.lock"), what="the lock taken")
+        second = run_import(live, box.root)
+        assert second.returncode != 0 and "another importer" in second.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def _safe_read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def _locked(path: Path) -> bool:
+    import fcntl
+
+    if not path.exists():
+        return False
+    with path.open("ab") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def test_lb_identity_is_the_trusted_importer(live: Live) -> None:
+    """The importer's token (support.Live.token_file) is the L&B host's, with the trusted role."""
+    with live.client(LB_IDENTITY, "trusted") as client:
+        assert "trusted" in client.whoami().roles
