@@ -1,21 +1,27 @@
-"""Talking to one primary storage's feed routes (API.md: POST/GET/DELETE /v1/feeds...).
+"""Talking to one primary storage's feed routes, through the client library (``jp_primary.client``).
 
-Every HTTP call the index server makes goes through here, so moving onto the shared client
-library changes this module only.
+Every call the index server makes to a primary goes through here: the library brings the
+credentials (token, X.509 certificate or proxy, CAs), the error classes and the retries; this
+module turns its errors into one ``PrimaryError`` the feed lifecycle acts on.
 """
 
 from __future__ import annotations
 
-import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
+from jp_primary.client import AsyncClient, Credentials, Retry
+from jp_primary.client.calls import Call
+from jp_primary.client.errors import APIError, ClientError
 from jp_primary.index.config import FeedSection
 from jp_primary.index.wire import ChangesPage
+
+T = TypeVar("T")
 
 
 class PrimaryError(Exception):
@@ -37,20 +43,18 @@ class Subscription:
     mode: str
 
 
-def _verify(feed: FeedSection) -> ssl.SSLContext | bool:
-    if feed.ca_file is None and feed.ca_dir is None:
-        return True
-    context = ssl.create_default_context(cafile=feed.ca_file, capath=feed.ca_dir)
-    if feed.cert is not None and feed.key is not None:
-        context.load_cert_chain(feed.cert, feed.key)
-    return context
-
-
-def _headers(feed: FeedSection) -> dict[str, str]:
-    token = feed.token
-    if feed.token_file is not None:
-        token = Path(feed.token_file).read_text(encoding="utf-8").strip()
-    return {"Authorization": f"Bearer {token}"} if token else {}
+def credentials(feed: FeedSection) -> Credentials:
+    """Only what the feed's configuration names (no JP_TOKEN or proxy of the environment): an
+    index server talks to each primary with the credential configured for it."""
+    return Credentials.lookup(
+        token=feed.token,
+        token_file=feed.token_file,
+        cert=feed.cert,
+        key=feed.key,
+        ca_dir=feed.ca_dir,
+        ca_file=feed.ca_file,
+        env={},
+    )
 
 
 def _expiry(body: dict[str, Any]) -> datetime | None:
@@ -58,58 +62,69 @@ def _expiry(body: dict[str, Any]) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
+def _json(response: httpx.Response) -> Any:
+    return response.json()
+
+
 class PrimaryClient:
     def __init__(self, feed: FeedSection, timeout: float = 30.0) -> None:
-        verify = _verify(feed)
-        cert = (feed.cert, feed.key) if feed.cert and feed.key and verify is True else None
-        self._client = httpx.AsyncClient(
-            base_url=feed.url,
-            headers=_headers(feed),
-            verify=verify,
-            cert=cert,
-            timeout=httpx.Timeout(timeout, connect=5.0),
-        )
+        self.feed = feed
+        self._timeout = timeout
+        self._client: AsyncClient | None = None
+
+    def _library(self) -> AsyncClient:
+        # Built on first use: a bad credential file is then a failure of this feed (reported
+        # in its state), not of the server's start.
+        if self._client is None:
+            self._client = AsyncClient(
+                self.feed.url,
+                credentials=credentials(self.feed),
+                # Long polls wait up to pull_wait seconds before answering.
+                timeout=self._timeout + self.feed.pull_wait,
+                # The lifecycle has its own backoff; one quick retry covers a blip.
+                retry=Retry(attempts=2, base=0.2, cap=1.0),
+            )
+        return self._client
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._client is not None:
+            await self._client.aclose()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def _call(self, what: str, call: Awaitable[T]) -> T:
         try:
-            response = await self._client.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise PrimaryError(f"{method} {path}: {type(exc).__name__}: {exc}") from None
-        if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail", response.text)
-            except ValueError:
-                detail = response.text
-            raise PrimaryError(
-                f"{method} {path}: {response.status_code} {str(detail)[:500]}",
-                response.status_code,
-            )
-        return response
+            return await call
+        except APIError as exc:
+            raise PrimaryError(f"{what}: {exc}", exc.status) from None
+        except ClientError as exc:
+            raise PrimaryError(f"{what}: {type(exc).__name__}: {exc}") from None
 
     async def subscribe(self, request: dict[str, Any]) -> Subscription:
-        body = (await self._call("POST", "/v1/feeds", json=request)).json()
-        return Subscription(str(body["feed_id"]), _expiry(body), str(body.get("mode", "")))
+        try:
+            client = self._library()
+        except ClientError as exc:
+            raise PrimaryError(f"credentials: {exc}") from None
+        body = dict(request)
+        attributes, conditions = body.pop("attributes"), body.pop("conditions")
+        feed = await self._call("subscribe", client.subscribe(attributes, conditions, **body))
+        return Subscription(feed.feed_id, feed.expires_at, feed.mode or "")
 
     async def refresh(self, feed_id: str) -> datetime | None:
-        return _expiry((await self._call("POST", f"/v1/feeds/{feed_id}/refresh")).json())
+        return _expiry(await self._call("refresh", self._library().refresh_feed(feed_id)))
 
     async def status(self, feed_id: str) -> dict[str, Any]:
-        body: dict[str, Any] = (await self._call("GET", f"/v1/feeds/{feed_id}")).json()
-        return body
+        return await self._call("status", self._library().feed(feed_id))
 
     async def cancel(self, feed_id: str) -> None:
-        await self._call("DELETE", f"/v1/feeds/{feed_id}")
+        await self._call("cancel", self._library().delete_feed(feed_id))
 
     async def changes(
         self, feed_id: str, since: str | None, limit: int, wait: float
     ) -> ChangesPage:
-        params: dict[str, Any] = {"limit": limit, "wait": wait}
+        # The raw page, not the library's typed one: values are kept exactly as the primary
+        # sent them (its timestamps' text included), as pushed batches are.
+        params = [("limit", str(limit)), ("wait", str(wait))]
         if since is not None:
-            params["since"] = since
-        response = await self._call(
-            "GET", f"/v1/feeds/{feed_id}/changes", params=params, timeout=wait + 30.0
-        )
-        return ChangesPage.model_validate(response.json())
+            params.append(("since", since))
+        path = f"/v1/feeds/{quote(feed_id, safe='')}/changes"
+        body = await self._call("changes", self._library().run(Call("GET", path, _json, params)))
+        return ChangesPage.model_validate(body)
