@@ -58,10 +58,10 @@ class AppServices:
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
         engine = create_db_engine(settings.database_url, settings.database.pool_size)
-        db = Database(engine)
-        backend = create_backend(settings)
         plugins = PluginRegistry()
         plugins.load()
+        db = Database(engine, plugins.attribute_types())
+        backend = create_backend(settings)
         limits = UploadLimits(
             max_file_size=int(settings.storage.max_file_size),
             deadline_seconds=settings.storage.upload_deadline,
