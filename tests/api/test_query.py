@@ -17,14 +17,18 @@ from typing import Any
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from jp_primary.app import create_app
+from jp_primary.attributes.conditions import Condition, ConditionError, compile_conditions
 from jp_primary.attributes.names import LB_ATTRIBUTES, LB_TAG, SYSTEM_JOBID, SYSTEM_OWNER
 from jp_primary.auth.identity import Role
 from jp_primary.config import DatabaseSettings
 from jp_primary.db.session import create_db_engine, new_session
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.testing.jobsets import SyntheticJob, store
+from jp_primary.testing.queries import BUILTIN_ATTRIBUTES, conditions, expected, job_values
 from tests.helpers import LB_HOST, Api, make_settings, new_jobid, register_job
 
 ADMIN = ("/CN=Operator", Role.ADMIN)
@@ -322,3 +326,56 @@ def test_statement_timeout_is_503_with_retry_after(api: Api, tmp_path: Path) -> 
         # The connection went back to the pool usable: the next query answers.
         assert query(strict, owner, where=[]).status_code in (200, 503)
     assert query(api, owner, where=heavy[:2]).status_code == 200
+
+
+def _wire(condition: Condition) -> dict[str, Any]:
+    fields = {
+        "attr": condition.attr,
+        "op": condition.op,
+        "value": condition.value,
+        "value2": condition.value2,
+        "values": None if condition.values is None else list(condition.values),
+        "origin": condition.origin,
+    }
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+TYPES = PluginRegistry().attribute_types()
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    jobs=st.lists(job_values(BUILTIN_ATTRIBUTES), min_size=1, max_size=6),
+    where=st.lists(conditions(BUILTIN_ATTRIBUTES), min_size=1, max_size=3),
+)
+def test_differential_api_answers_as_brute_force(
+    api: Api, jobs: list[list[tuple[str, str, str]]], where: list[Condition]
+) -> None:
+    """Random jobs and random queries: the API's answer is the library's ``matches`` over the
+    jobs' values (and a query the library refuses is a 422 naming the same condition)."""
+    scope = secrets.token_hex(8)
+    scoped = [[(f"{LB_TAG}:scope", scope, "USER"), *values] for values in jobs]
+    body = [{"attr": "tag:scope", "op": "eq", "value": scope}, *map(_wire, where)]
+    refused: int | None = None
+    try:
+        compiled = compile_conditions(where, TYPES)
+    except ConditionError as exc:
+        refused = exc.index + 1  # the scope condition comes first
+    if refused is not None:
+        answer = query(api, ADMIN, where=body)
+        assert answer.status_code == 422
+        assert answer.json()["detail"].startswith(f"where[{refused}]: ")
+        return
+    owner = someone()
+    made_keys = stored(api, owner, *scoped)
+    made = [
+        SyntheticJob("", key, owner, datetime.now(UTC), tuple(values))
+        for key, values in zip(made_keys, scoped, strict=True)
+    ]
+    answer = query(api, ADMIN, where=body, limit=1000)
+    assert set(keys(answer)) == expected(made, compiled)
+    assert keys(answer) == [k for k in made_keys if k in set(keys(answer))]  # in job order

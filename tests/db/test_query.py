@@ -25,7 +25,6 @@ from jp_primary.attributes.conditions import (
     Condition,
     ConditionError,
     compile_conditions,
-    matches,
 )
 from jp_primary.attributes.names import LB_TAG
 from jp_primary.attributes.registry import TypeRegistry
@@ -33,6 +32,7 @@ from jp_primary.db.repositories import query as query_sql
 from jp_primary.db.session import create_db_engine, new_session
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.testing.jobsets import SyntheticJob, store
+from jp_primary.testing.queries import POOLS, conditions, expected, job_values
 
 NS = "http://q9.test/ns"
 ATTRS = {
@@ -46,27 +46,6 @@ ATTRS = {
     "string": f"{NS}:x",
 }
 SCOPE = f"{LB_TAG}:q9scope"
-LONG = "p" * 130
-# Texts each attribute may hold: parseable in several spellings, and some that do not parse.
-POOLS = {
-    "integer": ["0", "7", "007", "9", "10", "-3", "-10", "+10", "99999999999999999999", "x", ""],
-    "float": ["0", "-0.0", "1.5", "1e3", "1000", "-2.25", ".5", "nan", "1_0"],
-    "timestamp": [
-        "2026-11-29T10:00:00Z",
-        "2026-11-29T11:00:00+01:00",
-        "2026-11-29T05:00:00-05:00",
-        "2026-11-29T09:59:59.999999",
-        "2026-11-30T00:30:00+01:00",
-        "2026-11-28T23:00:00Z",
-        "yesterday",
-    ],
-    "lb_state": ["Done", "DONE", "Cleared", "Submitted", "Running", "6", "Purged", "Finished"],
-    "lb_done_code": ["OK", "FAILED", "CANCELLED", "0", "1", "2", "3"],
-    "boolean": ["true", "1", "false", "no", "YES", "maybe"],
-    "xml": ["<a/>", "<item>1</item>", "<a/><b/>", "<a>", "text"],
-    "string": ["", "a", "ab", "B", "é", "中文", "😀", "a b", LONG, LONG + "a", LONG + "b", "p" * 129],
-}
-ORIGINS = ("SYSTEM", "USER", "FILE")
 
 
 def types() -> TypeRegistry:
@@ -102,17 +81,6 @@ def _run(engine: Engine, jobs: list[SyntheticJob], compiled: list[CompiledCondit
     with new_session(engine, TYPES) as session:
         found = query_sql.find_jobs(session, scoped, after=0, limit=10_000)
     return {job.key for job in found}
-
-
-def _expected(jobs: list[SyntheticJob], compiled: list[CompiledCondition]) -> set[str]:
-    keys = set()
-    for job in jobs:
-        by_name: dict[str, list[tuple[str, str]]] = {}
-        for name, value, origin in job.values:
-            by_name.setdefault(name, []).append((value, origin))
-        if matches(compiled, by_name):
-            keys.add(job.key)
-    return keys
 
 
 @pytest.fixture(scope="module")
@@ -163,8 +131,8 @@ def test_every_operator_on_every_type_matches_the_reference(
             compiled = compile_conditions([condition], TYPES)
         except ConditionError:
             continue  # operands that do not fit the type: the API's 422 (tested there)
-        expected = _expected(every_value, compiled)
-        assert _run(engine, every_value, compiled) == expected, condition
+        wanted = expected(every_value, compiled)
+        assert _run(engine, every_value, compiled) == wanted, condition
         checked += 1
     assert checked >= 20  # most operator/operand pairs of the pool are valid queries
 
@@ -194,41 +162,14 @@ def test_integers_are_numbers_and_timestamps_instants_in_sql(
 # -- differential: random jobs, random queries ----------------------------------------------
 
 
-@st.composite
-def job_values(draw: st.DrawFn) -> list[tuple[str, str, str]]:
-    chosen = draw(st.lists(st.sampled_from(list(ATTRS)), max_size=3, unique=True))
-    items = []
-    for type_name in chosen:
-        texts = draw(st.lists(st.sampled_from(POOLS[type_name]), min_size=1, max_size=3))
-        items += [(ATTRS[type_name], text, draw(st.sampled_from(ORIGINS))) for text in texts]
-    return items
-
-
-@st.composite
-def conditions(draw: st.DrawFn) -> Condition:
-    type_name = draw(st.sampled_from(list(ATTRS)))
-    attr, pool = ATTRS[type_name], POOLS[type_name]
-    op = draw(st.sampled_from(OPERATORS))
-    origin = draw(st.none() | st.sampled_from(ORIGINS))
-    value = draw(st.sampled_from(pool))
-    if op == "exists":
-        return Condition(attr, op, origin=origin)
-    if op == "in":
-        values = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=4))
-        return Condition(attr, op, values=tuple(values), origin=origin)
-    if op == "within":
-        return Condition(attr, op, value, draw(st.sampled_from(pool)), origin=origin)
-    return Condition(attr, op, value, origin=origin)
-
-
 @settings(
     max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    jobs=st.lists(job_values(), min_size=1, max_size=8),
-    where=st.lists(conditions(), min_size=1, max_size=3),
+    jobs=st.lists(job_values(ATTRS), min_size=1, max_size=8),
+    where=st.lists(conditions(ATTRS), min_size=1, max_size=3),
 )
 def test_differential_random_jobs_and_queries(
     engine: Engine, jobs: list[list[tuple[str, str, str]]], where: list[Condition]
@@ -241,7 +182,7 @@ def test_differential_random_jobs_and_queries(
     with new_session(engine, TYPES) as session:
         store(session, made)
         session.commit()
-    assert _run(engine, made, compiled) == _expected(made, compiled)
+    assert _run(engine, made, compiled) == expected(made, compiled)
 
 
 def test_keyset_pages_cover_every_match_once(engine: Engine) -> None:
