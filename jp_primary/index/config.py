@@ -66,7 +66,6 @@ class QuerySection(_Strict):
     unindexed_limit: int = Field(20, ge=0, le=1000)
     # Jobs examined by such a query before it gives up with what it found (never a full scan).
     unindexed_scan: int = Field(10_000, ge=1)
-    default_limit: int = Field(100, ge=1, le=1000)
 
 
 class AttributeSection(_Strict):

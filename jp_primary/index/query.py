@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from jp_primary.index.config import QuerySection
 from jp_primary.index.tables import jobs, values
 
 _SYSTEM_COLUMNS = {SYSTEM_OWNER: jobs.c.owner, SYSTEM_JOBID: jobs.c.jobid}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SELECTIVE = frozenset({"eq", "in", "lt", "gt", "within", "prefix", "exists"})
 
 
@@ -36,7 +38,7 @@ class QueryRequest:
     where: Sequence[Condition]
     select: Sequence[str] = ()
     latest: bool = False
-    limit: int | None = None
+    limit: int = 100  # the primary's default
     after: str | None = None
 
 
@@ -46,7 +48,7 @@ class FoundValue:
     value: str
     origin: str
     origin_detail: str | None
-    timestamp: str | None
+    timestamp: datetime
     seq: int
 
 
@@ -108,7 +110,7 @@ class QueryEngine:
         for name in select:
             if self.catalog.lookup(name) is None:
                 raise InvalidInput(f"select: {name} is not kept by this index")
-        limit = request.limit or self.limits.default_limit
+        limit = request.limit
         indexed = [c for c in compiled if c.op in _SELECTIVE and self.catalog.indexed(c.attr)]
         if not indexed and limit > self.limits.unindexed_limit:
             raise InvalidInput(
@@ -175,18 +177,33 @@ def _values(conn: Connection, job_ids: list[int], names: set[str]) -> dict[int, 
 
 def _job(row: Any, stored: list[Any], plan: Plan) -> FoundJob:
     chosen = [v for v in stored if v.name in plan.select]
-    if plan.latest:  # the newest value of each name (values are in seq order)
-        chosen = list({v.name: v for v in chosen}.values())
+    if plan.latest:  # the newest value of each name, by timestamp then seq (as the primary)
+        newest: dict[str, Any] = {}
+        for v in chosen:
+            if v.name not in newest or _when(v) >= _when(newest[v.name]):
+                newest[v.name] = v
+        chosen = [v for v in chosen if newest[v.name] is v]
     return FoundJob(
         jobid=row.jobid,
         key=row.key,
         owner=row.owner,
         primary_storage=row.source,
         values=[
-            FoundValue(v.name, v.value, v.origin, v.origin_detail, v.timestamp, v.seq)
+            FoundValue(v.name, v.value, v.origin, v.origin_detail, _when(v)[0], v.seq)
             for v in chosen
         ],
     )
+
+
+def _when(value: Any) -> tuple[datetime, int]:
+    """A stored value's time (RFC 3339 text as the primary sent it) and seq, for ordering."""
+    try:
+        moment = datetime.fromisoformat(value.timestamp.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        moment = _EPOCH  # a primary that sent no time: oldest
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment, value.seq
 
 
 def _successor(prefix: str) -> str | None:

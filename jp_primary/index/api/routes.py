@@ -9,18 +9,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from jp_primary.api.errors import responses
 from jp_primary.api.policies import Admin, Anyone, AnyUser
+from jp_primary.api.query_schemas import QueryIn
+from jp_primary.api.schemas import ValueOut
 from jp_primary.attributes.conditions import Condition
 from jp_primary.auth.identity import Identity
 from jp_primary.index.api import metrics
-from jp_primary.index.api.schemas import (
-    FeedOut,
-    FeedsOut,
-    IndexedJobOut,
-    PushAck,
-    QueryIn,
-    QueryOut,
-    ValueOut,
-)
+from jp_primary.index.api.schemas import FeedOut, FeedsOut, IndexedJobOut, IndexQueryOut, PushAck
 from jp_primary.index.query import QueryRequest
 from jp_primary.index.service import IndexServices
 from jp_primary.index.wire import PushBatch
@@ -36,8 +30,8 @@ async def _services(request: Request) -> IndexServices:
 Services = Annotated[IndexServices, Depends(_services)]
 
 
-@router.post("/v1/query", responses=responses(400, 401, 422))
-async def query(body: QueryIn, services: Services, caller: Identity = AnyUser) -> QueryOut:
+@router.post("/v1/query", responses=responses(400, 401, 413, 422, 503))
+async def query(body: QueryIn, services: Services, caller: Identity = AnyUser) -> IndexQueryOut:
     """Jobs across every subscribed primary storage whose attributes satisfy all conditions."""
     where = [
         Condition(c.attr, c.op, c.value, c.value2, tuple(c.values) if c.values else None, c.origin)
@@ -51,11 +45,11 @@ async def query(body: QueryIn, services: Services, caller: Identity = AnyUser) -
             key=j.key,
             owner=j.owner,
             primary_storage=j.primary_storage,
-            values=[ValueOut(**vars(v)) for v in j.values],
+            values=[ValueOut.model_validate(vars(v)) for v in j.values],
         )
         for j in page.jobs
     ]
-    return QueryOut(jobs=jobs, next=page.next)
+    return IndexQueryOut(jobs=jobs, next=page.next)
 
 
 @router.post(

@@ -1,56 +1,25 @@
-"""Bodies of the index server's routes. The query request is the primary's; a found job adds
-``primary_storage``, the URL of the primary storage it came from."""
+"""Bodies of the index server's routes. The query request and answer are the primary's
+(``jp_primary.api.query_schemas``); a found job adds ``primary_storage``, the URL of the primary
+storage it came from."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from jp_primary.text import AttributeNameText, StoredValueText, SubjectText, ValueText
-
-
-class _StrictIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+from jp_primary.api.query_schemas import QueryJobOut
 
 
-class ConditionIn(_StrictIn):
-    attr: AttributeNameText
-    op: str = Field(max_length=16)
-    value: ValueText | None = None
-    value2: ValueText | None = None
-    values: list[ValueText] | None = None
-    origin: str | None = Field(None, max_length=16)
+class IndexedJobOut(QueryJobOut):
+    """A job of the primary's query answer, plus where it came from."""
 
-
-class QueryIn(_StrictIn):
-    where: list[ConditionIn] = Field(default_factory=list)
-    select: list[AttributeNameText] = Field(default_factory=list, max_length=100)
-    latest: bool = False
-    limit: int | None = Field(None, ge=1, le=1000)
-    after: str | None = Field(None, max_length=256)
-
-
-class ValueOut(BaseModel):
-    name: str
-    value: StoredValueText
-    origin: str
-    origin_detail: str | None
-    timestamp: str | None
-    seq: int
-
-
-class IndexedJobOut(BaseModel):
-    jobid: SubjectText
-    key: str
-    owner: SubjectText
     primary_storage: str = Field(description="The URL of the primary storage the job came from.")
-    values: list[ValueOut]
 
 
-class QueryOut(BaseModel):
+class IndexQueryOut(BaseModel):
     jobs: list[IndexedJobOut]
-    next: str | None
+    next: str | None = Field(description="Pass as after for the next page; null on the last")
 
 
 class PushAck(BaseModel):
