@@ -16,6 +16,8 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 from jp_primary.index import feedstate
 from jp_primary.index.apply import Applier, StaleFeed, apply_batch
 from jp_primary.index.config import FeedSection, IndexConfig
@@ -42,11 +44,17 @@ def push_path(name: str, secret: str) -> str:
 
 
 class FeedLifecycle:
-    def __init__(self, config: IndexConfig, db: IndexDatabase, applier: Applier) -> None:
+    def __init__(
+        self,
+        config: IndexConfig,
+        db: IndexDatabase,
+        applier: Applier,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.config = config
         self.db = db
         self.applier = applier
-        self.clients = {f.name: PrimaryClient(f) for f in config.feeds}
+        self.clients = {f.name: PrimaryClient(f, transport=transport) for f in config.feeds}
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, run: bool = True) -> None:

@@ -67,9 +67,15 @@ def _json(response: httpx.Response) -> Any:
 
 
 class PrimaryClient:
-    def __init__(self, feed: FeedSection, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        feed: FeedSection,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self.feed = feed
         self._timeout = timeout
+        self._transport = transport  # tests: a fake primary
         self._client: AsyncClient | None = None
 
     def _library(self) -> AsyncClient:
@@ -83,6 +89,7 @@ class PrimaryClient:
                 timeout=self._timeout + self.feed.pull_wait,
                 # The lifecycle has its own backoff; one quick retry covers a blip.
                 retry=Retry(attempts=2, base=0.2, cap=1.0),
+                transport=self._transport,
             )
         return self._client
 
