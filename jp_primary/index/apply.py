@@ -120,10 +120,11 @@ class Applier:
         conn.execute(_insert(conn, feed_jobs), members)
         rows: list[dict[str, Any]] = []
         single: set[tuple[int, str]] = set()
-        retracted: list[tuple[int, int]] = []
+        retracted: list[tuple[int, list[int]]] = []
         for record in records:
             job_id = ids[record.jobid]
-            retracted += [(job_id, seq) for seq in record.retracted]
+            if record.retracted:
+                retracted.append((job_id, record.retracted))
             for value in record.values:
                 name = expand(value.name)
                 section = self.catalog.lookup(name)
@@ -145,8 +146,11 @@ class Applier:
                 )
         if rows:
             conn.execute(_insert(conn, values), rows)
-        for job_id, seq in retracted:  # re-extraction replaced these values on the primary
-            conn.execute(values.delete().where(values.c.job_id == job_id, values.c.seq == seq))
+        for job_id, seqs in retracted:  # re-extraction replaced these values on the primary
+            for part in _chunks(seqs):
+                conn.execute(
+                    values.delete().where(values.c.job_id == job_id, values.c.seq.in_(part))
+                )
         for job_id, name in single:  # single-valued: only the newest value stays
             newest = (
                 sa.select(sa.func.max(values.c.seq))

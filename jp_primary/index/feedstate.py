@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from jp_primary.index.tables import feeds
+from jp_primary.index.tables import feed_jobs, feeds, jobs, values
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,14 @@ def update(conn: Connection, name: str, **values: Any) -> None:
 
 
 def forget_unconfigured(conn: Connection, configured: list[str]) -> list[FeedState]:
-    """Rows of feeds no longer in the configuration (their subscriptions are cancelled)."""
+    """Drop the feeds no longer in the configuration, and the jobs only they delivered (their
+    subscriptions on the primaries expire, unrefreshed)."""
     gone = [s for s in all_states(conn) if s.name not in configured]
     for state in gone:
-        update(conn, state.name, **RESET, phase="removed")
+        conn.execute(feed_jobs.delete().where(feed_jobs.c.feed == state.name))
+        conn.execute(feeds.delete().where(feeds.c.name == state.name))
+    if gone:
+        orphans = sa.select(jobs.c.id).where(~jobs.c.id.in_(sa.select(feed_jobs.c.job_id)))
+        conn.execute(values.delete().where(values.c.job_id.in_(orphans)))
+        conn.execute(jobs.delete().where(~jobs.c.id.in_(sa.select(feed_jobs.c.job_id))))
     return gone

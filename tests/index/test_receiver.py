@@ -3,6 +3,7 @@ retractions, removals, single-valued attributes, the place kept with the records
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,7 +11,7 @@ from jp_primary.auth.identity import Role
 from jp_primary.index.apply import apply_batch
 from jp_primary.index.wire import FeedRecord
 from tests.helpers import ALICE, BOB, new_jobid
-from tests.index.conftest import IndexApi
+from tests.index.conftest import CONFIG, IndexApi
 
 ADMIN = "/CN=index admin"
 
@@ -155,3 +156,33 @@ def test_bad_records_are_a_4xx_never_a_5xx(index: IndexApi) -> None:
         {"jobid": new_jobid(), "owner": ALICE, "values": [{"name": "lb:status", "value": "x"}]}
     ]
     assert index.push("alpha", 1, no_seq).status_code == 422
+
+
+def test_a_feed_taken_out_of_the_configuration_takes_its_jobs_along(
+    make_index: Callable[..., IndexApi],
+) -> None:
+    index = make_index()
+    index.subscribed("alpha")
+    index.subscribed("beta")
+    only_beta, both = new_jobid(), new_jobid()
+    index.push(
+        "alpha", 1, [{"jobid": both, "owner": ALICE, "values": [value("lb:status", "A", 1)]}]
+    )
+    index.push(
+        "beta",
+        1,
+        [
+            {"jobid": both, "owner": ALICE, "values": [value("lb:status", "A", 1)]},
+            {"jobid": only_beta, "owner": ALICE, "values": [value("lb:status", "B", 2)]},
+        ],
+    )
+    without_beta = CONFIG[: CONFIG.index('[[feeds]]\nname = "beta"')]
+    again = make_index(without_beta)
+    assert stored(again, both) == [("status", "A", 1)]
+    assert stored(again, only_beta) == []
+    assert set(feed_row_names(again)) == {"alpha"}
+
+
+def feed_row_names(index: IndexApi) -> list[str]:
+    feeds = index.client.get("/v1/feeds", headers=index.auth(ADMIN, Role.ADMIN)).json()["feeds"]
+    return [f["name"] for f in feeds]
