@@ -97,7 +97,12 @@ async def _load(primary: str, token: str, jobs: int) -> tuple[list[str], float]:
     rng = random.Random(12)
     headers = {"Authorization": f"Bearer {token}"}
     jobids = [f"https://lb.example.org:9000/bench{i:017d}" for i in range(jobs)]
-    async with httpx.AsyncClient(base_url=primary, headers=headers, timeout=120) as client:
+    # Idle connections are closed by the client before uvicorn's 5 s keep-alive ends them: a
+    # request sent on a connection the server is closing fails with no way to know its fate.
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    async with httpx.AsyncClient(
+        base_url=primary, headers=headers, timeout=120, limits=limits
+    ) as client:
         for start in range(0, jobs, 1000):
             part = jobids[start : start + 1000]
             body = {"jobs": [{"jobid": j, "owner": OWNERS[hash(j) % 10]} for j in part]}
