@@ -86,9 +86,11 @@ def populate(engine: Engine, types: TypeRegistry, start: int, stop: int) -> floa
             print(f"  {start + len(batch):,} jobs loaded", end="\r", flush=True)
             start += len(batch)
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE jobs"))
-        conn.execute(text("ANALYZE attribute_values"))
-        conn.execute(text("ANALYZE identities"))
+        # What autovacuum does to a loaded table in time: statistics and the visibility map
+        # (index-only scans).
+        conn.execute(text("VACUUM ANALYZE jobs"))
+        conn.execute(text("VACUUM ANALYZE attribute_values"))
+        conn.execute(text("VACUUM ANALYZE identities"))
     print()
     return time.monotonic() - began
 
