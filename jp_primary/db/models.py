@@ -34,6 +34,8 @@ class IdentityRow(SQLModel, table=True):
 
 class JobRow(SQLModel, table=True):
     __tablename__ = "jobs"
+    # An owner's jobs in id order: the keyset pages of an owner's batch query (POST /v1/query).
+    __table_args__ = (Index("ix_jobs_owner_job", "owner_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=128, unique=True)
@@ -126,7 +128,9 @@ class AttributeValueRow(SQLModel, table=True):
 
     __tablename__ = "attribute_values"
     __table_args__ = (
-        Index("ix_attribute_values_job_name", "job_id", "name"),
+        # A job's values by name; with the key, a query checks a condition on one job from the
+        # index alone (migration 0006 added index_key to the former (job_id, name) index).
+        Index("ix_attribute_values_job_name_key", "job_id", "name", "index_key"),
         # Batch queries (POST /v1/query): a condition is a range of (name, index_key), and the
         # job ids come out of the index in order for keyset pagination.
         Index("ix_attribute_values_name_key_job", "name", "index_key", "job_id"),

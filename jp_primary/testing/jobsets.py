@@ -33,6 +33,7 @@ STATES = (("Cleared", 45), ("Done", 25), ("Aborted", 10), ("Running", 8), ("Wait
           ("Cancelled", 5))  # fmt: skip
 DESTINATIONS = tuple(f"ce{n:02d}.example.org:8443/cream-pbs-{q}" for n in range(20)
                      for q in ("long", "short"))  # fmt: skip
+START = datetime(2026, 1, 1, tzinfo=UTC)
 CAMPAIGNS = tuple(f"2026-{m:02d}" for m in range(1, 13))
 _KEY_ALPHABET = string.ascii_letters + string.digits + "-_"
 
@@ -55,7 +56,7 @@ def synthetic_jobs(
     count: int,
     *,
     owners: int = 100,
-    start: datetime = datetime(2026, 1, 1, tzinfo=UTC),
+    start: datetime = START,
     days: int = 100,
 ) -> Iterator[SyntheticJob]:
     """``count`` jobs, registered in time order over ``days`` days, spread over ``owners``."""
