@@ -305,5 +305,5 @@ def type_registry(plugins: PluginRegistry) -> TypeRegistry:
     return default_registry(unique.values())
 
 
-def build_engine(db: Database, plugins: PluginRegistry) -> FeedEngine:
-    return FeedEngine(db, type_registry(plugins), CutLimits())
+def build_engine(db: Database, plugins: PluginRegistry, batch_jobs: int = 200) -> FeedEngine:
+    return FeedEngine(db, type_registry(plugins), CutLimits(max_jobs=batch_jobs))
