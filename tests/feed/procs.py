@@ -11,11 +11,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from jp_primary.auth.identity import Role
 from jp_primary.testing.receiver import FeedLog, read_log
-from tests.crash.server import free_port
+from tests.crash.server import ServiceProcess, free_port
+from tests.helpers import ALICE, new_jobid
 
 # Short leases and retries keep the fault tests fast; the defaults are for production.
 FAST_FEEDS = {
@@ -117,3 +120,52 @@ class FeedWorker:
                 os.killpg(self.proc.pid, sig)
             self.proc.wait(timeout=30)
             self.proc = None
+
+
+INDEXER = "/DC=org/DC=example/CN=index.example.org"
+REQUESTED = ["tag:color", "tag:n", "system:jobId"]
+
+
+class Client:
+    """The calls these tests make to one service process."""
+
+    def __init__(self, service: ServiceProcess) -> None:
+        self.service = service
+        self.http = httpx.Client(base_url=service.base_url, timeout=30)
+        self.alice = service.auth(ALICE)
+        self.indexer = service.auth(INDEXER, Role.INDEXER)
+
+    def job(self) -> str:
+        answer = self.http.post("/v1/jobs", json={"jobid": new_jobid()}, headers=self.alice)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["key"])
+
+    def tag(self, key: str, name: str, value: str) -> None:
+        answer = self.http.post(
+            f"/v1/jobs/{key}/tags", json={"name": name, "value": value}, headers=self.alice
+        )
+        assert answer.status_code == 201, answer.text
+
+    def subscribe(self, **body: Any) -> str:
+        payload = {"attributes": REQUESTED, "history": True, "continuous": True, **body}
+        answer = self.http.post("/v1/feeds", json=payload, headers=self.indexer)
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["feed_id"])
+
+    def state(self, feed_id: str) -> dict[str, Any]:
+        answer = self.http.get(f"/v1/feeds/{feed_id}", headers=self.indexer)
+        assert answer.status_code == 200, answer.text
+        return dict(answer.json())
+
+    def expected(self, keys: list[str]) -> set[tuple[str, int]]:
+        """(jobid, seq) of every requested value of these jobs: what the feed must deliver."""
+        found: set[tuple[str, int]] = set()
+        for key in keys:
+            answer = self.http.get(
+                f"/v1/jobs/{key}/attributes",
+                params=[("name", n) for n in REQUESTED],
+                headers=self.alice,
+            )
+            body = answer.json()
+            found |= {(body["jobid"], v["seq"]) for v in body["values"]}
+        return found

@@ -178,7 +178,8 @@ def test_refresh_list_cancel_and_privacy(api: Api) -> None:
 
     time.sleep(0.01)
     refreshed = api.client.post(f"/v1/feeds/{feed}/refresh", headers=mine)
-    assert refreshed.status_code == 200 and refreshed.json()["expires_at"] > before
+    assert refreshed.status_code == 200
+    assert refreshed.json()["expires_at"] > before
     assert feed in [f["feed_id"] for f in api.client.get("/v1/feeds", headers=mine).json()]
     assert feed not in [f["feed_id"] for f in api.client.get("/v1/feeds", headers=other).json()]
     assert api.client.get(f"/v1/feeds/{feed}", headers=other).status_code == 404
