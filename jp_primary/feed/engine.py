@@ -117,8 +117,11 @@ class FeedEngine:
 
         return await self.db.run(create)
 
+    async def find(self, feed_id: str) -> Feed | None:
+        return await self.db.run(lambda s: feeds.get(s, feed_id))
+
     async def feed(self, feed_id: str) -> Feed:
-        found = await self.db.run(lambda s: feeds.get(s, feed_id))
+        found = await self.find(feed_id)
         if found is None:
             raise NotFound(f"no feed {feed_id!r} (expired feeds are purged after a grace period)")
         return found
