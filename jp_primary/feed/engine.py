@@ -198,8 +198,7 @@ class FeedEngine:
         the batches up to it acknowledged. Idempotent: the same token gives the same batch."""
         feed = feeds.get(session, feed_id, lock=True)
         if feed is None:
-            if since is not None:
-                tokens.parse(feed_id, since)  # a malformed token stays a 400
+            if since is not None and tokens.well_formed(feed_id, since):
                 raise Gone("this feed no longer exists (expired and purged, or cancelled)")
             raise NotFound(f"no feed {feed_id!r}")
         if feed.owner != subscriber:
