@@ -33,8 +33,9 @@ MODES = ("ok", "garbage", "error", "slow", "hangup")
 
 
 class _State:
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, summary: bool = False) -> None:
         self.log = log
+        self.summary = summary
         self.mode = "ok"
         self.delay = 0.0
         self.lock = threading.Lock()
@@ -99,6 +100,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _note(self, batch: dict[str, Any], mode: str, acked: bool, overlap: bool) -> None:
         entry = dict(batch, mode=mode, acked=acked, overlap=overlap, at=time.time())
+        if self.server.state.summary:  # benchmarks: how many jobs, which seqs, not the values
+            records = entry.pop("records")
+            entry["jobs"] = len(records)
+            entry["seqs"] = [v["seq"] for r in records for v in r["values"]]
         line = json.dumps(entry) + "\n"
         with self.server.state.lock, self.server.state.log.open("a") as out:
             out.write(line)
@@ -125,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--log", type=Path, required=True)
     parser.add_argument("--mode", choices=MODES, default="ok")
+    parser.add_argument(
+        "--summary", action="store_true", help="log job counts and seqs instead of records"
+    )
     args = parser.parse_args(argv)
-    state = _State(args.log)
+    state = _State(args.log, args.summary)
     state.mode = args.mode
     server = _Server(args.port, state)
     print(f"receiving on http://127.0.0.1:{args.port}/receive", flush=True)
