@@ -247,7 +247,9 @@ def run(args: argparse.Namespace, url: str | None, kind: str) -> int:
             [sys.executable, "-m", "jp_primary.cli", "feed-worker"], env, home.path / "w.log"
         )
         try:
-            time.sleep(2.0)  # the worker's imports and first claim round
+            ready = home.path / "w.log"
+            wait_for(lambda: b"delivering push feeds" in ready.read_bytes(), 120, "the worker")
+            time.sleep(1.0)  # its first claim round
             return measure(args, url, kind, destination, log, worker)
         finally:
             for proc in (worker, receiver):
