@@ -105,7 +105,7 @@ def _history(
                 size += cost
             after = job_id
     encoded = encode(records)
-    while len(encoded) > limits.max_bytes and len(records) > 1:
+    while len(encoded.encode()) > limits.max_bytes and len(records) > 1:
         # Escapes made the batch larger than estimated: leave the last jobs to the next batch.
         records.pop()
         after = matched.pop() - 1
@@ -188,7 +188,7 @@ def _continuous(
         outcome = _continuous_records(session, feed, selection, order, upto, retracted)
         records, sent, unsent = outcome
         encoded = encode(records)
-        if max_jobs == 1 or len(encoded) <= limits.max_bytes:
+        if max_jobs == 1 or len(encoded.encode()) <= limits.max_bytes:
             break
         max_jobs = max(1, max_jobs // 2)
     feeds.add_sent(session, feed.id, sent)

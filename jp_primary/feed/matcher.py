@@ -81,11 +81,11 @@ def value_body(v: Value) -> dict[str, Any]:
 
 
 def size_estimate(record: dict[str, Any]) -> int:
-    """About the encoded size of a record (exact for plain text; escapes make it larger, which
-    the batch's final encoding catches)."""
-    size = 64 + len(record["jobid"]) + len(record["owner"]) + 12 * len(record.get("retracted", ()))
+    """At least the encoded length of a record of plain text (escapes make it larger, which the
+    batch's final encoding catches)."""
+    size = 80 + len(record["jobid"]) + len(record["owner"]) + 21 * len(record.get("retracted", ()))
     for v in record["values"]:
-        size += 110 + len(v["name"]) + len(v["value"]) + len(v["origin_detail"] or "")
+        size += 140 + len(v["name"]) + len(v["value"]) + len(v["origin_detail"] or "")
     return size
 
 
