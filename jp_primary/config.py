@@ -327,6 +327,12 @@ class FeedSettings(_JPSettings):
     retry_cap: float = Field(
         300.0, gt=0, description="Longest retry delay in seconds (JP_FEED_RETRY_CAP)."
     )
+    batch_jobs: int = Field(
+        200,
+        ge=1,
+        le=200,
+        description="Jobs per batch at most (JP_FEED_BATCH_JOBS; batches also stay under 1 MiB).",
+    )
     poll_interval: float = Field(
         0.1,
         gt=0,

@@ -76,6 +76,7 @@ class FeedOut(BaseModel):
     last_error: str | None
     attempts: int = Field(description="Failed deliveries of the pending batch")
     next_retry_at: datetime | None
+    worker: str | None = Field(description="The process delivering a push feed (its lease)")
 
 
 class RefreshedOut(BaseModel):

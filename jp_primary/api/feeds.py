@@ -107,4 +107,5 @@ def feed_out(state: FeedState) -> schemas.FeedOut:
         last_error=feed.last_error,
         attempts=feed.attempts,
         next_retry_at=feed.next_attempt_at,
+        worker=feed.lease_owner,
     )

@@ -20,7 +20,14 @@ from jp_primary.attributes.names import SYSTEM_JOBID
 from jp_primary.db.repositories import feed_values, feeds, values
 from jp_primary.db.repositories.feed_values import FeedValue
 from jp_primary.db.repositories.feeds import Feed, StoredBatch
-from jp_primary.feed.matcher import JobRecord, Selection, encode, job_matches, requested_values
+from jp_primary.feed.matcher import (
+    JobRecord,
+    Selection,
+    encode,
+    job_matches,
+    requested_values,
+    size_estimate,
+)
 
 
 @dataclass(frozen=True)
@@ -52,12 +59,12 @@ def cut_next(
 
 
 def _store(
-    session: Session, feed: Feed, records: list[dict[str, Any]], now: datetime, **state: Any
+    session: Session, feed: Feed, body: str, jobs: int, now: datetime, **state: Any
 ) -> StoredBatch:
     number = feed.built_batch + 1
     history_done = bool(state.pop("history_done", False))
     last_seq = int(state.pop("last_seq"))
-    batch = StoredBatch(number, history_done, encode(records), len(records), last_seq)
+    batch = StoredBatch(number, history_done, body, jobs, last_seq)
     feeds.add_batch(session, feed.id, batch, now)
     if history_done:
         state["history_done_batch"] = number
@@ -74,8 +81,8 @@ def _history(
     needed = sorted(selection.needed_lower | {SYSTEM_JOBID.lower()})
     records: list[dict[str, Any]] = []
     matched: list[int] = []
-    size, after, scanned, exhausted = 0, feed.history_after_job, 0, False
-    while len(records) < limits.max_jobs and scanned < limits.scan_rows and not exhausted:
+    size, after, scanned, exhausted, full = 0, feed.history_after_job, 0, False, False
+    while len(records) < limits.max_jobs and scanned < limits.scan_rows and not (exhausted or full):
         want = limits.max_jobs - len(records)
         ids = feed_values.job_ids_after(session, after, want)
         exhausted = len(ids) < want
@@ -86,20 +93,24 @@ def _history(
             vals = by_job.get(job_id, [])
             # No value up to S: the job was registered after the snapshot (continuous has it).
             if vals and job_matches(selection, vals):
-                body = JobRecord(heads[job_id].jobid, heads[job_id].owner)
-                body.values = requested_values(selection, vals)
-                record = body.body()
-                cost = len(encode([record]))
+                record = JobRecord(heads[job_id].jobid, heads[job_id].owner)
+                record.values = requested_values(selection, vals)
+                body = record.body()
+                cost = size_estimate(body)
                 if records and size + cost > limits.max_bytes:
-                    exhausted = False
+                    exhausted, full = False, True
                     break
-                records.append(record)
+                records.append(body)
                 matched.append(job_id)
                 size += cost
             after = job_id
-        else:
-            continue
-        break
+    encoded = encode(records)
+    while len(encoded.encode()) > limits.max_bytes and len(records) > 1:
+        # Escapes made the batch larger than estimated: leave the last jobs to the next batch.
+        records.pop()
+        after = matched.pop() - 1
+        exhausted = False
+        encoded = encode(records)
     if feed.continuous:
         feeds.add_sent(session, feed.id, matched)
     if exhausted:
@@ -107,7 +118,8 @@ def _history(
         batch = _store(
             session,
             feed,
-            records,
+            encoded,
+            len(records),
             now,
             history_done=True,
             last_seq=feed.snapshot_seq,
@@ -118,7 +130,7 @@ def _history(
     if not records:
         feeds.set_fields(session, feed.id, history_after_job=after)
         return Cut(None, True)
-    batch = _store(session, feed, records, now, last_seq=0, history_after_job=after)
+    batch = _store(session, feed, encoded, len(records), now, last_seq=0, history_after_job=after)
     return Cut(batch, True)
 
 
@@ -175,7 +187,8 @@ def _continuous(
         order, upto, retracted = _window(session, feed, selection, max_jobs, limits.scan_rows, head)
         outcome = _continuous_records(session, feed, selection, order, upto, retracted)
         records, sent, unsent = outcome
-        if max_jobs == 1 or len(encode(records)) <= limits.max_bytes:
+        encoded = encode(records)
+        if max_jobs == 1 or len(encoded.encode()) <= limits.max_bytes:
             break
         max_jobs = max(1, max_jobs // 2)
     feeds.add_sent(session, feed.id, sent)
@@ -183,7 +196,7 @@ def _continuous(
     if not records:
         feeds.set_fields(session, feed.id, cursor_seq=upto)
         return Cut(None, upto < head)
-    batch = _store(session, feed, records, now, last_seq=upto, cursor_seq=upto)
+    batch = _store(session, feed, encoded, len(records), now, last_seq=upto, cursor_seq=upto)
     return Cut(batch, upto < head)
 
 

@@ -114,15 +114,20 @@ class FeedDispatcher:
             await asyncio.sleep(self.settings.poll_interval)
 
     async def _claim(self) -> None:
+        """Renew the leases held, claim free feeds, note the head: one transaction."""
         now = utcnow()
         until = now + timedelta(seconds=self.settings.lease_seconds)
         held = list(self.held)
-        kept = await self.db.run(lambda s: feeds.renew(s, self.worker_id, held, until))
+
+        def run(session: Session) -> tuple[list[str], list[str], int]:
+            kept = feeds.renew(session, self.worker_id, held, until)
+            claimed = feeds.claim(session, self.worker_id, now, until, CLAIM_LIMIT)
+            return kept, claimed, values.last_seq(session)
+
+        kept, claimed, head = await self.db.run(run)
+        metrics.HEAD.set(head)
         for lost in self.held - set(kept):
             self._drop(lost)
-        claimed = await self.db.run(
-            lambda s: feeds.claim(s, self.worker_id, now, until, CLAIM_LIMIT)
-        )
         for feed_id in claimed:
             if feed_id not in self.held:
                 log.info("feed %s: leased by %s", feed_id, self.worker_id)
@@ -134,6 +139,8 @@ class FeedDispatcher:
             log.info("purged %d expired feed(s)", purged)
 
     async def _schedule(self) -> None:
+        if not self.held:
+            return
         head = await self.db.run(values.last_seq)
         metrics.HEAD.set(head)
         now = time.monotonic()
@@ -159,17 +166,16 @@ class FeedDispatcher:
     async def _work(self, feed_id: str, head: int) -> None:
         """Deliver the feed's batches one after the other until it has nothing more."""
         try:
-            while True:
-                push = await self.db.run(lambda s: self._next(s, feed_id))
-                if push is False:
-                    self._drop(feed_id)
-                    return
-                if push is None:
-                    self.idle_at[feed_id] = head
-                    break
-                if not await self._deliver(push):
-                    return
-            await self._note_lag(feed_id)
+            push: PushBatch | bool | None = await self.db.run(lambda s: self._next(s, feed_id))
+            while isinstance(push, PushBatch):
+                # An acknowledgement and the next batch share one transaction.
+                push = await self._deliver(push)
+            if push is False:
+                self._drop(feed_id)
+                return
+            if push is None:
+                self.idle_at[feed_id] = head
+                await self._note_lag(feed_id)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -181,7 +187,14 @@ class FeedDispatcher:
         until = now + timedelta(seconds=self.settings.lease_seconds)
         return self.engine.next_push_sync(session, feed_id, self.worker_id, now, until)
 
-    async def _deliver(self, push: PushBatch) -> bool:
+    def _ack_and_next(self, session: Session, push: PushBatch) -> PushBatch | None | Literal[False]:
+        if not self.engine.ack_sync(session, push, self.worker_id, utcnow()):
+            return False
+        return self._next(session, push.feed.id)
+
+    async def _deliver(self, push: PushBatch) -> PushBatch | bool | None:
+        """The next batch (None: nothing more, False: the lease is lost) after delivering
+        ``push``; True when it failed and waits for its retry."""
         feed_id, number = push.feed.id, push.batch.number
         if self.tried.get(feed_id) == number:
             metrics.RETRIES.labels(feed_id).inc()
@@ -190,13 +203,11 @@ class FeedDispatcher:
         error = await self._post(push.feed.destination, push.body())
         now = utcnow()
         if error is None:
-            acked = await self.db.run(lambda s: self.engine.ack_sync(s, push, self.worker_id, now))
-            if not acked:
-                self._drop(feed_id)
-                return False
-            metrics.DELIVERED.labels(feed_id).inc()
-            self.retry_at.pop(feed_id, None)
-            return True
+            following = await self.db.run(lambda s: self._ack_and_next(s, push))
+            if following is not False:
+                metrics.DELIVERED.labels(feed_id).inc()
+                self.retry_at.pop(feed_id, None)
+            return following
         metrics.FAILURES.labels(feed_id).inc()
         attempts = push.feed.attempts + 1
         delay = retry_delay(attempts, self.settings.retry_base, self.settings.retry_cap)
@@ -208,7 +219,7 @@ class FeedDispatcher:
         log.info(
             "feed %s: batch %d not delivered (%s); retry in %.1f s", feed_id, number, error, delay
         )
-        return False
+        return True
 
     async def _post(self, url: str, body: bytes) -> str | None:
         """None when the receiver acknowledged ``body`` in time, else what went wrong."""

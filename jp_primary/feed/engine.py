@@ -117,8 +117,11 @@ class FeedEngine:
 
         return await self.db.run(create)
 
+    async def find(self, feed_id: str) -> Feed | None:
+        return await self.db.run(lambda s: feeds.get(s, feed_id))
+
     async def feed(self, feed_id: str) -> Feed:
-        found = await self.db.run(lambda s: feeds.get(s, feed_id))
+        found = await self.find(feed_id)
         if found is None:
             raise NotFound(f"no feed {feed_id!r} (expired feeds are purged after a grace period)")
         return found
@@ -195,8 +198,7 @@ class FeedEngine:
         the batches up to it acknowledged. Idempotent: the same token gives the same batch."""
         feed = feeds.get(session, feed_id, lock=True)
         if feed is None:
-            if since is not None:
-                tokens.parse(feed_id, since)  # a malformed token stays a 400
+            if since is not None and tokens.well_formed(feed_id, since):
                 raise Gone("this feed no longer exists (expired and purged, or cancelled)")
             raise NotFound(f"no feed {feed_id!r}")
         if feed.owner != subscriber:
@@ -305,5 +307,5 @@ def type_registry(plugins: PluginRegistry) -> TypeRegistry:
     return default_registry(unique.values())
 
 
-def build_engine(db: Database, plugins: PluginRegistry) -> FeedEngine:
-    return FeedEngine(db, type_registry(plugins), CutLimits())
+def build_engine(db: Database, plugins: PluginRegistry, batch_jobs: int = 200) -> FeedEngine:
+    return FeedEngine(db, type_registry(plugins), CutLimits(max_jobs=batch_jobs))

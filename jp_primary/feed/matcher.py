@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Protocol
 
 from jp_primary.attributes.conditions import CompiledCondition, matches
@@ -62,15 +63,30 @@ def job_matches(selection: Selection, values: Iterable[Value]) -> bool:
     return matches(list(selection.conditions), keyed)
 
 
+@lru_cache(maxsize=4096)
+def _stamp(at: datetime) -> str:
+    # Values of one file or commit share their timestamp: format each one once.
+    return rfc3339(at)
+
+
 def value_body(v: Value) -> dict[str, Any]:
     return {
         "name": v.name,
         "value": v.value,
         "origin": v.origin,
         "origin_detail": v.origin_detail,
-        "timestamp": rfc3339(v.timestamp),
+        "timestamp": _stamp(v.timestamp),
         "seq": v.seq,
     }
+
+
+def size_estimate(record: dict[str, Any]) -> int:
+    """At least the encoded length of a record of plain text (escapes make it larger, which the
+    batch's final encoding catches)."""
+    size = 80 + len(record["jobid"]) + len(record["owner"]) + 21 * len(record.get("retracted", ()))
+    for v in record["values"]:
+        size += 140 + len(v["name"]) + len(v["value"]) + len(v["origin_detail"] or "")
+    return size
 
 
 @dataclass

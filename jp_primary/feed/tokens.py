@@ -19,6 +19,15 @@ def issue(feed_id: str, number: int) -> str:
     return f"b{number}.{_check(feed_id, number)}"
 
 
+def well_formed(feed_id: str, token: str) -> bool:
+    """Whether ``token`` is one this feed issued (of a feed that may no longer exist)."""
+    try:
+        parse(feed_id, token)
+    except BadRequest:
+        return False
+    return True
+
+
 def parse(feed_id: str, token: str) -> int:
     """The batch number in ``token``; 400 when it is not a token this feed issued."""
     head, _, check = token.partition(".")

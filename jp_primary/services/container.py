@@ -90,7 +90,7 @@ class AppServices:
             gc=GcService(db, backend),
             reextract=ReextractService(db, backend, plugins, extraction_limits(settings)),
             feeds=FeedService(
-                build_engine(db, plugins),
+                build_engine(db, plugins, settings.feed.batch_jobs),
                 FeedLimits(settings.feed.default_ttl, settings.feed.max_ttl),
             ),
             query=QueryService(db, types, settings.database.query_timeout),

@@ -92,6 +92,11 @@ class FeedService:
         self, caller: Identity, feed_id: str, since: str | None, limit: int, wait: float
     ) -> PullAnswer:
         """The batch after ``since``; with ``wait``, until one arrives or ``wait`` passes."""
+        found = await self.engine.find(feed_id)
+        if found is not None and found.owner != caller.subject:
+            if caller.has(Role.ADMIN):
+                raise Forbidden("only the feed's subscriber may read its changes")
+            raise NotFound(f"no feed {feed_id!r} of yours")
         start = since if since is not None else tokens.issue(feed_id, 0)
         deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT)
         while True:

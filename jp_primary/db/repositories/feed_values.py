@@ -16,7 +16,6 @@ from sqlmodel import Session, SQLModel, col, select
 
 from jp_primary.db.models import AttributeValueRow, IdentityRow, JobRow, RetractedValueRow
 
-
 _VALUES = SQLModel.metadata.tables["attribute_values"]
 
 
