@@ -79,6 +79,10 @@ class Importer:
         self.log = log or sys.stderr
         self.counts = Counts()
         self.stopping = threading.Event()
+        # Messages of one job are delivered one at a time: two uploads of the same (class,
+        # name) by one sender would supersede each other (410) instead of being compared.
+        # (Striped: a fixed set of locks, so the bookkeeping never grows.)
+        self._job_locks = [threading.Lock() for _ in range(1024)]
 
     def say(self, text: str) -> None:
         print(f"jp-primary import: {text}", file=self.log, flush=True)
@@ -161,7 +165,14 @@ class Importer:
             if isinstance(message, FileMessage):
                 self._remove_delivered(Path(message.file))
 
+    def _job_lock(self, jobid: str) -> threading.Lock:
+        return self._job_locks[hash(jobid) % len(self._job_locks)]
+
     def _deliver(self, message: Registration | FileMessage) -> None:
+        with self._job_lock(message.jobid):
+            self._deliver_one(message)
+
+    def _deliver_one(self, message: Registration | FileMessage) -> None:
         client = self.client_for(getattr(message, "jpps", None))
         if isinstance(message, Registration):
             try:
