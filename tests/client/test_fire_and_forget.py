@@ -43,11 +43,9 @@ def test_upload_files_spools_links_and_a_message(tmp_path: Path) -> None:
     )
     assert message.parent == tmp_path / "spool" / "new"
     parsed = parse(message.read_bytes())
-    assert (
-        isinstance(parsed, FileMessage)
-        and parsed.file_class == "osb"
-        and parsed.jpps == "http://x:1"
-    )
+    assert isinstance(parsed, FileMessage)
+    assert parsed.file_class == "osb"
+    assert parsed.jpps == "http://x:1"
     assert parsed.members == (str(a).lstrip("/"), str(b).lstrip("/"))
     a.unlink()  # the caller deletes its files right away: the spool keeps them
     assert (Path(parsed.file) / "0").read_text() == "alpha"
@@ -62,7 +60,8 @@ def test_nothing_is_spooled_for_a_missing_file_or_a_bad_jobid(tmp_path: Path) ->
         upload_files("nonsense", [], spool=spool)
     with pytest.raises(ValueError, match="isb or osb"):
         upload_files(JOBID, [], spool=spool, file_class="lb")
-    assert listing(Maildir(spool), "new") == [] and listing(Maildir(spool), "files") == []
+    assert listing(Maildir(spool), "new") == []
+    assert listing(Maildir(spool), "files") == []
 
 
 @pytest.fixture(scope="module")
@@ -140,4 +139,6 @@ def test_the_same_files_twice_are_stored_once(live: Live, tmp_path: Path) -> Non
     assert sent.returncode == 0, sent.stderr
     with live.client(USER) as alice:
         names = sorted(f.name for f in alice.files(jobid) if f.file_class == "osb")
-    assert len(names) == 2 and names[0] == "" and names[1].startswith("osb.")
+    assert len(names) == 2
+    assert names[0] == ""
+    assert names[1].startswith("osb.")

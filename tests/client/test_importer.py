@@ -89,7 +89,9 @@ def test_generated_and_real_dumps_become_attributes(
     done = run_import(live, box.root)
     assert done.returncode == 0, done.stderr
     assert "undeliverable 0" in done.stderr
-    assert listing(box, "new") == [] and listing(box, "post") == [] and listing(box, "work") == []
+    assert listing(box, "new") == []
+    assert listing(box, "post") == []
+    assert listing(box, "work") == []
     for jobid in generated:
         assert [v.value for v in reader.attributes(jobid, [STATUS]).values] == ["Done"]
         assert reader.job(jobid).owner.startswith("/")  # the dump's DG.USER
@@ -120,7 +122,9 @@ def test_the_same_dump_twice_is_stored_once_other_bytes_get_a_new_name(
     done = run_import(live, box.root)
     assert done.returncode == 0, done.stderr
     files = sorted((f.name, f.sha256) for f in reader.files(jobid))
-    assert len(files) == 2 and files[0][0] == "" and files[1][0].startswith("lb.")
+    assert len(files) == 2
+    assert files[0][0] == ""
+    assert files[1][0].startswith("lb.")
 
 
 def test_sigkill_midway_then_restart_loses_and_duplicates_nothing(
@@ -181,7 +185,9 @@ def test_server_down_messages_wait_in_post_then_arrive(tmp_path: Path) -> None:
             proc.kill()
         service.stop()
     log = (tmp_path / "import.log").read_text()
-    assert "retry" in log and "ConnectionFailed" in log and "stopped: delivered 3" in log
+    assert "retry" in log
+    assert "ConnectionFailed" in log
+    assert "stopped: delivered 3" in log
 
 
 def test_malformed_messages_go_to_undeliverable_with_a_reason(
@@ -216,7 +222,8 @@ def test_malformed_messages_go_to_undeliverable_with_a_reason(
     assert "binary" in reasons["garbage"] or "UTF-8" in reasons["garbage"]
     assert "empty" in reasons["empty"]
     assert "does not exist" in reasons["missing-file"]
-    assert "not a jobid" in reasons["bad-jobid"] and "not a jobid" in reasons["not-a-url"]
+    assert "not a jobid" in reasons["bad-jobid"]
+    assert "not a jobid" in reasons["not-a-url"]
 
 
 def test_a_second_importer_on_the_same_maildir_is_refused(live: Live, tmp_path: Path) -> None:
@@ -232,7 +239,8 @@ def test_a_second_importer_on_the_same_maildir_is_refused(live: Live, tmp_path: 
         )
         wait_for(lambda: _locked(box.root / ".importer.lock"), what="the lock taken")
         second = run_import(live, box.root)
-        assert second.returncode != 0 and "another importer" in second.stderr
+        assert second.returncode != 0
+        assert "another importer" in second.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
