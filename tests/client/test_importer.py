@@ -268,3 +268,27 @@ def test_lb_identity_is_the_trusted_importer(live: Live) -> None:
     """The importer's token (support.Live.token_file) is the L&B host's, with the trusted role."""
     with live.client(LB_IDENTITY, "trusted") as client:
         assert "trusted" in client.whoami().roles
+
+
+def test_sigterm_finishes_or_returns_what_is_in_flight(
+    live: Live, reader: Client, tmp_path: Path
+) -> None:
+    box = Maildir(tmp_path / "md")
+    jobs = [new_jobid() for _ in range(120)]
+    for i, jobid in enumerate(jobs):
+        queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    proc = start_import(import_args(live, box.root, "--workers", "4"), tmp_path / "import.log")
+    try:
+        wait_for(lambda: len(listing(box, "new")) < 90, what="some deliveries")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == 0
+    assert listing(box, "work") == []
+    waiting = {p.name for p in box.dir("new").iterdir()}
+    assert 0 < len(waiting) < 120
+    stored = [j for j in jobs if lb_files(reader, j)]
+    assert len(stored) + len(waiting) == 120  # each message delivered or back in new/, not both
+    done = run_import(live, box.root)
+    assert done.returncode == 0, done.stderr
+    assert all(len(lb_files(reader, j)) == 1 for j in jobs)
