@@ -48,8 +48,8 @@ def test_upload_files_spools_links_and_a_message(tmp_path: Path) -> None:
     assert parsed.jpps == "http://x:1"
     assert parsed.members == (str(a).lstrip("/"), str(b).lstrip("/"))
     a.unlink()  # the caller deletes its files right away: the spool keeps them
-    assert (Path(parsed.file) / "0").read_text() == "alpha"
-    assert (Path(parsed.file) / "1").read_bytes() == b"\0beta"
+    assert Path(parsed.file + ".0").read_text() == "alpha"
+    assert Path(parsed.file + ".1").read_bytes() == b"\0beta"
 
 
 def test_nothing_is_spooled_for_a_missing_file_or_a_bad_jobid(tmp_path: Path) -> None:
