@@ -82,7 +82,7 @@ class AsyncClient:
             try:
                 response = await self._http.send(request, stream=stream)
             except calls.RETRY_ERRORS as exc:
-                if last:
+                if last or calls.hopeless(exc):
                     raise ConnectionFailed(f"{request.method} {request.url}: {exc}") from exc
                 await asyncio.sleep(self.retry.delay(attempt))
                 continue

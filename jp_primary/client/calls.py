@@ -51,6 +51,11 @@ class Retry:
         return wait
 
 
+def hopeless(exc: Exception) -> bool:
+    """A transport failure no retry cures: the server's certificate does not verify."""
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "certificate verify failed" in str(exc)
+
+
 def retry_after(exc: BaseException) -> float | None:
     return exc.retry_after if isinstance(exc, StorageUnavailable) else None
 

@@ -5,8 +5,8 @@
   ``proxy <path>``, keys separated from values by spaces or a tab (the exporter writes no newline
   before ``jpps``: ``file /x/ujobjpps host:9000`` is read as two lines);
 - sandbox (``upload_files``): the dump keys plus ``class isb|osb``, optional ``name``, and one
-  ``member <name in the tarball>`` line per file; ``file`` is then the spool folder holding the
-  files (hard links or copies named ``0``, ``1``, ...), tarred by the sender.
+  ``member <name in the tarball>`` line per file; ``file`` is then a prefix in the spool:
+  the files (hard links or copies) are ``<file>.0``, ``<file>.1``, ..., tarred by the sender.
 """
 
 from __future__ import annotations

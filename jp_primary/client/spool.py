@@ -1,13 +1,14 @@
 """Fire and forget: ``upload_files`` hands sandbox files to a durable spool and returns at once.
 
-The call does no copying it can avoid: each file is hard-linked into ``files/<message>/`` of the
-spool (copied only when a link is impossible: another file system, or a kernel that protects
-links to other users' files), and a message naming them is written to ``new/``. The folder,
-the message and ``new/`` are fsynced before the call returns, so the files survive the caller's
-death and a crash of the machine; a link keeps the bytes even when the caller deletes its file
-right after (what the WMS purger does). The sender (``jp-primary import`` or
-``jp-primary spool send``) tars them, deterministically, when it delivers. Nothing here touches
-the network.
+The call does no copying it can avoid: each file is hard-linked into the spool's ``files/`` as
+``<message>.<i>`` (copied only when a link is impossible: another file system, or a kernel that
+protects links to other users' files), and a message naming them is written to ``new/``.
+``files/``, the message and ``new/`` are fsynced before the call returns (three fsyncs, the
+fewest that order "files, then the message that names them" on any POSIX file system), so the
+files survive the caller's death and a crash of the machine; a link keeps the bytes even when
+the caller deletes its file right after (what the WMS purger does). The sender
+(``jp-primary import`` or ``jp-primary spool send``) tars them, deterministically, when it
+delivers. Nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -83,16 +84,16 @@ def upload_files(
     members = tuple(_member_name(p) for p in paths)
     box = Maildir(spool or default_spool())
     message_name = unique_name()
-    folder = box.dir("files") / message_name
-    folder.mkdir()
+    prefix = box.dir("files").resolve() / message_name
+    kept: list[Path] = []
     try:
         for index, path in enumerate(paths):
-            _keep(path, folder / str(index))
-        fsync_dir(folder)
-        fsync_dir(folder.parent)
+            kept.append(member_path(prefix, index))
+            _keep(path, kept[-1])
+        fsync_dir(prefix.parent)
         message = FileMessage(
             jobid=jobid,
-            file=str(folder.resolve()),
+            file=str(prefix),
             file_class=file_class,
             name=name,
             jpps=url,
@@ -101,7 +102,8 @@ def upload_files(
         )
         return box.deliver(format_file_message(message), message_name)
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        for link in kept:
+            link.unlink(missing_ok=True)
         raise
 
 
@@ -113,14 +115,19 @@ def _normalised(info: tarfile.TarInfo) -> tarfile.TarInfo:
     return info
 
 
-def build_tarball(folder: Path, members: Sequence[str], dest: Path) -> Path:
-    """The tarball of a spooled sandbox: file ``folder/<i>`` stored as ``members[i]``."""
+def member_path(prefix: Path, index: int) -> Path:
+    """Where a spooled sandbox keeps its file number ``index``: ``<prefix>.<index>``."""
+    return prefix.with_name(f"{prefix.name}.{index}")
+
+
+def build_tarball(prefix: Path, members: Sequence[str], dest: Path) -> Path:
+    """The tarball of a spooled sandbox: file ``<prefix>.<i>`` stored as ``members[i]``."""
     with dest.open("wb") as raw:
         with tarfile.TarFile(
             fileobj=raw, mode="w", format=tarfile.GNU_FORMAT, copybufsize=_COPY_BUFFER
         ) as tar:
             for index, member in enumerate(members):
-                tar.add(folder / str(index), arcname=member, filter=_normalised)
+                tar.add(member_path(prefix, index), arcname=member, filter=_normalised)
         raw.flush()
         os.fsync(raw.fileno())
     return dest

@@ -94,7 +94,7 @@ class Client:
             try:
                 response = self._http.send(request, stream=stream)
             except calls.RETRY_ERRORS as exc:
-                if last:
+                if last or calls.hopeless(exc):
                     raise ConnectionFailed(f"{request.method} {request.url}: {exc}") from exc
                 time.sleep(self.retry.delay(attempt))
                 continue

@@ -73,7 +73,9 @@ def ftp_store(url: str, source: Source, progress: Progress | None = None) -> Non
     try:
         ftp.login(unquote(parts.username or "anonymous"), unquote(parts.password or ""))
         reader = io.BufferedReader(_IterReader(chunks(source, progress)))
-        ftp.storbinary(f"STOR {unquote(parts.path)}", reader, blocksize=CHUNK)
+        # RFC 1738: the URL path is relative to the login directory.
+        name = unquote(parts.path).lstrip("/")
+        ftp.storbinary(f"STOR {name}", reader, blocksize=CHUNK)
     finally:
         try:
             ftp.quit()

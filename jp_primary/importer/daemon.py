@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import random
-import shutil
 import signal
 import sys
 import threading
@@ -19,7 +18,7 @@ from typing import IO, Any
 from jp_primary.client import errors
 from jp_primary.client.maildir import Maildir, RetryState, split_state
 from jp_primary.client.messages import FileMessage, Malformed, Registration, parse
-from jp_primary.client.spool import build_tarball
+from jp_primary.client.spool import build_tarball, member_path
 from jp_primary.client.store import store_file
 from jp_primary.client.sync import Client
 from jp_primary.importer.lbowner import regjob_owner
@@ -79,6 +78,10 @@ class Importer:
         self.log = log or sys.stderr
         self.counts = Counts()
         self.stopping = threading.Event()
+        # Messages of one job are delivered one at a time: two uploads of the same (class,
+        # name) by one sender would supersede each other (410) instead of being compared.
+        # (Striped: a fixed set of locks, so the bookkeeping never grows.)
+        self._job_locks = [threading.Lock() for _ in range(1024)]
 
     def say(self, text: str) -> None:
         print(f"jp-primary import: {text}", file=self.log, flush=True)
@@ -159,9 +162,16 @@ class Importer:
             self.box.done(work)
             self.counts.add(delivered=1)
             if isinstance(message, FileMessage):
-                self._remove_delivered(Path(message.file))
+                self._remove_delivered(message)
+
+    def _job_lock(self, jobid: str) -> threading.Lock:
+        return self._job_locks[hash(jobid) % len(self._job_locks)]
 
     def _deliver(self, message: Registration | FileMessage) -> None:
+        with self._job_lock(message.jobid):
+            self._deliver_one(message)
+
+    def _deliver_one(self, message: Registration | FileMessage) -> None:
         client = self.client_for(getattr(message, "jpps", None))
         if isinstance(message, Registration):
             try:
@@ -184,13 +194,14 @@ class Importer:
 
     def _deliver_sandbox(self, client: Client, message: FileMessage) -> None:
         """A sandbox spooled by ``upload_files``: tarred now, stored, the tarball dropped."""
-        folder = Path(message.file)
-        missing = [str(i) for i in range(len(message.members)) if not (folder / str(i)).is_file()]
+        prefix = Path(message.file)
+        kept = [member_path(prefix, i) for i in range(len(message.members))]
+        missing = [str(p) for p in kept if not p.is_file()]
         if missing:
-            raise Undeliverable(f"the spooled files {', '.join(missing)} of {folder} are missing")
-        tarball = self.box.dir("tmp") / f"{folder.name}.{threading.get_ident()}.tar"
+            raise Undeliverable(f"the spooled files {', '.join(missing)} are missing")
+        tarball = self.box.dir("tmp") / f"{prefix.name}.{threading.get_ident()}.tar"
         try:
-            build_tarball(folder, message.members, tarball)
+            build_tarball(prefix, message.members, tarball)
             # The job may be registered later (a registration message racing this one): a
             # NotFound is retried with backoff, not answered by registering for ourselves.
             stored = store_file(
@@ -200,15 +211,19 @@ class Importer:
             tarball.unlink(missing_ok=True)
         self.counts.add(already=int(not stored.created))
 
-    def _remove_delivered(self, path: Path) -> None:
+    def _remove_delivered(self, message: FileMessage) -> None:
+        path = Path(message.file)
         spool_owned = path.parent.resolve() == self.box.dir("files").resolve()
-        if spool_owned and path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        elif spool_owned or not self.options.keep_files:
-            try:
-                path.unlink()
-            except OSError as exc:
-                self.say(f"cannot remove the delivered file {path}: {exc}")
+        if message.members:
+            paths = [member_path(path, i) for i in range(len(message.members))]
+        else:
+            paths = [path]
+        if spool_owned or not self.options.keep_files:
+            for item in paths:
+                try:
+                    item.unlink(missing_ok=True)
+                except OSError as exc:
+                    self.say(f"cannot remove the delivered file {item}: {exc}")
 
     def _reject(self, work: Path, reason: str) -> None:
         self.box.reject(work, reason)

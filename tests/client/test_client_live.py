@@ -55,9 +55,12 @@ def lb(live: Live) -> Iterator[Client]:
 def test_register_and_look_up(alice: Client, lb: Client) -> None:
     jobid = new_jobid()
     first = alice.register(jobid)
-    assert first.created and first.job.owner == USER and first.job.key == jobid.rsplit("/", 1)[1]
+    assert first.created
+    assert first.job.owner == USER
+    assert first.job.key == jobid.rsplit("/", 1)[1]
     again = alice.register(jobid)
-    assert not again.created and again.job.registered_at == first.job.registered_at
+    assert not again.created
+    assert again.job.registered_at == first.job.registered_at
     lb_job = new_jobid()
     lb.register(lb_job, USER)
     with pytest.raises(Conflict):
@@ -75,12 +78,14 @@ def test_bulk_registration_reports_each_job(lb: Client) -> None:
     lb.register(dup, USER)
     results = lb.register_bulk([(good, USER), (dup, BOB), ("nonsense", USER)])
     assert [r.status for r in results] == [201, 409, 422]
-    assert results[0].job is not None and results[0].job.owner == USER
+    assert results[0].job is not None
+    assert results[0].job.owner == USER
 
 
 def test_identity_and_authentication(live: Live, alice: Client) -> None:
     me = alice.whoami()
-    assert me.subject == USER and me.authenticated_by == "token"
+    assert me.subject == USER
+    assert me.authenticated_by == "token"
     with Client(live.url, credentials=Credentials()) as anonymous:
         with pytest.raises(Unauthenticated):
             anonymous.whoami()
@@ -94,7 +99,8 @@ def test_one_shot_upload_of_a_dump_extracts_attributes(alice: Client, tmp_path: 
     alice.register(jobid)
     dump = write_dump(tmp_path, jobid)
     stored = alice.put_file(jobid, "lb", dump)
-    assert stored.file_class == "lb" and stored.size == dump.stat().st_size
+    assert stored.file_class == "lb"
+    assert stored.size == dump.stat().st_size
     assert stored.sha256 == hashlib.sha256(dump.read_bytes()).hexdigest()
     assert any(v.name == LB_CLASS_VALUE for v in stored.extraction.values)
     values = alice.attributes(jobid, [LB_CLASS_VALUE]).values
@@ -115,7 +121,8 @@ def test_two_phase_upload_download_range_and_resume(alice: Client, tmp_path: Pat
     source.write_bytes(data)
     moved: list[int] = []
     stored = alice.upload(jobid, "osb", source, name="big", two_phase=True, progress=moved.append)
-    assert stored.size == len(data) and sum(moved) == len(data)
+    assert stored.size == len(data)
+    assert sum(moved) == len(data)
     assert [(f.file_class, f.name) for f in alice.files(jobid)] == [("osb", "big")]
     assert alice.read(jobid, "osb", "big", byte_range="10-19") == data[10:20]
 
@@ -124,7 +131,8 @@ def test_two_phase_upload_download_range_and_resume(alice: Client, tmp_path: Pat
     partial.part.write_bytes(data[:1000])  # an interrupted earlier download
     partial.tag_file.write_text(f'"{stored.sha256}"')
     assert alice.download(jobid, "osb", dest, name="big").read_bytes() == data
-    assert not partial.part.exists() and not partial.tag_file.exists()
+    assert not partial.part.exists()
+    assert not partial.tag_file.exists()
 
     partial.part.write_bytes(b"X" * 1000)  # a .part of another version: If-Range restarts it
     partial.tag_file.write_text('"' + "0" * 64 + '"')
@@ -168,4 +176,6 @@ def test_async_client_does_the_same(live: Live, tmp_path: Path) -> None:
             return me.subject, got + saved.read_bytes(), names
 
     subject, data, names = asyncio.run(go())
-    assert subject == USER and data == b"hello worldtwo phase" and names == ["isb", "osb"]
+    assert subject == USER
+    assert data == b"hello worldtwo phase"
+    assert names == ["isb", "osb"]

@@ -24,7 +24,8 @@ def test_environment_token_before_proxy(tmp_path: Path) -> None:
     proxy = tmp_path / "proxy.pem"
     proxy.write_text("x")
     found = Credentials.lookup(env={"JP_TOKEN": "t", "X509_USER_PROXY": str(proxy)})
-    assert found.kind == "token" and found.headers() == {"Authorization": "Bearer t"}
+    assert found.kind == "token"
+    assert found.headers() == {"Authorization": "Bearer t"}
 
 
 def test_x509_user_proxy_then_cert_dir(tmp_path: Path) -> None:
@@ -55,7 +56,8 @@ def test_user_certificate_last(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     env = {"X509_USER_CERT": "/home/u/.globus/usercert.pem", "X509_USER_KEY": "/k.pem"}
     found = Credentials.lookup(env=env)
-    assert found.cert == Path("/home/u/.globus/usercert.pem") and found.key == Path("/k.pem")
+    assert found.cert == Path("/home/u/.globus/usercert.pem")
+    assert found.key == Path("/k.pem")
 
 
 def test_unloadable_certificate_is_a_credentials_error(tmp_path: Path) -> None:

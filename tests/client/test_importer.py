@@ -89,7 +89,9 @@ def test_generated_and_real_dumps_become_attributes(
     done = run_import(live, box.root)
     assert done.returncode == 0, done.stderr
     assert "undeliverable 0" in done.stderr
-    assert listing(box, "new") == [] and listing(box, "post") == [] and listing(box, "work") == []
+    assert listing(box, "new") == []
+    assert listing(box, "post") == []
+    assert listing(box, "work") == []
     for jobid in generated:
         assert [v.value for v in reader.attributes(jobid, [STATUS]).values] == ["Done"]
         assert reader.job(jobid).owner.startswith("/")  # the dump's DG.USER
@@ -120,7 +122,9 @@ def test_the_same_dump_twice_is_stored_once_other_bytes_get_a_new_name(
     done = run_import(live, box.root)
     assert done.returncode == 0, done.stderr
     files = sorted((f.name, f.sha256) for f in reader.files(jobid))
-    assert len(files) == 2 and files[0][0] == "" and files[1][0].startswith("lb.")
+    assert len(files) == 2
+    assert files[0][0] == ""
+    assert files[1][0].startswith("lb.")
 
 
 def test_sigkill_midway_then_restart_loses_and_duplicates_nothing(
@@ -181,7 +185,9 @@ def test_server_down_messages_wait_in_post_then_arrive(tmp_path: Path) -> None:
             proc.kill()
         service.stop()
     log = (tmp_path / "import.log").read_text()
-    assert "retry" in log and "ConnectionFailed" in log and "stopped: delivered 3" in log
+    assert "retry" in log
+    assert "ConnectionFailed" in log
+    assert "stopped: delivered 3" in log
 
 
 def test_malformed_messages_go_to_undeliverable_with_a_reason(
@@ -216,7 +222,8 @@ def test_malformed_messages_go_to_undeliverable_with_a_reason(
     assert "binary" in reasons["garbage"] or "UTF-8" in reasons["garbage"]
     assert "empty" in reasons["empty"]
     assert "does not exist" in reasons["missing-file"]
-    assert "not a jobid" in reasons["bad-jobid"] and "not a jobid" in reasons["not-a-url"]
+    assert "not a jobid" in reasons["bad-jobid"]
+    assert "not a jobid" in reasons["not-a-url"]
 
 
 def test_a_second_importer_on_the_same_maildir_is_refused(live: Live, tmp_path: Path) -> None:
@@ -232,7 +239,8 @@ def test_a_second_importer_on_the_same_maildir_is_refused(live: Live, tmp_path: 
         )
         wait_for(lambda: _locked(box.root / ".importer.lock"), what="the lock taken")
         second = run_import(live, box.root)
-        assert second.returncode != 0 and "another importer" in second.stderr
+        assert second.returncode != 0
+        assert "another importer" in second.stderr
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
@@ -260,3 +268,27 @@ def test_lb_identity_is_the_trusted_importer(live: Live) -> None:
     """The importer's token (support.Live.token_file) is the L&B host's, with the trusted role."""
     with live.client(LB_IDENTITY, "trusted") as client:
         assert "trusted" in client.whoami().roles
+
+
+def test_sigterm_finishes_or_returns_what_is_in_flight(
+    live: Live, reader: Client, tmp_path: Path
+) -> None:
+    box = Maildir(tmp_path / "md")
+    jobs = [new_jobid() for _ in range(120)]
+    for i, jobid in enumerate(jobs):
+        queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    proc = start_import(import_args(live, box.root, "--workers", "4"), tmp_path / "import.log")
+    try:
+        wait_for(lambda: len(listing(box, "new")) < 90, what="some deliveries")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=60)
+    assert code == 0
+    assert listing(box, "work") == []
+    waiting = {p.name for p in box.dir("new").iterdir()}
+    assert 0 < len(waiting) < 120
+    stored = [j for j in jobs if lb_files(reader, j)]
+    assert len(stored) + len(waiting) == 120  # each message delivered or back in new/, not both
+    done = run_import(live, box.root)
+    assert done.returncode == 0, done.stderr
+    assert all(len(lb_files(reader, j)) == 1 for j in jobs)

@@ -63,7 +63,8 @@ def test_error_class_comes_from_the_body() -> None:
         client, _ = scripted([answer(status, body)])
         with pytest.raises(cls) as caught:
             client.attributes("abc")
-        assert caught.value.status == status and caught.value.detail == body["detail"]
+        assert caught.value.status == status
+        assert caught.value.detail == body["detail"]
 
 
 def test_idempotent_call_retried_on_503_and_refused_connections() -> None:
@@ -95,7 +96,8 @@ def test_appending_tags_is_not_retried() -> None:
 def test_backoff_grows_with_jitter_and_respects_retry_after() -> None:
     retry = Retry(attempts=5, base=1.0, cap=8.0)
     waits = [retry.delay(4) for _ in range(200)]
-    assert all(0 <= w <= 8.0 for w in waits) and len(set(waits)) > 100
+    assert all(0 <= w <= 8.0 for w in waits)
+    assert len(set(waits)) > 100
     assert all(retry.delay(0, retry_after=5) >= 5 for _ in range(20))
     assert retry.delay(0, retry_after=100) <= 8.0
 

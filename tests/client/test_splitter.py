@@ -50,11 +50,14 @@ def test_split_into_one_file_and_message_per_job(tmp_path: Path, unsorted: bool)
     _purge_dump(dump, jobs, interleave=unsorted)
     box = Maildir(tmp_path / "md")
     report = split_dump(dump, tmp_path / "out", box, unsorted=unsorted)
-    assert report.jobs == 5 and report.skipped == 1 and report.skipped_lines == [4]
+    assert report.jobs == 5
+    assert report.skipped == 1
+    assert report.skipped_lines == [4]
     messages = [parse(p.read_bytes()) for p in box.dir("new").iterdir()]
     assert sorted(m.jobid for m in messages) == sorted(jobs)
     for msg in messages:
-        assert isinstance(msg, FileMessage) and msg.file_class == "lb"
+        assert isinstance(msg, FileMessage)
+        assert msg.file_class == "lb"
         body = Path(msg.file).read_text().splitlines()
         assert [line.split(" ", 1)[1] for line in body] == jobs[msg.jobid]
         assert Path(msg.file).name.startswith(msg.jobid.rsplit("/", 1)[1] + ".")
