@@ -30,6 +30,7 @@ from jp_primary.index.tables import jobs, values
 
 _SYSTEM_COLUMNS = {SYSTEM_OWNER: jobs.c.owner, SYSTEM_JOBID: jobs.c.jobid}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_CHUNK = 2000
 _SELECTIVE = frozenset({"eq", "in", "lt", "gt", "within", "prefix", "exists"})
 
 
@@ -121,23 +122,19 @@ class QueryEngine:
         return Plan(compiled, indexed, select, request.latest, limit, _after(request.after), owner)
 
     def run(self, conn: Connection, plan: Plan) -> QueryPage:
-        base = sa.select(jobs.c.id, jobs.c.jobid, jobs.c.key, jobs.c.owner, jobs.c.source)
-        if plan.owner is not None:
-            base = base.where(jobs.c.owner == plan.owner)
-        for c in plan.indexed:
-            base = base.where(_narrowing(c))
-        base = base.order_by(jobs.c.id)
+        base, position_of = _candidates(plan)
         budget = None if plan.indexed else self.limits.unindexed_scan
-        chunk = min(max(plan.limit * 4, 200), 2000)
+        chunk = min(plan.limit + 1, MAX_CHUNK)  # an indexed eq mostly yields matches
         found: list[FoundJob] = []
         position = plan.after
         while True:
-            rows = conn.execute(base.where(jobs.c.id > position).limit(chunk)).all()
+            rows = conn.execute(base.where(position_of > position).limit(chunk)).all()
             if budget is not None:
                 rows = rows[:budget]
                 budget -= len(rows)
-            by_job = _values(conn, [r.id for r in rows], _needed(plan))
-            for row in rows:
+            unique = [r for i, r in enumerate(rows) if i == 0 or rows[i - 1].id != r.id]
+            by_job = _values(conn, [r.id for r in unique], _needed(plan))
+            for row in unique:
                 position = row.id
                 if self._holds(plan, row, by_job[row.id]):
                     found.append(_job(row, by_job[row.id], plan))
@@ -147,6 +144,7 @@ class QueryEngine:
                 return QueryPage(found, None)
             if budget == 0:  # examined as many as an unindexed query may: continue with next
                 return QueryPage(found, _cursor(position))
+            chunk = min(chunk * 2, MAX_CHUNK)
 
     def _holds(self, plan: Plan, row: Any, stored: list[Any]) -> bool:
         by_name: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -155,6 +153,32 @@ class QueryEngine:
         by_name[SYSTEM_OWNER].append((row.owner, "SYSTEM"))
         by_name[SYSTEM_JOBID].append((row.jobid, "SYSTEM"))
         return matches(plan.compiled, by_name)
+
+
+def _candidates(plan: Plan) -> tuple[Any, Any]:
+    """The candidate jobs in id order, and the column their position is read from.
+
+    With an ``eq`` on an indexed attribute the walk starts from its index entries
+    (name, key, job_id: already in job order), else from the jobs; every other indexed
+    condition narrows through its own index. A job may come twice from a multi-valued
+    attribute's equal values: ``run`` skips the repeat."""
+    columns = (jobs.c.id, jobs.c.jobid, jobs.c.key, jobs.c.owner, jobs.c.source)
+    driver = next((c for c in plan.indexed if c.op == "eq" and c.attr not in _SYSTEM_COLUMNS), None)
+    if driver is None:
+        base, position = sa.select(*columns), jobs.c.id
+    else:
+        joined = values.join(jobs, jobs.c.id == values.c.job_id)
+        base = sa.select(*columns).select_from(joined)
+        base = base.where(values.c.name == driver.attr, values.c.key == driver.key)
+        if driver.origin is not None:
+            base = base.where(values.c.origin == driver.origin)
+        position = values.c.job_id
+    if plan.owner is not None:
+        base = base.where(jobs.c.owner == plan.owner)
+    for c in plan.indexed:
+        if c is not driver:
+            base = base.where(_narrowing(c))
+    return base.order_by(position), position
 
 
 def _needed(plan: Plan) -> set[str]:
