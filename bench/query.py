@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import secrets
 import statistics
 import sys
 import time
@@ -40,7 +41,8 @@ from typing import Any
 
 from results import Figure, record
 from serverctl import throwaway_postgres
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
 from jp_primary.attributes.conditions import Condition
 from jp_primary.attributes.registry import TypeRegistry
@@ -219,11 +221,14 @@ def main() -> int:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE)
     parser.add_argument("--sizes", default="100000,1000000", help="job counts, ascending")
     parser.add_argument("--repeat", type=int, default=50, help="draws of each query per size")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database afterwards (prints its URL)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     types = PluginRegistry().attribute_types()
     results: dict[int, dict[str, Any]] = {}
-    with throwaway_postgres(args.database_url) as url:
+    with _database(args.database_url, args.keep) as url:
         migrate.upgrade(url)
         engine = create_db_engine(url, pool_size=2)
         service = QueryService(Database(engine, types), types, timeout_seconds=60)
@@ -241,6 +246,22 @@ def main() -> int:
         engine.dispose()
     record_figures(results, sizes)
     return 0
+
+
+@contextmanager
+def _database(server: str, keep: bool) -> Iterator[str]:
+    if not keep:
+        with throwaway_postgres(server) as url:
+            yield url
+        return
+    name = f"jp_bench_query_{secrets.token_hex(3)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    print(f"database kept: {url}")
+    yield url
 
 
 def report(size: int, times: dict[str, list[float]], scanned: int, seconds: float) -> None:
