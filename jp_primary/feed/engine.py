@@ -258,6 +258,14 @@ class FeedEngine:
             feed = fresh
         return None if batch is None else PushBatch(feed, batch)
 
+    def cut_ahead_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> None:
+        """Cut the batch after ``push`` (in flight) if it is not cut yet: the worker prepares
+        the next batch while the receiver reads this one."""
+        feed = feeds.get(session, push.feed.id, lock=True)
+        if feed is None or feed.lease_owner != worker or feed.built_batch != push.batch.number:
+            return
+        self._cut(session, feed, now, self.limits.max_jobs)
+
     def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
         """Record that ``push`` was acknowledged; False when the lease was lost meanwhile."""
         number = push.batch.number
