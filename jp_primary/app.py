@@ -18,6 +18,7 @@ from jp_primary.api import (
     files,
     health,
     jobs,
+    query,
     records,
     tags,
     uploads,
@@ -44,6 +45,7 @@ ROUTERS = (
     whoami.router,
     admin.router,
     feeds.router,
+    query.router,
 )
 
 

@@ -26,7 +26,7 @@ ORIGINS = ("SYSTEM", "USER", "FILE")
 MAX_CONDITIONS = 64
 MAX_IN_VALUES = 1000
 
-_Fail = Callable[[str], "ConditionError"]
+_Fail = Callable[[str], Exception]
 _ORDERING = frozenset({"lt", "gt", "within"})
 _WITH_VALUE = frozenset({"eq", "ne", "lt", "gt", "within", "prefix"})
 
@@ -159,6 +159,12 @@ def _compile(index: int, c: Condition, registry: TypeRegistry) -> CompiledCondit
     if low > high:
         raise fail(f"within needs value <= value2, got {value!r} > {value2!r}")
     return replace(compiled, value=value, key=key, value2=value2, key2=key2)
+
+
+def qualified_name(attr: str) -> str:
+    """``attr`` with its alias expanded; ``ValueError`` saying why when it names no attribute
+    (no namespace, an unknown alias). For ``select`` lists and feed attribute lists."""
+    return _qualified(attr, ValueError)
 
 
 def _qualified(attr: str, fail: _Fail) -> str:

@@ -10,7 +10,7 @@ Pure code: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from jp_primary.attributes.names import SYSTEM_JOBID, SYSTEM_OWNER, SYSTEM_REGTIME, expand
@@ -86,16 +86,38 @@ class TypeRegistry:
                 return declaration.type
         return STRING
 
+    def copy(self) -> TypeRegistry:
+        twin = TypeRegistry()
+        twin._exact = dict(self._exact)
+        twin._patterns = list(self._patterns)
+        return twin
+
     def declarations(self) -> list[Declaration]:
         """Every declaration, exact names and patterns, sorted by name (for docs/attributes.md)."""
         return sorted([*self._exact.values(), *self._patterns], key=lambda d: d.pattern)
 
 
-def default_registry(plugins: Iterable[object] = ()) -> TypeRegistry:
-    """The registry of the system attributes plus each plugin's ``attribute_types``."""
+def default_registry(
+    plugins: Iterable[object] = (),
+    on_error: Callable[[str, str], None] | None = None,
+) -> TypeRegistry:
+    """The registry of the system attributes plus each plugin's ``attribute_types``.
+
+    A plugin's unusable declarations (an unknown type name, a clash) raise, or, with
+    ``on_error(plugin name, message)``, are reported and that plugin's declarations skipped."""
     registry = TypeRegistry()
     registry.declare_all(SYSTEM_TYPES, "system")
     for plugin in plugins:
-        declared: Mapping[str, str] = getattr(plugin, "attribute_types", {}) or {}
-        registry.declare_all(declared, str(getattr(plugin, "name", type(plugin).__name__)))
+        declared: Mapping[str, str] = getattr(plugin, "attribute_types", None) or {}
+        source = str(getattr(plugin, "name", type(plugin).__name__))
+        if on_error is None:
+            registry.declare_all(declared, source)
+            continue
+        trial = registry.copy()
+        try:
+            trial.declare_all(declared, source)
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            on_error(source, str(exc))
+        else:
+            registry = trial
     return registry

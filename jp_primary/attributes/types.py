@@ -24,11 +24,12 @@ from datetime import UTC, datetime
 from typing import ClassVar
 from xml.parsers import expat
 
-# Characters of a string kept in its key: longer keys do not fit a B-tree entry on PostgreSQL
-# (at most ~2,700 bytes with the name and the job id; 4 bytes per character in UTF-8 at worst).
-KEY_CHARS = 256
-# Digits an integer may have (its key spells the digit count in three digits).
-INTEGER_DIGITS = 999
+# Characters of a string kept in its key. A PostgreSQL B-tree entry holds at most ~2,700 bytes,
+# and the (name, key, job) entry must fit with a 512-character name: 128 characters are at most
+# 512 bytes in UTF-8.
+KEY_CHARS = 128
+# Digits an integer may have: its key (sign class, three-digit count, digits) fits KEY_CHARS.
+INTEGER_DIGITS = 120
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _FLOAT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")

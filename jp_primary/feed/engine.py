@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from sqlmodel import Session
 
-from jp_primary.attributes.registry import TypeRegistry, default_registry
+from jp_primary.attributes.registry import TypeRegistry
 from jp_primary.db.repositories import feed_values, feeds, values
 from jp_primary.db.repositories.feeds import Feed, StoredBatch
 from jp_primary.db.session import Database
@@ -308,12 +308,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def type_registry(plugins: PluginRegistry) -> TypeRegistry:
-    """The attribute types of the system attributes and of the installed plugins."""
-    found = [plugins.plugin_for(c) for c in plugins.classes()]
-    unique = {id(p): p for p in found if p is not None}
-    return default_registry(unique.values())
-
-
 def build_engine(db: Database, plugins: PluginRegistry, batch_jobs: int = 200) -> FeedEngine:
-    return FeedEngine(db, type_registry(plugins), CutLimits(max_jobs=batch_jobs))
+    """The engine with the attribute types of the system and of the installed plugins."""
+    return FeedEngine(db, plugins.attribute_types(), CutLimits(max_jobs=batch_jobs))

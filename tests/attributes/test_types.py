@@ -46,11 +46,12 @@ def test_integer_normalization_and_refusals() -> None:
         assert INTEGER.index_key(bad) is None
         with pytest.raises(ValueError, match="not a decimal integer"):
             INTEGER.parse(bad)
-    with pytest.raises(ValueError, match="at most 999 digits"):
-        INTEGER.parse("1" * 1000)
+    with pytest.raises(ValueError, match="at most 120 digits"):
+        INTEGER.parse("1" * 121)
+    assert len(INTEGER.index_key("-" + "9" * 120) or "") <= KEY_CHARS
 
 
-@given(st.integers(min_value=-(10**300), max_value=10**300), st.integers(-(10**300), 10**300))
+@given(st.integers(min_value=-(10**119), max_value=10**119), st.integers(-(10**119), 10**119))
 def test_integer_keys_preserve_order(a: int, b: int) -> None:
     ka, kb = INTEGER.index_key(str(a)), INTEGER.index_key(str(b))
     assert ka is not None
@@ -159,7 +160,7 @@ def test_strings_order_by_code_point_and_keys_are_bounded_prefixes() -> None:
     assert STRING.normalize(" spaced ") == " spaced "
 
 
-@given(st.text(max_size=300), st.text(max_size=300))
+@given(st.text(max_size=150), st.text(max_size=150))
 def test_string_keys_never_invert_order(a: str, b: str) -> None:
     ka, kb = STRING.index_key(a), STRING.index_key(b)
     assert ka is not None
