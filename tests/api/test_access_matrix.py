@@ -179,6 +179,9 @@ CASES: list[Case] = [
         "/v1/feeds/{feed_id}/changes",
         FEEDS | {"indexer": 200},
         lambda w: {"url": f"/v1/feeds/{w.feed()}/changes"},
+    ),
+    (
+        "POST",
         "/v1/query",
         EVERYONE | {"anonymous": 401},  # owners get their own jobs, the others all of them
         lambda w: {
