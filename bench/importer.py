@@ -103,6 +103,8 @@ def import_rate(
         token_file = Path(work) / "token"
         token_file.write_text(token)
         box, size = queue_dumps(Path(work), dumps)
+        # Read now: the importer removes the dump files it delivered.
+        sample = [p.read_text() for p in sorted((Path(work) / "dumps").iterdir())[:20]]
         print(f"{dumps} dumps queued, {size / dumps / 1024:.1f} kB on average", flush=True)
         with uvicorn_server(home, PROD_FACTORY, server_workers) as server:
             command = [sys.executable, "-m", "jp_primary.cli", "import", "--maildir", str(box.root)]
@@ -114,7 +116,6 @@ def import_rate(
             )
             seconds = time.monotonic() - started
             rng = random.Random(99)  # noqa: S311 - test data
-            sample = [p.read_text() for p in sorted((Path(work) / "dumps").iterdir())[:20]]
             bodies = []
             for i in range(baseline):
                 jobid = "https://lb.bench.example:9000/" + "".join(
