@@ -10,7 +10,7 @@ did not. The table and the reason for each choice are in docs/condor.md.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from htcondor2 import JobEventType as Ev
 
@@ -26,10 +26,9 @@ HELD_PREFIX = "Got a job held event, reason: "
 GLOBUS_OK_REASON = "Job successfully submitted to Globus"
 GRID_OK_REASON = "Job successfully submitted to the grid resource"
 GLOBUS_DOWN_REASON = "Globus resource down"
-_NO_FIELDS: Mapping[str, object] = {}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CondorEvent:
     """One user-log event as the reader hands it over (the fields of ``JobEvent.items()``)."""
 
@@ -37,7 +36,7 @@ class CondorEvent:
     proc: int
     type: int  # htcondor2.JobEventType value
     time_us: int  # microseconds since the epoch, UTC
-    fields: Mapping[str, object] = _NO_FIELDS
+    fields: Mapping[str, object] = field(default_factory=dict)
 
     @property
     def job(self) -> str:

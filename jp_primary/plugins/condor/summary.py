@@ -6,6 +6,7 @@ Statuses use HTCondor's own ``JobStatus`` names: ``Idle``, ``Running``, ``Suspen
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import parse_qsl
@@ -45,7 +46,7 @@ class JobSummary:
     def job_id(self) -> str:
         return f"{self.cluster}.{self.proc}"
 
-    def add(self, event_type: int, when: datetime, fields: dict[str, object]) -> None:
+    def add(self, event_type: int, when: datetime, fields: Mapping[str, object]) -> None:
         """Account for one event of this job (events arrive in log order)."""
         self.event_count += 1
         self.first_time = self.first_time or when
@@ -75,7 +76,7 @@ class JobSummary:
         return values
 
 
-def _submit(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+def _submit(fields: Mapping[str, object], when: datetime) -> list[tuple[str, str]]:
     address = str(fields.get("SubmitHost", ""))
     found = [("submitTime", rfc3339_seconds(when))]
     if address:
@@ -83,7 +84,7 @@ def _submit(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
     return found
 
 
-def _execute(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+def _execute(fields: Mapping[str, object], when: datetime) -> list[tuple[str, str]]:
     address = str(fields.get("ExecuteHost", ""))
     found = [("executeTime", rfc3339_seconds(when))]
     if address:
@@ -93,7 +94,7 @@ def _execute(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]
     return found
 
 
-def _terminated(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+def _terminated(fields: Mapping[str, object], when: datetime) -> list[tuple[str, str]]:
     normally = bool(fields.get("TerminatedNormally", False))
     found = [
         ("terminateTime", rfc3339_seconds(when)),
@@ -106,11 +107,11 @@ def _terminated(fields: dict[str, object], when: datetime) -> list[tuple[str, st
     return found
 
 
-def _aborted(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+def _aborted(fields: Mapping[str, object], when: datetime) -> list[tuple[str, str]]:
     return [("abortTime", rfc3339_seconds(when)), ("abortReason", str(fields.get("Reason", "")))]
 
 
-def _held(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+def _held(fields: Mapping[str, object], when: datetime) -> list[tuple[str, str]]:
     found = [("holdTime", rfc3339_seconds(when)), ("holdReason", str(fields.get("HoldReason", "")))]
     for key, name in (("HoldReasonCode", "holdReasonCode"), ("HoldReasonSubCode", "holdSubCode")):
         if key in fields:
@@ -139,3 +140,7 @@ def host_of(sinful: str) -> str:
         return alias
     host = address.rpartition(":")[0] if address.count(":") == 1 or "]" in address else address
     return host.strip("[]") or address
+
+
+# The event types whose fields the summary reads.
+DESCRIBED_TYPES = frozenset(int(t) for t in _DESCRIBERS)

@@ -1,0 +1,175 @@
+"""One user log, job by job: summary, L&B mapping and replay of each job (pure).
+
+``LogJobs`` takes the log's events in order. Per job (``cluster.proc``) it keeps the Condor
+summary and maps the events to L&B events (``mapper.JobMapper``). A job's L&B events are
+replayed by the L&B state machine (``lb.statemachine.replay``) and turned into values by
+``lb.derive.derive_attributes``, the same code that serves L&B dumps, as soon as the job leaves
+the queue (terminated or removed), so only the jobs still in flight hold events: memory stays
+bounded however long the log is. Limits: ``max_jobs`` jobs are detailed (the rest are counted
+and named in a problem), a job holds at most ``max_job_events`` L&B events, and all jobs in
+flight together at most ``max_held`` (beyond, events are summarised but not mapped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from htcondor2 import JobEventType as Ev
+
+from jp_primary.plugins.base import ExtractionProblem
+from jp_primary.plugins.condor.mapper import CondorEvent, JobMapper
+from jp_primary.plugins.condor.summary import JobSummary
+from jp_primary.plugins.lb.events import Event
+from jp_primary.plugins.lb.statemachine import Replay, replay
+
+MAX_JOBS = 1_000
+MAX_JOB_EVENTS = 100_000
+MAX_HELD = 200_000
+_NAMED = 10
+# After these a job is out of the queue: no event of it follows (HTCondor's own rule).
+_FINAL = frozenset({int(Ev.JOB_TERMINATED), int(Ev.JOB_ABORTED)})
+
+
+@dataclass
+class CondorJob:
+    """One job of the log: its summary, its L&B events until replayed, then the replay."""
+
+    summary: JobSummary
+    mapper: JobMapper
+    events: list[Event] = field(default_factory=list)
+    replay: Replay | None = None
+    last_time_us: int = 0
+    out_of_order: int = 0  # events dated before the event before them
+    first_out_of_order: str | None = None
+    unmapped: int = 0  # events not mapped because of a limit
+
+    @property
+    def key(self) -> str:
+        return self.summary.job_id
+
+
+def condor_jobid(host: str, job: str) -> str:
+    """The jobid scheme of Condor jobs without an L&B jobid (docs/condor.md)."""
+    return f"condor://{host}/{job}"
+
+
+class LogJobs:
+    def __init__(
+        self,
+        wanted: str | None = None,
+        *,
+        jobid: str | None = None,
+        max_jobs: int = MAX_JOBS,
+        max_job_events: int = MAX_JOB_EVENTS,
+        max_held: int = MAX_HELD,
+    ) -> None:
+        """``wanted``: the one ``cluster.proc`` to detail (None: every job); ``jobid``: the L&B
+        jobid to give the job when the log holds only it (else each gets a condor:// one)."""
+        self.wanted = wanted
+        self.jobid = jobid
+        self.max_jobs, self.max_job_events, self.max_held = max_jobs, max_job_events, max_held
+        self.jobs: dict[str, CondorJob] = {}
+        self.held = 0
+        self.other_jobs: set[str] = set()
+        self.other_events = 0
+        self.over_limit = False
+
+    def add_all(self, events: Iterable[CondorEvent]) -> None:
+        for event in events:
+            self.add(event)
+
+    def add(self, event: CondorEvent) -> None:
+        if event.proc < 0:  # cluster-level bookkeeping (late materialization), no job
+            return
+        key = f"{event.cluster}.{event.proc}"
+        job = self.jobs.get(key)
+        if job is None:
+            if (self.wanted is not None and key != self.wanted) or len(self.jobs) >= self.max_jobs:
+                self.other_events += 1
+                if len(self.other_jobs) < _NAMED:
+                    self.other_jobs.add(key)
+                return
+            job = self._new_job(event)
+        summary = job.summary
+        if summary.event_count >= self.max_job_events:
+            job.unmapped += 1
+            return
+        when = datetime.fromtimestamp(event.time_us / 1_000_000, UTC)
+        summary.add(event.type, when, event.fields)
+        if event.time_us < job.last_time_us:
+            job.out_of_order += 1
+            job.first_out_of_order = job.first_out_of_order or when.isoformat()
+        job.last_time_us = max(job.last_time_us, event.time_us)
+        if job.replay is not None:  # an event after the job left the queue: replayed again
+            job.events, job.replay = list(job.replay.events), None
+            self.held += len(job.events)
+        if self.held >= self.max_held or len(job.events) >= self.max_job_events:
+            job.unmapped += 1
+            self.over_limit = True
+        else:
+            mapped = job.mapper.map(event)
+            job.events.extend(mapped)
+            self.held += len(mapped)
+        if event.type in _FINAL:
+            self._replay(job)
+
+    def _new_job(self, event: CondorEvent) -> CondorJob:
+        key = f"{event.cluster}.{event.proc}"
+        summary = JobSummary(cluster=event.cluster, proc=event.proc)
+        job = CondorJob(summary, JobMapper(key))
+        self.jobs[key] = job
+        return job
+
+    def _replay(self, job: CondorJob) -> None:
+        if job.events:
+            job.replay = replay(job.events)
+            self.held -= len(job.events)
+            job.events = []
+
+    def finish(self) -> list[CondorJob]:
+        """Replay the jobs still in flight; every job, in the order the log first named them."""
+        for job in self.jobs.values():
+            if job.replay is None:
+                self._replay(job)
+        return list(self.jobs.values())
+
+    def problems(self) -> list[ExtractionProblem]:
+        out: list[ExtractionProblem] = []
+        for job in self.jobs.values():
+            if job.out_of_order:
+                out.append(
+                    ExtractionProblem(
+                        f"job {job.key}: {job.out_of_order} event(s) dated before the event"
+                        f" before them (first at {job.first_out_of_order}); the log order is kept"
+                    )
+                )
+            if job.unmapped:
+                out.append(
+                    ExtractionProblem(
+                        f"job {job.key}: {job.unmapped} event(s) beyond the limits"
+                        f" ({self.max_job_events} events per job, {self.max_held} in flight)"
+                        " were not mapped to L&B events"
+                    )
+                )
+        if self.other_jobs:
+            listed = ", ".join(sorted(self.other_jobs, key=_job_order))
+            more = ", ..." if self.other_events > len(self.other_jobs) else ""
+            why = (
+                f"only job {self.wanted} is detailed"
+                if self.wanted is not None
+                else f"at most {self.max_jobs} jobs are detailed"
+            )
+            out.append(
+                ExtractionProblem(
+                    f"the log also has {self.other_events} event(s) of other jobs"
+                    f" ({listed}{more}); they were left out: {why}"
+                )
+            )
+        return out
+
+
+def _job_order(job: str) -> tuple[int, int]:
+    cluster, _, proc = job.partition(".")
+    return int(cluster), int(proc)
