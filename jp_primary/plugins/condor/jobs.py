@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from htcondor2 import JobEventType as Ev
 
@@ -23,6 +22,7 @@ from jp_primary.plugins.condor.mapper import CondorEvent, JobMapper
 from jp_primary.plugins.condor.summary import JobSummary
 from jp_primary.plugins.lb.events import Event
 from jp_primary.plugins.lb.statemachine import Replay, replay
+from jp_primary.timefmt import micros_text
 
 MAX_JOBS = 1_000
 MAX_JOB_EVENTS = 100_000
@@ -96,11 +96,11 @@ class LogJobs:
         if summary.event_count >= self.max_job_events:
             job.unmapped += 1
             return
-        when = datetime.fromtimestamp(event.time_us / 1_000_000, UTC)
-        summary.add(event.type, when, event.fields)
+        summary.add(event.type, event.time_us, event.fields)
         if event.time_us < job.last_time_us:
             job.out_of_order += 1
-            job.first_out_of_order = job.first_out_of_order or when.isoformat()
+            if job.first_out_of_order is None:
+                job.first_out_of_order = micros_text(event.time_us)
         job.last_time_us = max(job.last_time_us, event.time_us)
         if job.replay is not None:  # an event after the job left the queue: replayed again
             job.events, job.replay = list(job.replay.events), None

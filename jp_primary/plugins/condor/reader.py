@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import htcondor2
+from htcondor2 import JobEventType as Ev
 
-from jp_primary.plugins.condor.mapper import MAPPED_TYPES, CondorEvent
-from jp_primary.plugins.condor.summary import DESCRIBED_TYPES
+from jp_primary.plugins.condor.mapper import CondorEvent
+from jp_primary.plugins.condor.times import event_time_us
 from jp_primary.plugins.lines import bounded_lines
 
 # The first line of each event in the classic text format: "005 (1234.000.000) <date> ...".
@@ -25,7 +26,29 @@ _EVENT_HEADER = re.compile(rb"^\d{3} \(\d+\.\d+\.\d+\) ")
 # The old header date "MM/DD hh:mm:ss" has no year: the reader assumes the current one.
 _NO_YEAR = re.compile(rb"^\d{3} \(\d+\.\d+\.\d+\) \d\d/\d\d ")
 _HEADER_LINE_BYTES = 64 * 1024
-_WITH_FIELDS = MAPPED_TYPES | DESCRIBED_TYPES
+_NO_FIELDS: dict[str, object] = {}  # shared by the events whose fields nothing reads (not changed)
+# The fields the summary and the mapper read, per event type: fetched one by one, as copying a
+# whole event (``items()``) costs more than reading it.
+_KEYS: dict[int, tuple[str, ...]] = {
+    int(Ev.SUBMIT): ("SubmitHost",),
+    int(Ev.EXECUTE): ("ExecuteHost", "SlotName"),
+    int(Ev.JOB_TERMINATED): ("TerminatedNormally", "ReturnValue", "TerminatedBySignal"),
+    int(Ev.JOB_EVICTED): (
+        "TerminatedAndRequeued",
+        "TerminatedNormally",
+        "ReturnValue",
+        "TerminatedBySignal",
+    ),
+    int(Ev.JOB_ABORTED): ("Reason",),
+    int(Ev.JOB_HELD): ("HoldReason", "HoldReasonCode", "HoldReasonSubCode"),
+    int(Ev.JOB_RELEASED): ("Reason",),
+    int(Ev.SHADOW_EXCEPTION): ("Message",),
+    int(Ev.JOB_RECONNECTED): ("StartdAddr", "StartdName"),
+    int(Ev.JOB_RECONNECT_FAILED): ("Reason", "StartdName"),
+    int(Ev.GRID_SUBMIT): ("GridResource", "GridJobId"),
+    int(Ev.GLOBUS_SUBMIT): ("RMContact", "JMContact"),
+    int(Ev.GLOBUS_SUBMIT_FAILED): ("Reason",),
+}
 
 
 @dataclass
@@ -37,13 +60,21 @@ class ReadOutcome:
 def read_log(path: Path, outcome: ReadOutcome) -> Iterator[CondorEvent]:
     """Every event in the log (without waiting for more to be appended), in log order."""
     log = htcondor2.JobEventLog(str(path))
-    wanted = _WITH_FIELDS
+    keys = _KEYS
     try:
         for event in log.events(stop_after=0):
             kind = int(event.type)
-            fields = dict(event.items()) if kind in wanted else {}
+            wanted = keys.get(kind)
+            fields = _NO_FIELDS
+            if wanted is not None:
+                fields = {}
+                for key in wanted:
+                    value = event.get(key)
+                    if value is not None:
+                        fields[key] = value
             outcome.read += 1
-            yield CondorEvent(event.cluster, event.proc, kind, event.timestamp * 1_000_000, fields)
+            when = event_time_us(event["EventTime"])
+            yield CondorEvent(event.cluster, event.proc, kind, when, fields)
     except Exception as exc:  # the C++ reader's errors carry no stable type
         outcome.error = str(exc) or type(exc).__name__
     finally:

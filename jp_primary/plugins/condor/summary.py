@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from htcondor2 import JobEventType as Ev
@@ -37,29 +38,36 @@ class JobSummary:
     cluster: int
     proc: int
     event_count: int = 0
-    first_time: datetime | None = None
-    last_time: datetime | None = None
-    status: tuple[str, datetime] | None = None
+    first_us: int | None = None  # times in microseconds: a datetime per event costs too much
+    last_us: int | None = None
+    status: tuple[str, int] | None = None
     found: list[Value] = field(default_factory=list)
+
+    @property
+    def first_time(self) -> datetime | None:
+        return None if self.first_us is None else _when(self.first_us)
 
     @property
     def job_id(self) -> str:
         return f"{self.cluster}.{self.proc}"
 
-    def add(self, event_type: int, when: datetime, fields: Mapping[str, object]) -> None:
+    def add(self, event_type: int, time_us: int, fields: Mapping[str, object]) -> None:
         """Account for one event of this job (events arrive in log order)."""
         self.event_count += 1
-        self.first_time = self.first_time or when
-        self.last_time = when
-        if event_type in _STATUS_AFTER:
-            self.status = (_STATUS_AFTER[event_type], when)
+        if self.first_us is None:
+            self.first_us = time_us
+        self.last_us = time_us
+        status = _STATUS_AFTER.get(event_type)
+        if status is not None:
+            self.status = (status, time_us)
         describe = _DESCRIBERS.get(event_type)
         if describe is not None:
+            when = _when(time_us)
             self.found.extend((name, value, when) for name, value in describe(fields, when))
 
     def values(self, fallback_time: datetime) -> list[Value]:
         first = self.first_time or fallback_time
-        last = self.last_time or fallback_time
+        last = fallback_time if self.last_us is None else _when(self.last_us)
         values: list[Value] = [
             ("jobId", self.job_id, first),
             ("cluster", str(self.cluster), first),
@@ -68,12 +76,16 @@ class JobSummary:
             ("eventCount", str(self.event_count), last),
         ]
         if self.status is not None:
-            status, when = self.status
+            status, when = self.status[0], _when(self.status[1])
             values += [
                 ("finalStatus", status, when),
                 ("finalStatusTime", rfc3339_seconds(when), when),
             ]
         return values
+
+
+def _when(time_us: int) -> datetime:
+    return datetime.fromtimestamp(time_us / 1_000_000, UTC)
 
 
 def _submit(fields: Mapping[str, object], when: datetime) -> list[tuple[str, str]]:
@@ -128,6 +140,7 @@ _DESCRIBERS = {
 }
 
 
+@lru_cache(maxsize=4096)  # a log names few hosts, many times
 def host_of(sinful: str) -> str:
     """The host of an HTCondor "sinful" address: its ``alias`` if given, else its IP.
 
