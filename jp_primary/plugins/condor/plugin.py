@@ -91,7 +91,9 @@ class CondorLogPlugin:
             detail = f"condor-log {context.file_name} {job.key}".replace("  ", " ")
             origin = detail if several else None
             extraction.values.append(
-                DerivedValue(_C + "jobs", job.key, job.summary.first_time or context.committed_at)
+                DerivedValue(
+                    _C + "jobs", job.key, job.summary.first_time or context.committed_at, origin
+                )
             )
             extraction.values.extend(_condor_values(job, context, origin))
             jobid = context.jobid if not several else condor_jobid(job.mapper.host, job.key)
