@@ -75,7 +75,7 @@ class JobMapper:
                 if address:
                     self.host = host_of(str(address))
             # The registration that gives the replay its job type; the schedd plays the NS.
-            regjob = {"ns": self.host, "jobtype": "SIMPLE"}
+            regjob: dict[str, str | None] = {"ns": self.host, "jobtype": "SIMPLE"}
             out.append(
                 Event(
                     "RegJob",
@@ -123,18 +123,17 @@ class JobMapper:
         self._done_from_termination(e, out)
 
     def _done_from_termination(self, e: CondorEvent, out: list[Event]) -> None:
+        fields: dict[str, str | None]
         if e.fields.get("TerminatedNormally"):
             code = _int(e.fields.get("ReturnValue"))
             reason = OK_REASON if code == 0 else NONZERO_REASON
             fields = {"status_code": "OK", "reason": reason, "exit_code": str(code)}
         else:
             signal = e.fields.get("TerminatedBySignal")
-            reason = f"Job terminated by signal {signal}" if signal is not None else None
-            fields = {
-                "status_code": "FAILED",
-                "reason": reason or "Abnormal termination",
-                "exit_code": None,
-            }
+            reason = (
+                "Abnormal termination" if signal is None else f"Job terminated by signal {signal}"
+            )
+            fields = {"status_code": "FAILED", "reason": reason, "exit_code": None}
         out.append(self._event("Done", e.time_us, fields))
 
     def aborted(self, e: CondorEvent, out: list[Event]) -> None:

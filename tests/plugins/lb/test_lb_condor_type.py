@@ -84,7 +84,8 @@ def test_a_full_run() -> None:
     assert condor["status"] == "Completed"
     assert condor["destHost"] == "worker1"
     assert (condor["universe"], condor["starterPid"], condor["jobPid"]) == ("vanilla", "202", "303")
-    assert condor["shadowPid"] == "101" and condor["shadowExitStatus"] == "100"
+    assert condor["shadowPid"] == "101"
+    assert condor["shadowExitStatus"] == "100"
     assert result.status.location == "this is CONDOR"
 
 
@@ -139,7 +140,7 @@ def test_regjob_sorts_first_whatever_its_time() -> None:
     assert states(result) == [State.SUBMITTED, State.READY]
 
 
-def test_gLite_events_in_a_condor_job_are_reported() -> None:
+def test_glite_events_in_a_condor_job_are_reported() -> None:
     glite = line("Running", 20, 1, "s", node="w")
     result = run(regjob(), glite)
     assert result.status.state == State.SUBMITTED
