@@ -8,8 +8,10 @@ them). Times are written without a zone, in the local time of the writer, as HTC
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, field
+from typing import TextIO
 
 SUBMIT_HOST = (
     "<192.168.1.10:9618?addrs=192.168.1.10-9618&alias=submit.example.org&noUDP&sock=schedd_1>"
@@ -143,13 +145,14 @@ class LogWriter:
         self._event(20, job, at, "Detected Down Globus Resource", body)
 
 
-def workload(events: int, per_job: int = 10) -> str:
-    """A log of exactly ``events`` events over jobs of ``per_job`` events (benchmark data):
-    submit, execute, image size updates, an eviction and a second execution, termination."""
-    w = LogWriter()
-    made = 0
+def write_workload(stream: TextIO, events: int, per_job: int = 10) -> int:
+    """Write a log of exactly ``events`` events over jobs of ``per_job`` events (benchmark data):
+    submit, execute, an eviction and a second execution, image size updates, termination.
+    Written job by job, so a log of any size costs no memory. Returns the bytes written."""
+    written = made = 0
     cluster = 1
     while made < events:
+        w = LogWriter()
         job, at, left = f"{cluster}.0", float(cluster), min(per_job, events - made)
         for index in range(left):
             t = at + index
@@ -163,6 +166,16 @@ def workload(events: int, per_job: int = 10) -> str:
                 w.evicted(job, t)
             else:
                 w.image_size(job, t, 1000 + index)
+        text = w.text()
+        stream.write(text)
+        written += len(text)
         made += left
         cluster += 1
-    return w.text()
+    return written
+
+
+def workload(events: int, per_job: int = 10) -> str:
+    """``write_workload`` into a string."""
+    buffer = io.StringIO()
+    write_workload(buffer, events, per_job)
+    return buffer.getvalue()

@@ -12,7 +12,7 @@ flight together at most ``max_held`` (beyond, events are summarised but not mapp
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from htcondor2 import JobEventType as Ev
@@ -44,6 +44,8 @@ class CondorJob:
     out_of_order: int = 0  # events dated before the event before them
     first_out_of_order: str | None = None
     unmapped: int = 0  # events not mapped because of a limit
+    ended: bool = False  # left the queue (or the log ended): replayed
+    after_end: int = 0  # events of the job after it left the queue (ignored)
 
     @property
     def key(self) -> str:
@@ -64,13 +66,17 @@ class LogJobs:
         max_jobs: int = MAX_JOBS,
         max_job_events: int = MAX_JOB_EVENTS,
         max_held: int = MAX_HELD,
+        on_replay: Callable[[CondorJob, Replay], None] | None = None,
     ) -> None:
         """``wanted``: the one ``cluster.proc`` to detail (None: every job); ``jobid``: the L&B
-        jobid to give the job when the log holds only it (else each gets a condor:// one)."""
+        jobid to give the job when the log holds only it (else each gets a condor:// one);
+        ``on_replay``: given each job's replay as it is made, instead of keeping it in the job
+        (keeping them all is what the plugin does, bounded by ``max_jobs``)."""
+        self.on_replay = on_replay
         self.wanted = wanted
         self.jobid = jobid
         self.max_jobs, self.max_job_events, self.max_held = max_jobs, max_job_events, max_held
-        self.jobs: dict[str, CondorJob] = {}
+        self.jobs: dict[tuple[int, int], CondorJob] = {}
         self.held = 0
         self.other_jobs: set[str] = set()
         self.other_events = 0
@@ -83,9 +89,9 @@ class LogJobs:
     def add(self, event: CondorEvent) -> None:
         if event.proc < 0:  # cluster-level bookkeeping (late materialization), no job
             return
-        key = f"{event.cluster}.{event.proc}"
-        job = self.jobs.get(key)
+        job = self.jobs.get((event.cluster, event.proc))
         if job is None:
+            key = event.job
             if (self.wanted is not None and key != self.wanted) or len(self.jobs) >= self.max_jobs:
                 self.other_events += 1
                 if len(self.other_jobs) < _NAMED:
@@ -96,48 +102,63 @@ class LogJobs:
         if summary.event_count >= self.max_job_events:
             job.unmapped += 1
             return
-        summary.add(event.type, event.time_us, event.fields)
-        if event.time_us < job.last_time_us:
+        when = event.time_us
+        summary.add(event.type, when, event.fields)
+        if when < job.last_time_us:
             job.out_of_order += 1
             if job.first_out_of_order is None:
-                job.first_out_of_order = micros_text(event.time_us)
-        job.last_time_us = max(job.last_time_us, event.time_us)
-        if job.replay is not None:  # an event after the job left the queue: replayed again
-            job.events, job.replay = list(job.replay.events), None
-            self.held += len(job.events)
+                job.first_out_of_order = micros_text(when)
+        else:
+            job.last_time_us = when
+        if job.ended:  # HTCondor writes nothing of a job after it left the queue
+            job.after_end += 1
+            return
         if self.held >= self.max_held or len(job.events) >= self.max_job_events:
             job.unmapped += 1
             self.over_limit = True
         else:
             mapped = job.mapper.map(event)
-            job.events.extend(mapped)
-            self.held += len(mapped)
+            if mapped:
+                job.events.extend(mapped)
+                self.held += len(mapped)
         if event.type in _FINAL:
+            job.ended = True
             self._replay(job)
 
     def _new_job(self, event: CondorEvent) -> CondorJob:
-        key = f"{event.cluster}.{event.proc}"
         summary = JobSummary(cluster=event.cluster, proc=event.proc)
-        job = CondorJob(summary, JobMapper(key))
-        self.jobs[key] = job
+        job = CondorJob(summary, JobMapper(event.job))
+        self.jobs[event.cluster, event.proc] = job
         return job
 
     def _replay(self, job: CondorJob) -> None:
         if job.events:
-            job.replay = replay(job.events)
+            result = replay(job.events)
             self.held -= len(job.events)
             job.events = []
+            if self.on_replay is None:
+                job.replay = result
+            else:
+                self.on_replay(job, result)
 
     def finish(self) -> list[CondorJob]:
         """Replay the jobs still in flight; every job, in the order the log first named them."""
         for job in self.jobs.values():
-            if job.replay is None:
+            if not job.ended:
+                job.ended = True
                 self._replay(job)
         return list(self.jobs.values())
 
     def problems(self) -> list[ExtractionProblem]:
         out: list[ExtractionProblem] = []
         for job in self.jobs.values():
+            if job.after_end:
+                out.append(
+                    ExtractionProblem(
+                        f"job {job.key}: {job.after_end} event(s) after the job left the queue"
+                        " (terminated or removed) were ignored"
+                    )
+                )
             if job.out_of_order:
                 out.append(
                     ExtractionProblem(

@@ -43,6 +43,9 @@ class CondorEvent:
         return f"{self.cluster}.{self.proc}"
 
 
+_NOTHING: list[Event] = []  # returned for unmapped events; callers only read it
+
+
 def _seq(counter: int) -> tuple[int, ...]:
     # UI..JSS stay 0, so the replay never sees the job "enter the WMS again"; LM carries the order.
     return (0, 0, 0, 0, 0, counter, 0, 0, 0)
@@ -51,13 +54,14 @@ def _seq(counter: int) -> tuple[int, ...]:
 class JobMapper:
     """Maps the events of one Condor job, in log order, to L&B events."""
 
-    __slots__ = ("jobid", "host", "_counter", "_started")
+    __slots__ = ("jobid", "host", "_counter", "_started", "_ended")
 
     def __init__(self, jobid: str, submit_host: str | None = None) -> None:
         self.jobid = jobid
         self.host = submit_host or "localhost"
         self._counter = 0
         self._started = False
+        self._ended = False
 
     def _event(self, kind: str, when: int, fields: dict[str, str | None]) -> Event:
         self._counter += 1
@@ -67,6 +71,14 @@ class JobMapper:
 
     def map(self, event: CondorEvent) -> list[Event]:
         """The L&B events for ``event`` (the first call also yields the registration)."""
+        handler = _HANDLERS.get(event.type)
+        if (handler is None and self._started) or self._ended:
+            # Most events of a long log (image size, ...) map to nothing: no allocation. After
+            # its termination or removal HTCondor writes nothing of a job; if a damaged log
+            # does, it is not mapped (the status stays the one the job left the queue with).
+            return _NOTHING
+        if event.type in _FINAL:
+            self._ended = True
         out: list[Event] = []
         if not self._started:
             self._started = True
@@ -90,7 +102,6 @@ class JobMapper:
                     regjob,
                 )
             )
-        handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(self, event, out)
         return out
@@ -227,6 +238,7 @@ class JobMapper:
         )
 
 
+_FINAL = frozenset({int(Ev.JOB_TERMINATED), int(Ev.JOB_ABORTED)})
 _REQUEUE_REASONS = {
     Ev.JOB_RELEASED: "Job was released",
     Ev.JOB_EVICTED: "Job was evicted and requeued",

@@ -61,23 +61,33 @@ def read_log(path: Path, outcome: ReadOutcome) -> Iterator[CondorEvent]:
     """Every event in the log (without waiting for more to be appended), in log order."""
     log = htcondor2.JobEventLog(str(path))
     keys = _KEYS
+    read = 0
     try:
+        # Subscripts, not the ``type``/``cluster``/``proc`` properties and ``get``: each layer
+        # of Python between here and the ClassAd costs as much as the lookup itself.
         for event in log.events(stop_after=0):
-            kind = int(event.type)
+            kind = event["EventTypeNumber"]
             wanted = keys.get(kind)
             fields = _NO_FIELDS
             if wanted is not None:
                 fields = {}
                 for key in wanted:
-                    value = event.get(key)
-                    if value is not None:
-                        fields[key] = value
-            outcome.read += 1
-            when = event_time_us(event["EventTime"])
-            yield CondorEvent(event.cluster, event.proc, kind, when, fields)
+                    try:  # noqa: SIM105  (contextlib.suppress costs a call per field)
+                        fields[key] = event[key]
+                    except KeyError:
+                        pass  # absent (e.g. no ReturnValue after a signal)
+            try:
+                proc = event["Proc"]
+            except KeyError:
+                proc = -1  # not written for cluster-level events
+            read += 1
+            yield CondorEvent(
+                event["Cluster"], proc, kind, event_time_us(event["EventTime"]), fields
+            )
     except Exception as exc:  # the C++ reader's errors carry no stable type
         outcome.error = str(exc) or type(exc).__name__
     finally:
+        outcome.read = read
         log.close()
 
 

@@ -41,7 +41,8 @@ class JobSummary:
     first_us: int | None = None  # times in microseconds: a datetime per event costs too much
     last_us: int | None = None
     status: tuple[str, int] | None = None
-    found: list[Value] = field(default_factory=list)
+    # The events the values describe, described only when the values are asked for.
+    described: list[tuple[int, int, Mapping[str, object]]] = field(default_factory=list)
 
     @property
     def first_time(self) -> datetime | None:
@@ -60,10 +61,18 @@ class JobSummary:
         status = _STATUS_AFTER.get(event_type)
         if status is not None:
             self.status = (status, time_us)
-        describe = _DESCRIBERS.get(event_type)
-        if describe is not None:
+        if event_type in _DESCRIBERS:
+            self.described.append((event_type, time_us, fields))
+
+    @property
+    def found(self) -> list[Value]:
+        found: list[Value] = []
+        for event_type, time_us, fields in self.described:
             when = _when(time_us)
-            self.found.extend((name, value, when) for name, value in describe(fields, when))
+            found.extend(
+                (name, value, when) for name, value in _DESCRIBERS[event_type](fields, when)
+            )
+        return found
 
     def values(self, fallback_time: datetime) -> list[Value]:
         first = self.first_time or fallback_time

@@ -18,6 +18,13 @@ _HOURS_KEPT = 65_536
 
 def event_time_us(text: str) -> int:
     """``2024-03-01T10:05:30`` (local), ``...Z`` (UTC), optionally with fractional seconds."""
+    if len(text) == 19:  # the common spelling: the hour is known after its first event
+        hour = _HOURS.get(text[:13])
+        if hour is not None and text[13] == ":" and text[16] == ":":
+            try:
+                return (hour + int(text[14:16]) * 60 + int(text[17:19])) * 1_000_000
+            except ValueError:
+                pass  # not digits: the full parse below says so
     utc = text.endswith("Z")
     body = text[:-1] if utc else text
     seconds_text, _, fraction = body.partition(".")
