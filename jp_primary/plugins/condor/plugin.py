@@ -28,42 +28,45 @@ from jp_primary.plugins.lb.derive import derive_attributes
 from jp_primary.plugins.lb.record import job_record
 
 _C = f"{CONDOR_LOG}:"
-_L = f"{LB_ATTRIBUTES}:"
-# Types for the attribute type library (batch queries compare these as numbers and times).
+# Types for the attribute type library (batch queries compare these as numbers and times): the
+# Condor summary's, and the L&B values' exactly as the ``lb`` plugin declares them (the same
+# names from two plugins must agree); the rest (hosts, reasons, jobids) are strings.
 ATTRIBUTE_TYPES: dict[str, str] = {
-    **{
-        _C + name: "integer"
-        for name in (
-            "cluster",
-            "proc",
-            "returnValue",
-            "terminatedBySignal",
-            "holdReasonCode",
-            "holdSubCode",
-            "eventCount",
-        )
-    },
-    **{
-        _C + name: "timestamp"
-        for name in (
-            "submitTime",
-            "executeTime",
-            "terminateTime",
-            "abortTime",
-            "holdTime",
-            "finalStatusTime",
-        )
-    },
-    _C + "terminatedNormally": "boolean",
-    _L + "status": "lb_state",
-    _L + "finalStatus": "lb_state",
-    _L + "exitCode": "integer",
-    _L + "stateEnterTime": "timestamp",
-    _L + "lastUpdateTime": "timestamp",
-    _L + "finalStatusDate": "timestamp",
-    _L + "stateEnterTimes": "xml",
-    _L + "fullStatusHistory": "xml",
-    _L + "lastStatusHistory": "xml",
+    "condor:cluster": "integer",
+    "condor:proc": "integer",
+    "condor:eventCount": "integer",
+    "condor:returnValue": "integer",
+    "condor:terminatedBySignal": "integer",
+    "condor:holdReasonCode": "integer",
+    "condor:holdSubCode": "integer",
+    "condor:terminatedNormally": "boolean",
+    "condor:submitTime": "timestamp",
+    "condor:executeTime": "timestamp",
+    "condor:terminateTime": "timestamp",
+    "condor:abortTime": "timestamp",
+    "condor:holdTime": "timestamp",
+    "condor:finalStatusTime": "timestamp",
+    "lb:status": "lb_state",
+    "lb:finalStatus": "lb_state",
+    "lb:doneCode": "lb_done_code",
+    "lb:finalDoneStatus": "lb_done_code",
+    "lb:LRMSDoneStatus": "lb_done_code",
+    "lb:exitCode": "integer",
+    "lb:childrenNum": "integer",
+    "lb:nsubjobs": "integer",
+    "lb:resubmitted": "boolean",
+    "lb:retryCount": "boolean",
+    "lb:cancelling": "boolean",
+    "lb:payloadRunning": "boolean",
+    "lb:suspended": "boolean",
+    "lb:removeFromProxy": "boolean",
+    "lb:stateEnterTime": "timestamp",
+    "lb:lastUpdateTime": "timestamp",
+    "lb:finalStatusDate": "timestamp",
+    "lb:stateEnterTimes": "xml",
+    "lb:possibleCeNodes": "xml",
+    "lb:fullStatusHistory": "xml",
+    "lb:lastStatusHistory": "xml",
 }
 
 
