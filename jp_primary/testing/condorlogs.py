@@ -179,3 +179,24 @@ def workload(events: int, per_job: int = 10) -> str:
     buffer = io.StringIO()
     write_workload(buffer, events, per_job)
     return buffer.getvalue()
+
+
+def write_long_job(stream: TextIO, events: int) -> int:
+    """One job of exactly ``events`` events (at least 2): submitted, then cycles of execution,
+    image size update, eviction, hold and release, then terminated. The worst case for the
+    memory a single job may take. Returns the bytes written."""
+    written = 0
+    w = LogWriter()
+    w.submit("1.0", 0)
+    cycle = ("execute", "image_size", "evicted", "held", "released")
+    for index in range(events - 2):
+        getattr(w, cycle[index % len(cycle)])("1.0", 1 + index)
+        if len(w.parts) >= 1000:
+            text = w.text()
+            stream.write(text)
+            written += len(text)
+            w.parts.clear()
+    w.terminated("1.0", events)
+    text = w.text()
+    stream.write(text)
+    return written + len(text)

@@ -2,12 +2,13 @@
 
 ``LogJobs`` takes the log's events in order. Per job (``cluster.proc``) it keeps the Condor
 summary and maps the events to L&B events (``mapper.JobMapper``). A job's L&B events are
-replayed by the L&B state machine (``lb.statemachine.replay``) and turned into values by
-``lb.derive.derive_attributes``, the same code that serves L&B dumps, as soon as the job leaves
-the queue (terminated or removed), so only the jobs still in flight hold events: memory stays
-bounded however long the log is. Limits: ``max_jobs`` jobs are detailed (the rest are counted
-and named in a problem), a job holds at most ``max_job_events`` L&B events, and all jobs in
-flight together at most ``max_held`` (beyond, events are summarised but not mapped).
+replayed by the L&B state machine (``lb.statemachine.replay``, the code that serves L&B dumps)
+as soon as the job leaves the queue (terminated or removed) and then dropped, so only the jobs
+still in the queue hold events. Memory stays bounded however long the log is: ``max_jobs`` jobs
+are detailed (the rest are counted and named in a problem), a job maps at most
+``max_job_events`` L&B events and all jobs in the queue together hold at most ``max_held``
+(beyond, events are counted in the summary but not mapped, except the job's end, so its final
+status is still right), and the summaries keep at most ``max_described`` events to describe.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from htcondor2 import JobEventType as Ev
 
 from jp_primary.plugins.base import ExtractionProblem
 from jp_primary.plugins.condor.mapper import CondorEvent, JobMapper
-from jp_primary.plugins.condor.summary import JobSummary
+from jp_primary.plugins.condor.summary import DESCRIBED_TYPES, JobSummary
 from jp_primary.plugins.lb.events import Event
 from jp_primary.plugins.lb.statemachine import Replay, replay
 from jp_primary.timefmt import micros_text
 
 MAX_JOBS = 1_000
-MAX_JOB_EVENTS = 100_000
-MAX_HELD = 200_000
+MAX_JOB_EVENTS = 20_000  # L&B events mapped per job
+MAX_HELD = 50_000  # L&B events held at once by the jobs still in the queue
+MAX_DESCRIBED = 20_000  # summary events (submit, execute, ...) kept per log to describe
 _NAMED = 10
 # After these a job is out of the queue: no event of it follows (HTCondor's own rule).
 _FINAL = frozenset({int(Ev.JOB_TERMINATED), int(Ev.JOB_ABORTED)})
@@ -43,7 +45,8 @@ class CondorJob:
     last_time_us: int = 0
     out_of_order: int = 0  # events dated before the event before them
     first_out_of_order: str | None = None
-    unmapped: int = 0  # events not mapped because of a limit
+    unmapped: int = 0  # events summarised but not mapped (the in-flight limit)
+    undescribed: int = 0  # events counted but not described (the per-log limit)
     ended: bool = False  # left the queue (or the log ended): replayed
     after_end: int = 0  # events of the job after it left the queue (ignored)
 
@@ -66,6 +69,7 @@ class LogJobs:
         max_jobs: int = MAX_JOBS,
         max_job_events: int = MAX_JOB_EVENTS,
         max_held: int = MAX_HELD,
+        max_described: int = MAX_DESCRIBED,
         on_replay: Callable[[CondorJob, Replay], None] | None = None,
     ) -> None:
         """``wanted``: the one ``cluster.proc`` to detail (None: every job); ``jobid``: the L&B
@@ -78,6 +82,8 @@ class LogJobs:
         self.max_jobs, self.max_job_events, self.max_held = max_jobs, max_job_events, max_held
         self.jobs: dict[tuple[int, int], CondorJob] = {}
         self.held = 0
+        self.max_described = max_described
+        self.described = 0  # events kept by the summaries to describe
         self.other_jobs: set[str] = set()
         self.other_events = 0
         self.over_limit = False
@@ -99,11 +105,12 @@ class LogJobs:
                 return
             job = self._new_job(event)
         summary = job.summary
-        if summary.event_count >= self.max_job_events:
-            job.unmapped += 1
-            return
         when = event.time_us
-        summary.add(event.type, when, event.fields)
+        describe = self.described < self.max_described
+        if summary.add(event.type, when, event.fields, describe):
+            self.described += 1
+        elif not describe and event.type in DESCRIBED_TYPES:
+            job.undescribed += 1
         if when < job.last_time_us:
             job.out_of_order += 1
             if job.first_out_of_order is None:
@@ -113,7 +120,9 @@ class LogJobs:
         if job.ended:  # HTCondor writes nothing of a job after it left the queue
             job.after_end += 1
             return
-        if self.held >= self.max_held or len(job.events) >= self.max_job_events:
+        if (
+            self.held >= self.max_held or len(job.events) >= self.max_job_events
+        ) and event.type not in _FINAL:
             job.unmapped += 1
             self.over_limit = True
         else:
@@ -169,9 +178,17 @@ class LogJobs:
             if job.unmapped:
                 out.append(
                     ExtractionProblem(
-                        f"job {job.key}: {job.unmapped} event(s) beyond the limits"
-                        f" ({self.max_job_events} events per job, {self.max_held} in flight)"
-                        " were not mapped to L&B events"
+                        f"job {job.key}: {job.unmapped} event(s) beyond the limits of"
+                        f" {self.max_job_events} L&B events per job and {self.max_held} held at"
+                        " once were not mapped to L&B events (they are counted)"
+                    )
+                )
+            if job.undescribed:
+                out.append(
+                    ExtractionProblem(
+                        f"job {job.key}: {job.undescribed} event(s) beyond the log's limit of"
+                        f" {self.max_described} described events give no condor: values"
+                        " of their own (they are counted)"
                     )
                 )
         if self.other_jobs:

@@ -52,8 +52,11 @@ class JobSummary:
     def job_id(self) -> str:
         return f"{self.cluster}.{self.proc}"
 
-    def add(self, event_type: int, time_us: int, fields: Mapping[str, object]) -> None:
-        """Account for one event of this job (events arrive in log order)."""
+    def add(
+        self, event_type: int, time_us: int, fields: Mapping[str, object], describe: bool = True
+    ) -> bool:
+        """Account for one event of this job (events arrive in log order); say whether it is
+        kept to be described (``describe`` False: counted only, the caller's memory bound)."""
         self.event_count += 1
         if self.first_us is None:
             self.first_us = time_us
@@ -61,8 +64,10 @@ class JobSummary:
         status = _STATUS_AFTER.get(event_type)
         if status is not None:
             self.status = (status, time_us)
-        if event_type in _DESCRIBERS:
+        if event_type in _DESCRIBERS and describe:
             self.described.append((event_type, time_us, fields))
+            return True
+        return False
 
     @property
     def found(self) -> list[Value]:

@@ -413,3 +413,24 @@ def test_events_after_the_job_left_the_queue_are_ignored_and_reported(tmp_path: 
     assert problem.message == (
         "job 1234.0: 1 event(s) after the job left the queue (terminated or removed) were ignored"
     )
+
+
+def test_per_job_and_per_log_limits_are_reported() -> None:
+    log_jobs = LogJobs(None, max_job_events=3, max_described=2)
+    log_jobs.add(CondorEvent(1, 0, int(Ev.SUBMIT), 1_000_000, {"SubmitHost": "<10.0.0.1:1>"}))
+    for second in range(2, 6):
+        log_jobs.add(CondorEvent(1, 0, int(Ev.EXECUTE), second * 1_000_000, {}))
+    normal = {"TerminatedNormally": True, "ReturnValue": 0}
+    log_jobs.add(CondorEvent(1, 0, int(Ev.JOB_TERMINATED), 9_000_000, normal))
+    [job] = log_jobs.finish()
+    assert job.summary.event_count == 6  # every event is counted
+    assert len(job.summary.described) == 2
+    assert job.replay is not None
+    assert job.replay.status.state == State.DONE  # the job's end is mapped past the limit
+    messages = [p.message for p in log_jobs.problems()]
+    assert messages == [
+        "job 1.0: 3 event(s) beyond the limits of 3 L&B events per job and 50000 held at once"
+        " were not mapped to L&B events (they are counted)",
+        "job 1.0: 4 event(s) beyond the log's limit of 2 described events give no condor: values"
+        " of their own (they are counted)",
+    ]
