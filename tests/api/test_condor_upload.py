@@ -85,3 +85,14 @@ def test_a_multi_job_log_keeps_each_jobs_values_apart(api: Api) -> None:
     status = {v["origin_detail"]: v["value"] for v in values_of(api, key, "lb:status")}
     assert status == {"condor-log 5.0": "Done", "condor-log 5.1": "Ready"}
     assert names.LB_ATTRIBUTES  # the values are in the L&B namespace (lb: alias)
+
+
+def test_a_multi_job_log_gives_no_record(api: Api) -> None:
+    key = register_job(api)
+    w = LogWriter()
+    w.submit("6.0")
+    w.submit("6.1")
+    put_log(api, key, w.text())
+    record = api.client.get(f"/v1/jobs/{key}/record", headers=api.auth(ALICE))
+    assert record.status_code == 404
+    assert "condor-log file yields no JobRecord" in record.text
