@@ -3,6 +3,7 @@ machine, on logs written as HTCondor writes them (jp_primary.testing.condorlogs)
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from jp_primary.plugins.base import ExtractContext, Extraction
 from jp_primary.plugins.condor.jobs import LogJobs
 from jp_primary.plugins.condor.mapper import CondorEvent, JobMapper
 from jp_primary.plugins.condor.plugin import CondorLogPlugin
+from jp_primary.plugins.condor.times import event_time_us
 from jp_primary.plugins.lb.statemachine import replay
 from jp_primary.plugins.lb.status import State
 from jp_primary.testing.condorlogs import WORKER2, LogWriter
@@ -434,3 +436,14 @@ def test_per_job_and_per_log_limits_are_reported() -> None:
         "job 1.0: 4 event(s) beyond the log's limit of 2 described events give no condor: values"
         " of their own (they are counted)",
     ]
+
+
+def test_event_times() -> None:
+    utc = int(datetime(2024, 3, 1, 10, 0, 0, tzinfo=UTC).timestamp()) * 1_000_000
+    assert event_time_us("2024-03-01T10:00:00Z") == utc
+    assert event_time_us("2024-03-01T10:00:00.5Z") == utc + 500_000
+    local = int(time.mktime((2024, 3, 1, 10, 0, 0, 0, 0, -1))) * 1_000_000
+    assert event_time_us("2024-03-01T10:00:00") == local
+    assert event_time_us("2024-03-01T10:59:59") == local + 3599 * 1_000_000  # cached hour
+    with pytest.raises(ValueError, match="not an event time"):
+        event_time_us("03/01 10:00:00")
