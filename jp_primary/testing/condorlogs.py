@@ -92,6 +92,15 @@ class LogWriter:
             4, job, at, "Job was evicted.", "\t(0) Job was not checkpointed.\n" + _RUN_USAGE
         )
 
+    def evicted_requeued(self, job: str, at: float, code: int = 0) -> None:
+        """Evicted after the job ended (``on_exit_remove`` false): terminated and requeued."""
+        body = "\t(0) Job terminated and was requeued\n" + _RUN_USAGE
+        body += f"\t(1) Normal termination (return value {code})\n"
+        self._event(4, job, at, "Job was evicted.", body)
+
+    def executable_error(self, job: str, at: float) -> None:
+        self._event(2, job, at, "(1) Job file not executable.")
+
     def shadow_exception(self, job: str, at: float) -> None:
         body = "\tError from slot1@worker1.example.org: starter died\n"
         body += "\t0  -  Run Bytes Sent By Job\n\t0  -  Run Bytes Received By Job\n"

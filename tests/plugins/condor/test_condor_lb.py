@@ -447,3 +447,26 @@ def test_event_times() -> None:
     assert event_time_us("2024-03-01T10:59:59") == local + 3599 * 1_000_000  # cached hour
     with pytest.raises(ValueError, match="not an event time"):
         event_time_us("03/01 10:00:00")
+
+
+def test_terminated_and_requeued_is_done_then_resubmitted(tmp_path: Path) -> None:
+    w = LogWriter()
+    w.submit("1234.0")
+    w.execute("1234.0", 60)
+    w.evicted_requeued("1234.0", 120, code=2)
+    values = lb(extract(tmp_path, w))
+    assert history(values) == ["SUBMITTED", "READY", "RUNNING", "DONE", "WAITING"]
+    assert one(values, "exitCode") == "2"
+    assert one(values, "resubmitted") == "1"
+
+
+def test_executable_error_and_image_size_change_nothing(tmp_path: Path) -> None:
+    w = LogWriter()
+    w.submit("1234.0")
+    w.execute("1234.0", 60)
+    w.image_size("1234.0", 70)
+    w.executable_error("1234.0", 80)
+    extraction = extract(tmp_path, w)
+    assert extraction.errors == []
+    values = lb(extraction)
+    assert history(values) == ["SUBMITTED", "READY", "RUNNING"]
