@@ -39,6 +39,7 @@ def benchmarks(database: str) -> dict[str, tuple[list[str], list[str]]]:
     pg = f"--database-url {database}"
     plan = {
         "lb_replay": ("", "--events 50000 --jobs 1000"),
+        "condor": ("", "--events 100000 --big-mib 50 --repeat 1"),
         "registrations": (
             f"{pg} --duration 8 --repeat 2",
             f"{pg} --duration 3 --warmup 1 --workers 1",

@@ -14,7 +14,9 @@ JOBID_DOC = (
     "The full jobid: an absolute https:// (or http://) URL of at most 1024 characters, without "
     "query or fragment, whose last path segment is the job's key (1 to 128 characters of "
     "[A-Za-z0-9._~-]), e.g. https://lb.example.org:9000/kJ4mO8uLbQ3iP-Xw_2dfZA as L&B issues "
-    "them. The key is how /v1/jobs/{key} URLs name the job."
+    "them. The key is how /v1/jobs/{key} URLs name the job. An HTCondor job without an L&B jobid "
+    "is registered as condor://<schedd host>[:port]/<cluster>.<proc>; its key is "
+    "<schedd host>_<cluster>.<proc>."
 )
 FILE_CLASS_DOC = (
     "The file's class, case-insensitive: a class name "

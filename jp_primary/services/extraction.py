@@ -170,7 +170,7 @@ def _cut_problem(problem: ExtractionProblem) -> ExtractionProblem:
 
 
 # The classes whose files yield a JobRecord (the record route reads the one stored for them).
-RECORD_CLASSES = ("lb",)
+RECORD_CLASSES = ("lb", "condor-log")
 
 
 def job_record_of(extraction: Extraction, file_class: str, name: str) -> tuple[str | None, str]:

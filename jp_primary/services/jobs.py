@@ -20,6 +20,7 @@ from jp_primary.db.repositories import identities, jobs, values
 from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.session import Database
 from jp_primary.errors import Conflict, Forbidden, InvalidInput, JPError, NotFound
+from jp_primary.plugins.condor.jobids import condor_key, parse_condor_jobid
 from jp_primary.services import access, quarantine
 from jp_primary.services.batching import Batcher, isolating
 from jp_primary.text import SUBJECT_MAX, check_text, shown
@@ -34,11 +35,15 @@ def job_key(jobid: str) -> str:
     """The URL-safe handle of a jobid: its last path segment (the L&B unique part).
 
     A jobid is an absolute http(s) URL whose path ends in that unique part, as L&B jobids
-    (``https://lb.example.org:9000/<22 characters>``) and CREAM jobids are.
+    (``https://lb.example.org:9000/<22 characters>``) and CREAM jobids are, or the jobid of an
+    HTCondor job without an L&B jobid, ``condor://<schedd>[:port]/<cluster>.<proc>``, whose key
+    is ``<schedd>_<cluster>.<proc>`` (docs/condor.md).
     """
     check_text(jobid, "jobid", SUBJECT_MAX)
     if any(c.isspace() or ord(c) < 32 for c in jobid):
         raise InvalidInput("malformed jobid: contains whitespace or control characters")
+    if jobid.lower().startswith("condor:"):
+        return _condor_key(jobid)
     try:
         parts = urlsplit(jobid)
     except ValueError as exc:  # e.g. an unclosed IPv6 bracket: https://[::1/x
@@ -48,6 +53,18 @@ def job_key(jobid: str) -> str:
         raise InvalidInput(f"malformed jobid {jobid!r}: expected https://<server>[:port]/<unique>")
     if not _KEY.fullmatch(key) or key in (".", ".."):
         raise InvalidInput(f"malformed jobid {jobid!r}: the unique part must be [A-Za-z0-9._~-]")
+    return key
+
+
+def _condor_key(jobid: str) -> str:
+    parsed = parse_condor_jobid(jobid)
+    if parsed is None:
+        raise InvalidInput(
+            f"malformed jobid {jobid!r}: expected condor://<schedd host>[:port]/<cluster>.<proc>"
+        )
+    key = condor_key(*parsed)
+    if not _KEY.fullmatch(key):
+        raise InvalidInput(f"malformed jobid {jobid!r}: the schedd host name is too long")
     return key
 
 

@@ -1,4 +1,5 @@
-"""The JobInfo (JRA2 statistics record) of a job, derived from its L&B dump.
+"""The JobInfo (JRA2 statistics record) of a job, derived from its L&B dump (or, without one,
+from its HTCondor user log mapped to L&B events).
 
 The record is derived when the dump is committed (and again at re-extraction) and stored, so a
 read never re-parses the dump. A dump committed before records were stored gets its record
@@ -36,9 +37,16 @@ class _Stored:
 
 def _lb_dump(session: Session, identity: Identity, key: str) -> _Stored:
     job = jobs.readable_job(session, identity, key)
-    dumps = [f for f in files.for_job(session, job.id) if f.file_class == "lb"]
+    stored = files.for_job(session, job.id)
+    # An L&B dump is the job's own record; a mapped HTCondor user log stands in without one.
+    dumps = [f for f in stored if f.file_class == "lb"] or [
+        f for f in stored if f.file_class == "condor-log"
+    ]
     if not dumps:
-        raise NotFound("the job has no L&B dump, so no JobInfo can be derived; upload one")
+        raise NotFound(
+            "the job has no L&B dump (or HTCondor user log), so no JobInfo can be derived;"
+            " upload one"
+        )
     # The unnamed dump is the L&B server's own export; otherwise the latest one.
     unnamed = [f for f in dumps if f.name == ""]
     dump = (unnamed or dumps)[-1]

@@ -1,136 +1,158 @@
 """The ``condor-log`` class: an HTCondor job event ("user") log, read by ``htcondor2``.
 
-The log is summarised into ``http://jp-primary/Schema/Condor:<name>`` values (the table is in
-docs/plugins.md): the job id, where it was submitted and executed, how it ended, when, and how many
-events the log holds. A log normally belongs to one job; events of other jobs in the same file are
-reported as a problem and left out. Lines the HTCondor reader cannot parse stop it; the plugin
-notices (it counts the event headers itself) and reports the log as truncated or corrupt, keeping
-what was read.
+Each job of the log (``cluster.proc``) gets two sets of values (docs/condor.md):
+
+- its Condor summary, ``http://jp-primary/Schema/Condor:<name>`` (the table is in
+  docs/plugins.md): where it was submitted and executed, how it ended, when;
+- its L&B status, as a gLite job's dump gives it: the events are mapped to L&B events as the WMS
+  LogMonitor did (``mapper``) and replayed by the L&B state machine, so ``lb:status``,
+  ``lb:doneCode``, ``lb:exitCode``, the histories and the JobRecord come from the same code.
+
+A job registered with a ``condor://<schedd>/<cluster>.<proc>`` jobid gets the values of that job
+only. Otherwise every job of the log is detailed (``condor:jobs`` lists them); when there are
+several, each value's ``origin_detail`` names its ``cluster.proc``. Damage (truncation, a corrupt
+event, times out of order or without a year) is reported; what was read before it still counts.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-import htcondor2
-
-from jp_primary.attributes.names import CONDOR_LOG
+from jp_primary.attributes.names import CONDOR_LOG, LB_ATTRIBUTES
 from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction, ExtractionProblem
-from jp_primary.plugins.condor.summary import JobSummary
-from jp_primary.plugins.lines import bounded_lines
+from jp_primary.plugins.condor.jobids import cluster_proc
+from jp_primary.plugins.condor.jobs import CondorJob, LogJobs, condor_jobid
+from jp_primary.plugins.condor.reader import ReadOutcome, check_log, read_log
+from jp_primary.plugins.lb.derive import derive_attributes
+from jp_primary.plugins.lb.record import job_record
 
-# The first line of each event in the classic text format: "005 (1234.000.000) <date> ...".
-_EVENT_HEADER = re.compile(rb"^\d{3} \(\d+\.\d+\.\d+\) ")
-_JOB_ID = re.compile(r"\d+\.\d+")
-# Memory bounds whatever the log holds: events summarised, other jobs named, line bytes read.
-MAX_EVENTS = 100_000
-_OTHERS_NAMED = 10
-_HEADER_LINE_BYTES = 64 * 1024
+_C = f"{CONDOR_LOG}:"
+# Types for the attribute type library (batch queries compare these as numbers and times): the
+# Condor summary's, and the L&B values' exactly as the ``lb`` plugin declares them (the same
+# names from two plugins must agree); the rest (hosts, reasons, jobids) are strings.
+ATTRIBUTE_TYPES: dict[str, str] = {
+    "condor:cluster": "integer",
+    "condor:proc": "integer",
+    "condor:eventCount": "integer",
+    "condor:returnValue": "integer",
+    "condor:terminatedBySignal": "integer",
+    "condor:holdReasonCode": "integer",
+    "condor:holdSubCode": "integer",
+    "condor:terminatedNormally": "boolean",
+    "condor:submitTime": "timestamp",
+    "condor:executeTime": "timestamp",
+    "condor:terminateTime": "timestamp",
+    "condor:abortTime": "timestamp",
+    "condor:holdTime": "timestamp",
+    "condor:finalStatusTime": "timestamp",
+    "lb:status": "lb_state",
+    "lb:finalStatus": "lb_state",
+    "lb:doneCode": "lb_done_code",
+    "lb:finalDoneStatus": "lb_done_code",
+    "lb:LRMSDoneStatus": "lb_done_code",
+    "lb:exitCode": "integer",
+    "lb:childrenNum": "integer",
+    "lb:nsubjobs": "integer",
+    "lb:resubmitted": "boolean",
+    "lb:retryCount": "boolean",
+    "lb:cancelling": "boolean",
+    "lb:payloadRunning": "boolean",
+    "lb:suspended": "boolean",
+    "lb:removeFromProxy": "boolean",
+    "lb:stateEnterTime": "timestamp",
+    "lb:lastUpdateTime": "timestamp",
+    "lb:finalStatusDate": "timestamp",
+    "lb:stateEnterTimes": "xml",
+    "lb:possibleCeNodes": "xml",
+    "lb:fullStatusHistory": "xml",
+    "lb:lastStatusHistory": "xml",
+}
 
 
 class CondorLogPlugin:
     name: ClassVar[str] = "condor-log"
     classes: ClassVar[tuple[str, ...]] = ("condor-log",)
     aliases: ClassVar[dict[str, str]] = {}
-    namespaces: ClassVar[tuple[str, ...]] = (CONDOR_LOG,)
-    # The types of what summary.py writes; hosts, addresses, reasons and statuses are strings.
-    attribute_types: ClassVar[dict[str, str]] = {
-        "condor:cluster": "integer",
-        "condor:proc": "integer",
-        "condor:eventCount": "integer",
-        "condor:returnValue": "integer",
-        "condor:terminatedBySignal": "integer",
-        "condor:holdReasonCode": "integer",
-        "condor:holdSubCode": "integer",
-        "condor:terminatedNormally": "boolean",
-        "condor:submitTime": "timestamp",
-        "condor:executeTime": "timestamp",
-        "condor:terminateTime": "timestamp",
-        "condor:abortTime": "timestamp",
-        "condor:holdTime": "timestamp",
-        "condor:finalStatusTime": "timestamp",
-    }
+    namespaces: ClassVar[tuple[str, ...]] = (CONDOR_LOG, LB_ATTRIBUTES)
+    attribute_types: ClassVar[dict[str, str]] = ATTRIBUTE_TYPES
 
     def extract(self, path: Path, context: ExtractContext) -> Extraction:
         extraction = Extraction()
-        summary: JobSummary | None = None
-        others: set[str] = set()
-        read = other_events = 0
-        stopped = False  # at MAX_EVENTS, on purpose: the completeness check does not apply
-        try:
-            for event in _events(path):
-                read += 1
-                job = f"{event.cluster}.{event.proc}"
-                if event.proc < 0:  # cluster-level bookkeeping (late materialization)
-                    continue
-                if summary is None:
-                    summary = JobSummary(cluster=event.cluster, proc=event.proc)
-                if job != summary.job_id:
-                    other_events += 1
-                    if len(others) < _OTHERS_NAMED:
-                        others.add(job)
-                    continue
-                if summary.event_count >= MAX_EVENTS:
-                    message = f"the log holds more than {MAX_EVENTS} events; the rest is not read"
-                    extraction.errors.append(ExtractionProblem(message))
-                    stopped = True
-                    break
-                summary.add(int(event.type), _event_time(event.timestamp), dict(event.items()))
-        except Exception as exc:  # the C++ reader's errors carry no stable type
-            extraction.errors.append(ExtractionProblem(f"cannot read the user log: {exc}"))
-        if not stopped:
-            _check_completeness(path, read, extraction)
-        if others:
-            listed = ", ".join(sorted(others, key=_job_sort_key))
-            message = (
-                f"the log also has {other_events} event(s) of other jobs ({listed}"
-                f"{', ...' if other_events > len(others) else ''}); they were left out"
-            )
+        wanted = cluster_proc(context.jobid)
+        log_jobs = LogJobs(wanted)
+        outcome = ReadOutcome()
+        log_jobs.add_all(read_log(path, outcome))
+        jobs = log_jobs.finish()
+        extraction.errors.extend(_damage(path, outcome))
+        extraction.errors.extend(log_jobs.problems())
+        if wanted is not None and not jobs and outcome.read:
+            message = f"the log holds no event of job {wanted} (the jobid names it)"
             extraction.errors.append(ExtractionProblem(message))
-        if summary is not None:
-            extraction.values.extend(_values(summary, context))
+        several = len(jobs) > 1
+        for job in jobs:
+            detail = f"condor-log {context.file_name} {job.key}".replace("  ", " ")
+            origin = detail if several else None
+            extraction.values.append(
+                DerivedValue(
+                    _C + "jobs", job.key, job.summary.first_time or context.committed_at, origin
+                )
+            )
+            extraction.values.extend(_condor_values(job, context, origin))
+            jobid = context.jobid if not several else condor_jobid(job.mapper.host, job.key)
+            record = _lb_values(job, jobid, origin, extraction)
+            if not several:
+                extraction.job_record = record
         return extraction
 
 
-def _events(path: Path) -> Iterator[Any]:
-    """Every event in the log, without waiting for more to be appended."""
-    log = htcondor2.JobEventLog(str(path))
-    try:
-        yield from log.events(stop_after=0)
-    finally:
-        log.close()
+def _damage(path: Path, outcome: ReadOutcome) -> list[ExtractionProblem]:
+    check = check_log(path)
+    problems = []
+    if outcome.error is not None and check.headers <= outcome.read:
+        problems.append(ExtractionProblem(f"cannot read the user log: {outcome.error}"))
+    if check.headers > outcome.read:
+        missing = check.headers - outcome.read
+        message = (
+            f"{missing} of {check.headers} events could not be read (truncated or corrupt log)"
+        )
+        problems.append(ExtractionProblem(message))
+    elif outcome.read == 0 and not problems:
+        empty = "the user log is empty" if check.empty else "no HTCondor user-log events found"
+        problems.append(ExtractionProblem(empty))
+    if check.without_year:
+        problems.append(
+            ExtractionProblem(
+                f"{check.without_year} event(s) are dated without a year (the old MM/DD format);"
+                " HTCondor's reader puts them in the current year, so their times may be wrong"
+            )
+        )
+    return problems
 
 
-def _check_completeness(path: Path, read: int, out: Extraction) -> None:
-    headers = 0
-    with path.open("rb") as stream:
-        for line in bounded_lines(stream, _HEADER_LINE_BYTES):
-            headers += line is not None and bool(_EVENT_HEADER.match(line))
-    if headers > read:
-        missing = headers - read
-        message = f"{missing} of {headers} events could not be read (truncated or corrupt log)"
-        out.errors.append(ExtractionProblem(message))
-    elif read == 0 and not out.errors:
-        empty = path.stat().st_size == 0
-        message = "the user log is empty" if empty else "no HTCondor user-log events found"
-        out.errors.append(ExtractionProblem(message))
-
-
-def _values(summary: JobSummary, context: ExtractContext) -> list[DerivedValue]:
+def _condor_values(
+    job: CondorJob, context: ExtractContext, origin: str | None
+) -> list[DerivedValue]:
     return [
-        DerivedValue(name=f"{CONDOR_LOG}:{local}", value=value, timestamp=when)
-        for local, value, when in summary.values(fallback_time=context.committed_at)
+        DerivedValue(_C + local, value, when, origin)
+        for local, value, when in job.summary.values(fallback_time=context.committed_at)
     ]
 
 
-def _event_time(epoch: int) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
-
-
-def _job_sort_key(job: str) -> tuple[int, int]:
-    cluster, _, proc = job.partition(".")
-    return (int(cluster), int(proc)) if _JOB_ID.fullmatch(job) else (0, 0)
+def _lb_values(
+    job: CondorJob, jobid: str, origin: str | None, extraction: Extraction
+) -> str | None:
+    """Add the job's L&B values; return its JobRecord."""
+    result = job.replay
+    if result is None:
+        return None
+    result.status.jobid = jobid  # the mapper knows the job by cluster.proc only
+    values, problems = derive_attributes(result)
+    extraction.values.extend(
+        v if origin is None else DerivedValue(v.name, v.value, v.timestamp, origin) for v in values
+    )
+    extraction.errors.extend(problems)
+    extraction.errors.extend(
+        ExtractionProblem(f"job {job.key}: L&B replay: {message}") for message, _ in result.problems
+    )
+    return job_record(result, values, jobid)

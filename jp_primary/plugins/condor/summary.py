@@ -6,8 +6,10 @@ Statuses use HTCondor's own ``JobStatus`` names: ``Idle``, ``Running``, ``Suspen
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from functools import lru_cache
 from urllib.parse import parse_qsl
 
 from htcondor2 import JobEventType as Ev
@@ -36,29 +38,50 @@ class JobSummary:
     cluster: int
     proc: int
     event_count: int = 0
-    first_time: datetime | None = None
-    last_time: datetime | None = None
-    status: tuple[str, datetime] | None = None
-    found: list[Value] = field(default_factory=list)
+    first_us: int | None = None  # times in microseconds: a datetime per event costs too much
+    last_us: int | None = None
+    status: tuple[str, int] | None = None
+    # The events the values describe, described only when the values are asked for.
+    described: list[tuple[int, int, Mapping[str, object]]] = field(default_factory=list)
+
+    @property
+    def first_time(self) -> datetime | None:
+        return None if self.first_us is None else _when(self.first_us)
 
     @property
     def job_id(self) -> str:
         return f"{self.cluster}.{self.proc}"
 
-    def add(self, event_type: int, when: datetime, fields: dict[str, object]) -> None:
-        """Account for one event of this job (events arrive in log order)."""
+    def add(
+        self, event_type: int, time_us: int, fields: Mapping[str, object], describe: bool = True
+    ) -> bool:
+        """Account for one event of this job (events arrive in log order); say whether it is
+        kept to be described (``describe`` False: counted only, the caller's memory bound)."""
         self.event_count += 1
-        self.first_time = self.first_time or when
-        self.last_time = when
-        if event_type in _STATUS_AFTER:
-            self.status = (_STATUS_AFTER[event_type], when)
-        describe = _DESCRIBERS.get(event_type)
-        if describe is not None:
-            self.found.extend((name, value, when) for name, value in describe(fields, when))
+        if self.first_us is None:
+            self.first_us = time_us
+        self.last_us = time_us
+        status = _STATUS_AFTER.get(event_type)
+        if status is not None:
+            self.status = (status, time_us)
+        if event_type in _DESCRIBERS and describe:
+            self.described.append((event_type, time_us, fields))
+            return True
+        return False
+
+    @property
+    def found(self) -> list[Value]:
+        found: list[Value] = []
+        for event_type, time_us, fields in self.described:
+            when = _when(time_us)
+            found.extend(
+                (name, value, when) for name, value in _DESCRIBERS[event_type](fields, when)
+            )
+        return found
 
     def values(self, fallback_time: datetime) -> list[Value]:
         first = self.first_time or fallback_time
-        last = self.last_time or fallback_time
+        last = fallback_time if self.last_us is None else _when(self.last_us)
         values: list[Value] = [
             ("jobId", self.job_id, first),
             ("cluster", str(self.cluster), first),
@@ -67,7 +90,7 @@ class JobSummary:
             ("eventCount", str(self.event_count), last),
         ]
         if self.status is not None:
-            status, when = self.status
+            status, when = self.status[0], _when(self.status[1])
             values += [
                 ("finalStatus", status, when),
                 ("finalStatusTime", rfc3339_seconds(when), when),
@@ -75,7 +98,11 @@ class JobSummary:
         return values
 
 
-def _submit(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+def _when(time_us: int) -> datetime:
+    return datetime.fromtimestamp(time_us / 1_000_000, UTC)
+
+
+def _submit(fields: Mapping[str, object], when: datetime) -> list[tuple[str, str]]:
     address = str(fields.get("SubmitHost", ""))
     found = [("submitTime", rfc3339_seconds(when))]
     if address:
@@ -83,7 +110,7 @@ def _submit(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
     return found
 
 
-def _execute(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+def _execute(fields: Mapping[str, object], when: datetime) -> list[tuple[str, str]]:
     address = str(fields.get("ExecuteHost", ""))
     found = [("executeTime", rfc3339_seconds(when))]
     if address:
@@ -93,7 +120,7 @@ def _execute(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]
     return found
 
 
-def _terminated(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+def _terminated(fields: Mapping[str, object], when: datetime) -> list[tuple[str, str]]:
     normally = bool(fields.get("TerminatedNormally", False))
     found = [
         ("terminateTime", rfc3339_seconds(when)),
@@ -106,11 +133,11 @@ def _terminated(fields: dict[str, object], when: datetime) -> list[tuple[str, st
     return found
 
 
-def _aborted(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+def _aborted(fields: Mapping[str, object], when: datetime) -> list[tuple[str, str]]:
     return [("abortTime", rfc3339_seconds(when)), ("abortReason", str(fields.get("Reason", "")))]
 
 
-def _held(fields: dict[str, object], when: datetime) -> list[tuple[str, str]]:
+def _held(fields: Mapping[str, object], when: datetime) -> list[tuple[str, str]]:
     found = [("holdTime", rfc3339_seconds(when)), ("holdReason", str(fields.get("HoldReason", "")))]
     for key, name in (("HoldReasonCode", "holdReasonCode"), ("HoldReasonSubCode", "holdSubCode")):
         if key in fields:
@@ -127,6 +154,7 @@ _DESCRIBERS = {
 }
 
 
+@lru_cache(maxsize=4096)  # a log names few hosts, many times
 def host_of(sinful: str) -> str:
     """The host of an HTCondor "sinful" address: its ``alias`` if given, else its IP.
 
@@ -139,3 +167,7 @@ def host_of(sinful: str) -> str:
         return alias
     host = address.rpartition(":")[0] if address.count(":") == 1 or "]" in address else address
     return host.strip("[]") or address
+
+
+# The event types whose fields the summary reads.
+DESCRIBED_TYPES = frozenset(int(t) for t in _DESCRIBERS)

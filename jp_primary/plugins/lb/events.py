@@ -11,7 +11,12 @@ import calendar
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from jp_primary.plugins.lb.seqcode import SeqCode, parse_seqcode
+from jp_primary.plugins.lb.seqcode import (
+    SeqCode,
+    SeqCodeError,
+    parse_condor_seqcode,
+    parse_seqcode,
+)
 from jp_primary.plugins.lb.ulm import ULMError
 
 _GLITE_EVENTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -162,7 +167,7 @@ def event_from_fields(fields: dict[str, str], line: int | None = None) -> Event:
         raise ULMError(f"missing required field(s): {', '.join(missing)}", line) from None
     event_type = _CANONICAL_TYPE.get(type_text) or _CANONICAL_TYPE.get(type_text.upper(), type_text)
     try:
-        seq = parse_seqcode(seqcode)
+        seq = _seqcode(seqcode, event_type)
         time_us = parse_ulm_date(date)
     except ValueError as exc:  # SeqCodeError is a ValueError
         raise ULMError(str(exc), line) from None
@@ -184,6 +189,16 @@ def event_from_fields(fields: dict[str, str], line: int | None = None) -> Event:
         line,
         own_fields,
     )
+
+
+def _seqcode(text: str, event_type: str) -> SeqCode:
+    """A gLite code, else a Condor-type one (the L&B Condor job type, docs/condor.md)."""
+    try:
+        return parse_seqcode(text)
+    except SeqCodeError:
+        if not text.startswith("TIMESTAMP="):
+            raise
+    return parse_condor_seqcode(text, registration=event_type == "RegJob")
 
 
 def _event_fields(

@@ -87,3 +87,49 @@ def before_deep_resubmission(code: SeqCode, boundary: SeqCode) -> bool:
 def entered_wm_again(code: SeqCode, last: SeqCode) -> bool:
     """A new NS or UI counter means the job came through the front door again."""
     return code[NS] > last[NS] or code[UI] > last[UI]
+
+
+# The L&B Condor job type's codes: ``TIMESTAMP=YYYYMMDDhhmmss:POS=<10 digits>:EV.CODE=<3 digits>
+# :SRC=<c>``, where SRC names the Condor daemon log the event was read from (C schedd, H shadow,
+# S startd, s starter, m match, N negotiator, M master, L collector, j job queue).
+_CONDOR = re.compile(r"TIMESTAMP=([0-9]{14}):POS=([0-9]{1,10}):EV\.CODE=([0-9]{1,3}):SRC=(.)")
+CONDOR_SOURCES = {
+    "L": "Collector",
+    "M": "Master",
+    "m": "Match",
+    "N": "Negotiator",
+    "C": "Schedd",
+    "H": "Shadow",
+    "s": "Starter",
+    "S": "Startd",
+    "j": "JobQueue",
+}
+# Equal times from different daemon logs: the original put the match log after the starter's,
+# and both after the others.
+_CONDOR_RANK = {"m": 2, "s": 1}
+CONDOR_SRC = 5  # index of the source character (as its code point) in a Condor code
+
+
+def parse_condor_seqcode(text: str, *, registration: bool = False) -> SeqCode:
+    """A Condor-type code as a tuple that sorts as the original compared them.
+
+    ``(0 for the RegJob else 1, timestamp, source rank, log position, event code, source)``: the
+    RegJob always comes first (it carries the job type), then time, then the position in the
+    daemon's log (the original compared positions only within one log; across logs it ranked
+    the match and starter logs last)."""
+    match = _CONDOR.fullmatch(text.strip())
+    if match is None:
+        raise SeqCodeError(f"not a gLite or Condor sequence code: {text[:120]!r}")
+    stamp, position, code, source = match.groups()
+    return (
+        0 if registration else 1,
+        int(stamp),
+        _CONDOR_RANK.get(source, 0),
+        int(position),
+        int(code),
+        ord(source),
+    )
+
+
+def is_condor_seqcode(code: SeqCode) -> bool:
+    return len(code) == 6

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from operator import attrgetter
 
+from jp_primary.plugins.lb.condormachine import feed_condor
 from jp_primary.plugins.lb.events import Event
 from jp_primary.plugins.lb.seqcode import (
     LM,
@@ -93,6 +94,7 @@ class StateMachine:
         self.book = Bookkeeping()
         self.problems: list[tuple[str, int | None]] = []
         self.verdicts: list[str] = []
+        self._condor_last: list[object] = [None]  # the Condor type's last accepted code
 
     def feed(self, event: Event) -> None:
         if event.type == "RegJob":
@@ -105,8 +107,11 @@ class StateMachine:
         if self.status.jobtype is None:
             self.verdicts.append("unregistered")
             return
+        if self.status.jobtype == "CONDOR":
+            self._feed_condor(event)
+            return
         if self.status.jobtype not in ("SIMPLE", "DAG", "COLLECTION"):
-            self.verdicts.append(IGNORE)  # PBS and Condor jobs have their own machines
+            self.verdicts.append(IGNORE)  # PBS jobs have their own machine, not replayed
             return
         step = self._judge(event)
         try:
@@ -126,6 +131,13 @@ class StateMachine:
         if event.source == "NetworkServer":
             self._fill_network_server(event)
         self.verdicts.append(VERDICTS[step.res, step.fine])
+
+    def _feed_condor(self, event: Event) -> None:
+        try:
+            self.verdicts.append(feed_condor(self, self._condor_last, event))
+        except BadEvent as exc:
+            self.problems.append((f"event ignored: {exc}", event.line))
+            self.verdicts.append("bad")
 
     def _register_type(self, event: Event) -> bool:
         if self.status.jobtype is not None:

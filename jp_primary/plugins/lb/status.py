@@ -129,6 +129,8 @@ class JobStatus:
     failure_reasons: str | None = None
     remove_from_proxy: bool = False
     sandbox_retrieved: str | None = None
+    # The native Condor job type's own fields (condor_status, pids, ...), by L&B-ish name.
+    condor: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
