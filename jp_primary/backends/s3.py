@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, BinaryIO, ClassVar, Literal, TypeVar, cast
 
 import boto3
 from boto3.s3.transfer import TransferConfig
@@ -34,6 +34,7 @@ from jp_primary.backends.base import (
     StoredObject,
     Tally,
 )
+from jp_primary.backends.reader import RangeReader
 from jp_primary.backends.s3_support import (
     MultipartWriter,
     checksum_b64,
@@ -237,6 +238,27 @@ class S3Backend:
             if not page.get("IsTruncated"):
                 return
             request["ContinuationToken"] = page["NextContinuationToken"]
+
+    @contextmanager
+    def open_reader(self, key: str) -> Iterator[BinaryIO]:
+        full = self.key(key)
+        with translate_errors():
+            head = self.client.head_object(Bucket=self.bucket, Key=full)
+
+        def fetch(offset: int, length: int) -> bytes:
+            with translate_errors():
+                answer = self.client.get_object(
+                    Bucket=self.bucket, Key=full, Range=f"bytes={offset}-{offset + length - 1}"
+                )
+                body = answer["Body"]
+                try:
+                    data: bytes = body.read()
+                finally:
+                    body.close()
+                return data
+
+        with RangeReader(int(head["ContentLength"]), fetch) as reader:
+            yield cast(BinaryIO, reader)
 
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:

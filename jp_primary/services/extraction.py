@@ -12,6 +12,8 @@ kept (their texts cut) while all are counted. Each change is itself reported as 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -21,7 +23,14 @@ from jp_primary.attributes.names import tag_attribute
 from jp_primary.backends.base import StorageBackend
 from jp_primary.db.repositories import records, values
 from jp_primary.db.repositories.files import StoredFile
-from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction, ExtractionProblem
+from jp_primary.plugins.base import (
+    DerivedValue,
+    ExtractContext,
+    Extraction,
+    ExtractionProblem,
+    Source,
+    wants_stream,
+)
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.text import (
     ATTRIBUTE_NAME_MAX,
@@ -88,12 +97,29 @@ def extract_sync(
         return Extraction()
     context = ExtractContext(file.jobid, file.job_key, file.file_class, file.name, committed_at)
     try:
-        with backend.local_copy(key) as path:
-            extraction = plugin.extract(path, context)
+        with _source_for(plugin, backend, key) as source:
+            extraction = plugin.extract(source, context)
     except Exception as exc:  # a plugin bug must never lose the file
         log.exception("plugin %s failed on %s/%s", plugin.name, file.job_key, file.file_class)
         extraction = Extraction(errors=[ExtractionProblem(f"plugin {plugin.name} failed: {exc}")])
     return storable(extraction, limits or ExtractionLimits())
+
+
+def _source_for(
+    plugin: object, backend: StorageBackend, key: str
+) -> AbstractContextManager[Source]:
+    """What the plugin reads: a stream that fetches only what is read, or (for plugins that
+    need a file name) a local file, a full download on remote stores."""
+    if not wants_stream(plugin):
+        return backend.local_copy(key)
+    opener = getattr(backend, "open_reader", None)  # third-party backends may predate it
+    return opener(key) if opener is not None else _opened_copy(backend, key)
+
+
+@contextmanager
+def _opened_copy(backend: StorageBackend, key: str) -> Iterator[Source]:
+    with backend.local_copy(key) as path, path.open("rb") as stream:
+        yield stream
 
 
 def storable(extraction: Extraction, limits: ExtractionLimits) -> Extraction:
