@@ -45,7 +45,6 @@ def close_data(sock: socket.socket) -> None:
     sock.close()
 
 
-
 def stat_path(conn: ftplib.FTP, path: str) -> tuple[int, datetime | None]:
     """Size and modification time of a file: MLST (RFC 3659), else SIZE and MDTM."""
     try:

@@ -21,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tarfile
 import secrets
+import tarfile
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
