@@ -211,7 +211,7 @@ class FTPBackend:
 
     def _open_retrieve(self, path: str, offset: int) -> tuple[ftplib.FTP, socket.socket]:
         def retrieve(conn: ftplib.FTP) -> socket.socket:
-            return conn.transfercmd(f"RETR {path}", rest=offset or None)
+            return widen(conn.transfercmd(f"RETR {path}", rest=offset or None))
 
         return self.pool.hold(lambda c: or_missing(c, path, lambda: retrieve(c)))
 
