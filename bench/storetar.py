@@ -78,7 +78,7 @@ def tar_commit(url: str, token: str, path: Path, size: int, sha256: str, members
         committed = time.perf_counter()
         if answer.get("sha256") != sha256:
             raise RuntimeError(f"the service stored something else: {answer}")
-        values = answer.get("values")
+        values = answer.get("extraction", {}).get("values")
         count = len(values) if isinstance(values, list) else -1
         return TarRun(
             size, members, fetched_so_far(url) - before, posted - started,
