@@ -152,32 +152,34 @@ class FTPBackend:
     async def _send_blocks(
         self, chunks: AsyncIterator[bytes], tally: Tally, sock: socket.socket
     ) -> None:
-        """Gather the body's chunks into ``CHUNK_SIZE`` blocks; each block is hashed and sent in
-        a worker thread (hashlib and sendall release the GIL) while the event loop receives the
-        next one: receiving, hashing and sending overlap, and there is one thread hop per block
-        instead of one per socket read."""
+        """Gather the body's chunks into blocks of at least ``CHUNK_SIZE``; each block is hashed
+        and sent in a worker thread (hashlib and sendall release the GIL) while the event loop
+        receives the next one: receiving, hashing and sending overlap, and there is one thread hop
+        per block instead of one per socket read. The chunks are handed over as they came (no
+        copy on the event loop); the size cap is ``Tally.add``'s, before each chunk is sent."""
 
-        def hash_and_send(block: bytes) -> None:
-            sock.sendall(tally.add(block))
+        def hash_and_send(block: list[bytes]) -> None:
+            for chunk in block:
+                sock.sendall(tally.add(chunk))
 
         in_flight: asyncio.Future[None] | None = None
-        buffer = bytearray()
+        block: list[bytes] = []
+        gathered = 0
         try:
             async for chunk in chunks:
-                buffer += chunk
-                if len(buffer) < CHUNK_SIZE:
+                block.append(chunk)
+                gathered += len(chunk)
+                if gathered < CHUNK_SIZE:
                     continue
-                if tally.size + len(buffer) > tally.max_size:
-                    tally.add(bytes(buffer))  # refuse before sending what is over the cap
-                block, buffer = bytes(buffer), bytearray()
                 if in_flight is not None:
                     await in_flight
                 in_flight = asyncio.ensure_future(self._call("store", hash_and_send, block))
+                block, gathered = [], 0
             if in_flight is not None:
                 await in_flight
                 in_flight = None
-            if buffer:
-                await self._call("store", hash_and_send, bytes(buffer))
+            if block:
+                await self._call("store", hash_and_send, block)
         finally:
             if in_flight is not None and not in_flight.done():
                 in_flight.cancel()
