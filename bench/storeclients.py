@@ -34,7 +34,7 @@ def curl(*args: str, max_seconds: float) -> tuple[int, str]:
 
 
 class Api:
-    def __init__(self, url: str, token: str, size: int) -> None:
+    def __init__(self, url: str, token: str, size: int, first_job: int = 0) -> None:
         self.url = url
         self.size = size
         self.auth = f"Authorization: Bearer {token}"
@@ -42,7 +42,7 @@ class Api:
         self.client = httpx.Client(
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=self.max_seconds
         )
-        self._jobs = 0
+        self._jobs = first_job  # several clients of one service: give each its own range
 
     def new_job(self) -> str:
         self._jobs += 1

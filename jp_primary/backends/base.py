@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Any, BinaryIO, ClassVar, Protocol, runtime_checkable
 
 from dotenv import dotenv_values
 from pydantic_settings import (
@@ -174,8 +174,15 @@ class StorageBackend(Protocol):
 
     def list(self, prefix: str) -> AsyncIterator[ObjectInfo]: ...
 
+    def open_reader(self, key: str) -> AbstractContextManager[BinaryIO]:
+        """Blocking (run it in a worker thread): a seekable, read-only file over the object that
+        reads only what its reader asks for (``reader.RangeReader``: ranged GETs, REST + RETR; the
+        file itself on local disks). What plugins read. A missing key is ``FileNotFoundError``."""
+        ...
+
     def local_copy(self, key: str) -> AbstractContextManager[Path]:
-        """A local file with the object's bytes for plugins (the file itself where possible)."""
+        """Blocking: a local file with the object's bytes (the file itself where possible), for
+        the plugins that need a file name (a C library opening the file itself)."""
         ...
 
     async def check(self) -> None:

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import ClassVar
+from typing import BinaryIO, ClassVar
 
 from pydantic_settings import SettingsConfigDict
 
@@ -181,6 +181,11 @@ class FilesystemBackend:
                     size=st.st_size,
                     modified=datetime.fromtimestamp(st.st_mtime, UTC),
                 )
+
+    @contextmanager
+    def open_reader(self, key: str) -> Iterator[BinaryIO]:
+        with self.path(key).open("rb") as f:
+            yield f
 
     @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:

@@ -14,14 +14,13 @@ import ftplib
 import posixpath
 import secrets
 import socket
-import ssl
 import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO, ClassVar, TypeVar
+from typing import Any, BinaryIO, ClassVar, TypeVar, cast
 
 from jp_primary.backends.base import (
     CHUNK_SIZE,
@@ -31,31 +30,19 @@ from jp_primary.backends.base import (
     StoredObject,
     Tally,
 )
+from jp_primary.backends.ftp_commands import (
+    RangeRetriever,
+    close_data,
+    or_missing,
+    parse_modify,
+    stat_path,
+    widen,
+)
 from jp_primary.backends.ftp_pool import FTPOptions, FTPPool, translate_errors
 from jp_primary.errors import StorageUnavailable
 
 TMP_PREFIX = ".tmp-"
 T = TypeVar("T")
-
-
-def parse_facts(line: str) -> dict[str, str]:
-    """``type=file;size=5;modify=20261124031500; name`` → its facts (names lower-cased)."""
-    facts, _, _name = line.strip().partition("; ")
-    pairs = (fact.split("=", 1) for fact in facts.split(";") if "=" in fact)
-    return {name.lower(): value for name, value in pairs}
-
-
-def parse_modify(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.strptime(value[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
-
-
-def close_data(sock: socket.socket) -> None:
-    if isinstance(sock, ssl.SSLSocket):
-        with contextlib.suppress(OSError, ValueError):
-            sock.unwrap()  # a clean TLS shutdown, or some servers report the transfer as failed
-    sock.close()
 
 
 def ancestry(directory: str) -> list[str]:
@@ -76,39 +63,6 @@ def mkdirs(conn: ftplib.FTP, directory: str, known: set[str] | None = None) -> N
         with contextlib.suppress(ftplib.error_perm):
             conn.mkd(path)
         known.add(path)
-
-
-def stat_path(conn: ftplib.FTP, path: str) -> tuple[int, datetime | None]:
-    """Size and modification time of a file: MLST (RFC 3659), else SIZE and MDTM."""
-    try:
-        reply = conn.sendcmd(f"MLST {path}")
-    except ftplib.error_perm as exc:
-        if str(exc)[:3] not in ("500", "502"):  # anything but "command not implemented"
-            raise
-        size = conn.size(path)
-        if size is None:
-            raise FileNotFoundError(path) from None
-        stamp = conn.sendcmd(f"MDTM {path}").split()[-1]
-        return size, parse_modify(stamp)
-    lines = [line for line in reply.splitlines() if line.startswith(" ")]
-    facts = parse_facts(lines[0]) if lines else {}
-    if facts.get("type", "file").lower() != "file" or "size" not in facts:
-        raise FileNotFoundError(path)  # a directory is not an object
-    return int(facts["size"]), parse_modify(facts.get("modify"))
-
-
-def or_missing(conn: ftplib.FTP, path: str, op: Callable[[], T]) -> T:
-    """Run ``op`` on ``path``; a refusal because ``path`` does not exist becomes
-    ``FileNotFoundError`` whatever the code (pyftpdlib answers 550, globus-gridftp-server 500 to
-    RNFR and RETR): the refusal is checked with a stat."""
-    try:
-        return op()
-    except ftplib.error_perm:
-        try:
-            stat_path(conn, path)
-        except (ftplib.error_perm, FileNotFoundError):
-            raise FileNotFoundError(path) from None
-        raise
 
 
 def rename(conn: ftplib.FTP, source: str, target: str) -> None:
@@ -159,10 +113,12 @@ class FTPBackend:
         directory = posixpath.dirname(path)
         self._ensure_directory(directory)
         try:
-            return self.pool.hold(store)
+            conn, sock = self.pool.hold(store)
+            return conn, widen(sock)
         except ftplib.error_perm:
             self._ensure_directory(directory, again=True)  # removed behind our back?
-            return self.pool.hold(store)
+            conn, sock = self.pool.hold(store)
+            return conn, widen(sock)
 
     @staticmethod
     def _finish_transfer(conn: ftplib.FTP, sock: socket.socket) -> None:
@@ -180,8 +136,7 @@ class FTPBackend:
         conn, sock = await self._call("store", self._open_store, tmp, missing=())
         tally, sent = Tally(max_size), False
         try:
-            async for chunk in chunks:
-                await self._call("store", sock.sendall, tally.add(chunk))
+            await self._send_blocks(chunks, tally, sock)
             await self._call("store", self._finish_transfer, conn, sock, missing=())
             sent = True
             self.pool.release(conn)
@@ -193,6 +148,43 @@ class FTPBackend:
             await self._remove_quietly(tmp)
             raise
         return tally.stored(key)
+
+    async def _send_blocks(
+        self, chunks: AsyncIterator[bytes], tally: Tally, sock: socket.socket
+    ) -> None:
+        """Gather the body's chunks into blocks of at least ``CHUNK_SIZE``; each block is hashed
+        and sent in a worker thread (hashlib and sendall release the GIL) while the event loop
+        receives the next one: receiving, hashing and sending overlap, and there is one thread hop
+        per block instead of one per socket read. The chunks are handed over as they came (no
+        copy on the event loop); the size cap is ``Tally.add``'s, before each chunk is sent."""
+
+        def hash_and_send(block: list[bytes]) -> None:
+            for chunk in block:
+                sock.sendall(tally.add(chunk))
+
+        in_flight: asyncio.Future[None] | None = None
+        block: list[bytes] = []
+        gathered = 0
+        try:
+            async for chunk in chunks:
+                block.append(chunk)
+                gathered += len(chunk)
+                if gathered < CHUNK_SIZE:
+                    continue
+                if in_flight is not None:
+                    await in_flight
+                in_flight = asyncio.ensure_future(self._call("store", hash_and_send, block))
+                block, gathered = [], 0
+            if in_flight is not None:
+                await in_flight
+                in_flight = None
+            if block:
+                await self._call("store", hash_and_send, block)
+        finally:
+            if in_flight is not None and not in_flight.done():
+                in_flight.cancel()
+                # The thread still runs its sendall: the caller closes the socket under it.
+                in_flight.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     async def _remove_quietly(self, path: str) -> None:
         """Best effort, finished in the background even when the caller is being cancelled."""
@@ -221,7 +213,7 @@ class FTPBackend:
 
     def _open_retrieve(self, path: str, offset: int) -> tuple[ftplib.FTP, socket.socket]:
         def retrieve(conn: ftplib.FTP) -> socket.socket:
-            return conn.transfercmd(f"RETR {path}", rest=offset or None)
+            return widen(conn.transfercmd(f"RETR {path}", rest=offset or None))
 
         return self.pool.hold(lambda c: or_missing(c, path, lambda: retrieve(c)))
 
@@ -297,6 +289,11 @@ class FTPBackend:
                         size=int(facts.get("size", 0)),
                         modified=parse_modify(facts.get("modify")),
                     )
+
+    @contextlib.contextmanager
+    def open_reader(self, key: str) -> Iterator[BinaryIO]:
+        with RangeRetriever(self.pool, self.pool.path(key)).open() as reader:
+            yield cast(BinaryIO, reader)
 
     @contextlib.contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:

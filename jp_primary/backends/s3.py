@@ -17,12 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, BinaryIO, ClassVar, Literal, TypeVar, cast
 
 import boto3
+import urllib3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.httpsession import get_cert_path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -34,8 +36,10 @@ from jp_primary.backends.base import (
     StoredObject,
     Tally,
 )
+from jp_primary.backends.reader import RangeReader
 from jp_primary.backends.s3_support import (
     MultipartWriter,
+    PresignedRanges,
     checksum_b64,
     checksum_hex,
     is_unsatisfiable_range,
@@ -113,6 +117,14 @@ class S3Backend:
             multipart_chunksize=options.part_size,
             max_concurrency=min(4, options.max_threads),
             use_threads=True,
+        )
+        # Plugins' ranged reads (PresignedRanges): keep-alive connections, TLS verified as boto3
+        # does (its CA bundle).
+        self._http = urllib3.PoolManager(
+            maxsize=options.max_threads, cert_reqs="CERT_REQUIRED", ca_certs=get_cert_path(True)
+        )
+        self._http_timeout = urllib3.Timeout(
+            connect=options.connect_timeout, read=options.read_timeout
         )
         # Server-side copies move no bytes through us: fewer, bigger parts (at most 5 GiB each).
         self._copy = TransferConfig(
@@ -239,6 +251,24 @@ class S3Backend:
             request["ContinuationToken"] = page["NextContinuationToken"]
 
     @contextmanager
+    def open_reader(self, key: str) -> Iterator[BinaryIO]:
+        full = self.key(key)
+        with translate_errors():
+            head = self.client.head_object(Bucket=self.bucket, Key=full)
+
+        def presign() -> str:
+            url: str = self.client.generate_presigned_url(
+                "get_object",
+                Params={"Bucket": self.bucket, "Key": full},
+                ExpiresIn=min(3600, self.options.max_presign_seconds),
+            )
+            return url
+
+        ranges = PresignedRanges(presign, self._http, self._http_timeout, self.options.max_attempts)
+        with RangeReader(int(head["ContentLength"]), ranges.fetch) as reader:
+            yield cast(BinaryIO, reader)
+
+    @contextmanager
     def local_copy(self, key: str) -> Iterator[Path]:
         with tempfile.TemporaryDirectory(prefix="jp-s3-") as tmp:
             path = Path(tmp) / "object"
@@ -284,4 +314,5 @@ class S3Backend:
 
     async def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._http.clear()
         self.client.close()

@@ -1,5 +1,5 @@
 """Pieces of the S3 backend that do not need a store: error translation, checksum encodings,
-key joining, expiry arithmetic and the multipart writer."""
+key joining, expiry arithmetic, the multipart writer and the ranged reads of plugins."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import urllib3
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -150,3 +151,50 @@ class MultipartWriter:
         # Shielded: a cancelled caller still gets its parts removed in the background.
         with contextlib.suppress(Exception):
             await asyncio.shield(pending)
+
+
+class PresignedRanges:
+    """``fetch(offset, length)`` for a ``RangeReader`` over one object: ranged GETs of one
+    presigned URL (the ``Range`` header is not part of a SigV4 presigned signature) on a
+    keep-alive connection pool. A plugin listing a tar makes one small GET per member; through
+    boto3 each costs about 2 ms of CPU for signing and response parsing, here about 0.4 ms, which
+    halves their latency on a busy machine (bench/RESULTS.md). A URL that has expired under a long
+    read (403) is signed again once."""
+
+    def __init__(
+        self,
+        presign: Callable[[], str],
+        http: urllib3.PoolManager,
+        timeout: urllib3.Timeout,
+        attempts: int,
+    ) -> None:
+        self._presign, self._http, self._timeout = presign, http, timeout
+        self._retries = urllib3.Retry(total=max(0, attempts - 1), backoff_factor=0.2, redirect=0)
+        self._url = presign()
+
+    def fetch(self, offset: int, length: int) -> bytes:
+        answer = self._get(offset, length)
+        if answer.status == 403:  # expired under a long read, or credentials rotated
+            self._url = self._presign()
+            answer = self._get(offset, length)
+        if answer.status == 206:
+            return bytes(answer.data)
+        if answer.status == 200:  # a store that ignores Range sends everything
+            return bytes(answer.data[offset : offset + length])
+        if answer.status == 416:
+            return b""
+        if answer.status == 404:
+            raise FileNotFoundError("GetObject")
+        raise StorageUnavailable(f"object store error: HTTP {answer.status}")
+
+    def _get(self, offset: int, length: int) -> urllib3.BaseHTTPResponse:
+        try:
+            return self._http.request(
+                "GET",
+                self._url,
+                headers={"Range": f"bytes={offset}-{offset + length - 1}"},
+                timeout=self._timeout,
+                retries=self._retries,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise StorageUnavailable(f"object store unreachable: {type(exc).__name__}") from exc

@@ -10,8 +10,11 @@ Derived values (``<NS>`` is ``http://egee.cesnet.cz/en/Schema/JP/ISB`` or ``.../
 
 The archive may be plain or gzip / bzip2 / xz compressed (recognised by its magic bytes). It is
 only ever listed: headers are read in order and member data is skipped, never extracted, so names
-like ``../../etc/passwd`` are just names and memory does not grow with the archive's size. A
-damaged archive keeps the entries read before the damage and reports the problem.
+like ``../../etc/passwd`` are just names and memory does not grow with the archive's size. The
+plugin reads a stream (``reads = "stream"``): in a plain tar it seeks over every member's data,
+so listing a 1 GiB archive on S3 fetches a few KiB per entry (a compressed one is read through
+once, as decompression needs every byte). A damaged archive keeps the entries read before the
+damage and reports the problem.
 """
 
 from __future__ import annotations
@@ -21,12 +24,18 @@ import gzip
 import lzma
 import tarfile
 from datetime import UTC, datetime
-from io import BufferedIOBase
-from pathlib import Path
-from typing import ClassVar
+from typing import IO, BinaryIO, ClassVar, cast
 
 from jp_primary.attributes.names import JP_ISB, JP_OSB
-from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction, ExtractionProblem
+from jp_primary.plugins.base import (
+    DerivedValue,
+    ExtractContext,
+    Extraction,
+    ExtractionProblem,
+    Source,
+    opened,
+    stream_size,
+)
 
 NAMESPACE_BY_CLASS = {"isb": JP_ISB, "osb": JP_OSB}
 # Bounds the values one archive can add (two per entry); the rest is reported, not listed.
@@ -52,44 +61,57 @@ class SandboxPlugin:
     namespaces: ClassVar[tuple[str, ...]] = (JP_ISB, JP_OSB)
     # ``<ns>:size:<entry name>`` is the entry's size in bytes; file names are strings.
     attribute_types: ClassVar[dict[str, str]] = {"isb:size:*": "integer", "osb:size:*": "integer"}
+    reads: ClassVar[str] = "stream"
 
-    def extract(self, path: Path, context: ExtractContext) -> Extraction:
+    def extract(self, source: Source, context: ExtractContext) -> Extraction:
         extraction = Extraction()
         namespace = NAMESPACE_BY_CLASS.get(context.file_class)
         if namespace is None:
             message = f"the sandbox plugin does not serve class {context.file_class!r}"
             extraction.errors.append(ExtractionProblem(message))
             return extraction
-        compression = detect_compression(path)
-        try:
-            _list_archive(path, compression, namespace, context, extraction)
-        except (tarfile.TarError, EOFError, OSError, lzma.LZMAError) as exc:
-            extraction.errors.append(ExtractionProblem(_damage_message(compression, exc)))
+        with opened(source) as raw:
+            compression = detect_compression(raw)
+            try:
+                _list_archive(raw, compression, namespace, context, extraction)
+            except (tarfile.TarError, EOFError, OSError, lzma.LZMAError) as exc:
+                extraction.errors.append(ExtractionProblem(_damage_message(compression, exc)))
         return extraction
 
 
-def detect_compression(path: Path) -> str:
-    """``gz``, ``bz2``, ``xz`` or ``""`` (plain tar, or not an archive at all)."""
-    with path.open("rb") as stream:
-        head = stream.read(6)
+def detect_compression(source: Source) -> str:
+    """``gz``, ``bz2``, ``xz`` or ``""`` (plain tar, or not an archive at all); a stream is left
+    at its start."""
+    with opened(source) as raw:
+        head = raw.read(6)
+        raw.seek(0)
     return next((kind for magic, kind in _MAGIC if head.startswith(magic)), "")
 
 
 def _list_archive(
-    path: Path, compression: str, namespace: str, context: ExtractContext, out: Extraction
+    raw: BinaryIO, compression: str, namespace: str, context: ExtractContext, out: Extraction
 ) -> None:
-    plain_size = path.stat().st_size if not compression else None
-    with (
-        _open_decompressed(path, compression) as stream,
-        # errors="replace": names that are not UTF-8 still become storable text.
-        tarfile.open(
-            fileobj=stream,
-            mode="r:",
-            encoding="utf-8",
-            errors="replace",
-            tarinfo=_BoundedTarInfo,
-        ) as archive,
-    ):
+    plain_size = stream_size(raw) if not compression else None
+    stream = _open_decompressed(raw, compression)
+    try:
+        _list_entries(stream, plain_size, namespace, context, out)
+    finally:
+        if stream is not raw:
+            stream.close()  # the decompressor only; ``raw`` belongs to the caller
+
+
+def _list_entries(
+    stream: IO[bytes],
+    plain_size: int | None,
+    namespace: str,
+    context: ExtractContext,
+    out: Extraction,
+) -> None:
+    # errors="replace": names that are not UTF-8 still become storable text. A TarFile given a
+    # file object leaves it open.
+    with tarfile.open(
+        fileobj=stream, mode="r:", encoding="utf-8", errors="replace", tarinfo=_BoundedTarInfo
+    ) as archive:
         entries = 0
         while (member := archive.next()) is not None:
             _forget_members(archive)
@@ -124,7 +146,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
         return super()._proc_member(tarfile_)  # type: ignore[misc]  # undeclared in typeshed
 
 
-def _only_zeros_remain(stream: BufferedIOBase) -> bool:
+def _only_zeros_remain(stream: IO[bytes]) -> bool:
     """Whether the rest of the stream is end-of-archive padding.
 
     tarfile stops quietly at the first header it cannot read once it has read one entry, so a
@@ -136,16 +158,17 @@ def _only_zeros_remain(stream: BufferedIOBase) -> bool:
     return True
 
 
-def _open_decompressed(path: Path, compression: str) -> BufferedIOBase:
+def _open_decompressed(raw: BinaryIO, compression: str) -> IO[bytes]:
     # Decompressing here rather than through tarfile's "r:gz"-style modes lets a truncated
-    # stream report itself as truncated (tarfile turns that into "not a bzip2 file").
+    # stream report itself as truncated (tarfile turns that into "not a bzip2 file"). Closing
+    # these wrappers leaves ``raw`` open.
     if compression == "gz":
-        return gzip.GzipFile(path, "rb")
+        return cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
     if compression == "bz2":
-        return bz2.BZ2File(path, "rb")
+        return bz2.BZ2File(raw, "rb")
     if compression == "xz":
-        return lzma.LZMAFile(path, "rb")
-    return path.open("rb")
+        return lzma.LZMAFile(raw, "rb")
+    return raw
 
 
 def _forget_members(archive: tarfile.TarFile) -> None:

@@ -12,16 +12,27 @@ kept (their texts cut) while all are counted. Each change is itself reported as 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 
+from prometheus_client import Counter
 from sqlmodel import Session
 
 from jp_primary.attributes.names import tag_attribute
 from jp_primary.backends.base import StorageBackend
 from jp_primary.db.repositories import records, values
 from jp_primary.db.repositories.files import StoredFile
-from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction, ExtractionProblem
+from jp_primary.plugins.base import (
+    DerivedValue,
+    ExtractContext,
+    Extraction,
+    ExtractionProblem,
+    Source,
+    wants_stream,
+)
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.text import (
     ATTRIBUTE_NAME_MAX,
@@ -34,6 +45,12 @@ from jp_primary.text import (
 )
 
 log = logging.getLogger(__name__)
+
+# How much of the stored files the plugins made the store serve (a tar listing on S3 should be
+# a small fraction of the archive; a file-name plugin on a remote store downloads all of it).
+PLUGIN_FETCHED = Counter(
+    "jp_plugin_fetched_bytes_total", "Bytes plugins read from a remote store", ["file_class"]
+)
 
 _SHOWN = 80  # characters of an offending name quoted in a problem
 
@@ -88,12 +105,40 @@ def extract_sync(
         return Extraction()
     context = ExtractContext(file.jobid, file.job_key, file.file_class, file.name, committed_at)
     try:
-        with backend.local_copy(key) as path:
-            extraction = plugin.extract(path, context)
+        with _source_for(plugin, backend, key) as source:
+            extraction = plugin.extract(source, context)
+            _count_fetched(source, backend, file.file_class)
     except Exception as exc:  # a plugin bug must never lose the file
         log.exception("plugin %s failed on %s/%s", plugin.name, file.job_key, file.file_class)
         extraction = Extraction(errors=[ExtractionProblem(f"plugin {plugin.name} failed: {exc}")])
     return storable(extraction, limits or ExtractionLimits())
+
+
+def _source_for(
+    plugin: object, backend: StorageBackend, key: str
+) -> AbstractContextManager[Source]:
+    """What the plugin reads: a stream that fetches only what is read, or (for plugins that
+    need a file name) a local file, a full download on remote stores."""
+    if not wants_stream(plugin):
+        return backend.local_copy(key)
+    opener = getattr(backend, "open_reader", None)  # third-party backends may predate it
+    return opener(key) if opener is not None else _opened_copy(backend, key)
+
+
+def _count_fetched(source: Source, backend: StorageBackend, file_class: str) -> None:
+    """Bytes the plugin had the store serve: what a ranged reader fetched, or the whole object
+    when a remote store's file was downloaded for a plugin that needs a file name."""
+    fetched = getattr(source, "fetched", None)
+    if fetched is None and backend.remote and isinstance(source, Path):
+        fetched = source.stat().st_size
+    if fetched is not None:
+        PLUGIN_FETCHED.labels(file_class).inc(fetched)
+
+
+@contextmanager
+def _opened_copy(backend: StorageBackend, key: str) -> Iterator[Source]:
+    with backend.local_copy(key) as path, path.open("rb") as stream:
+        yield stream
 
 
 def storable(extraction: Extraction, limits: ExtractionLimits) -> Extraction:

@@ -14,7 +14,6 @@ being written.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 import time
@@ -56,6 +55,7 @@ from jp_primary.services.extraction import (
     file_values,
     store_job_record,
 )
+from jp_primary.services.received import inspect_direct
 from jp_primary.services.storage_keys import (
     final_key,
     staging_key,
@@ -414,23 +414,8 @@ class UploadService:
                 f"/v1/uploads/{upload.id} and commit again, or abort it (DELETE /v1/uploads/"
                 f"{upload.id})"
             )
-        return await self._inspect_direct(upload.staging_key)
-
-    async def _inspect_direct(self, key: str) -> tuple[int, str]:
-        """Size and sha256 of bytes a client put into the store directly."""
-        try:
-            info = await self.backend.stat(key)
-        except FileNotFoundError:
-            raise Conflict(
-                "no bytes were received for this upload: send the file to the URL its start "
-                "returned and commit again, or start a new upload for fresh credentials"
-            ) from None
-        if info.sha256:
-            return info.size, info.sha256
-        digest = hashlib.sha256()
-        async for chunk in self.backend.read(key):
-            digest.update(chunk)
-        return info.size, digest.hexdigest()
+        received = await inspect_direct(self.backend, upload.staging_key)
+        return received.size, received.sha256
 
     async def _verify(self, upload: Upload, size: int, sha256: str) -> None:
         problems = []

@@ -19,13 +19,16 @@ it needs a ``stopped_backend`` fixture. Needs pytest and anyio (jp_primary's ``t
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import secrets
+import tarfile
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anyio.to_thread
 import pytest
 
 from jp_primary.backends.base import ObjectInfo, StorageBackend
@@ -171,6 +174,55 @@ class BackendContract:
             assert path.read_bytes() == data
         with pytest.raises(FileNotFoundError), backend.local_copy("lc/missing") as path:
             path.read_bytes()
+
+    async def test_open_reader_reads_and_seeks(self, backend: StorageBackend) -> None:
+        data = os.urandom(3 * MIB) + b"line one\nline two\n" + os.urandom(5000)
+        await backend.put_stream("or/file", stream(data), max_size=LIMIT)
+
+        def use() -> None:
+            with backend.open_reader("or/file") as reader:
+                assert reader.read(10) == data[:10]
+                reader.seek(3 * MIB)
+                assert reader.readline() == b"line one\n"
+                assert reader.readline(4) == b"line"
+                assert reader.seek(-100, os.SEEK_END) == len(data) - 100
+                assert reader.read() == data[-100:]
+                assert reader.read(1) == b""
+                reader.seek(1000)
+                assert reader.tell() == 1000
+                assert reader.read(2 * MIB) == data[1000 : 1000 + 2 * MIB]
+                reader.seek(0)
+                assert reader.read() == data
+
+        await anyio.to_thread.run_sync(use)
+        with pytest.raises(FileNotFoundError):
+            await anyio.to_thread.run_sync(lambda: backend.open_reader("or/missing").__enter__())
+
+    async def test_tar_listing_reads_headers_only(self, backend: StorageBackend) -> None:
+        """A tar listing through ``open_reader`` seeks over the members: a remote store serves
+        a small fraction of the archive (``RangeReader.fetched``)."""
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w:") as tar:
+            for number in range(24):
+                member = tarfile.TarInfo(f"out/file-{number}")
+                member.size = 512 * 1024 + number  # farther apart than FTP's read-through
+                tar.addfile(member, io.BytesIO(os.urandom(member.size)))
+        data = archive.getvalue()
+        await backend.put_stream("or/sandbox.tar", stream(data, MIB), max_size=LIMIT)
+
+        def list_names() -> tuple[list[str], int | None]:
+            with (
+                backend.open_reader("or/sandbox.tar") as reader,
+                tarfile.open(fileobj=reader, mode="r:") as tar,
+            ):
+                names = [member.name for member in tar]
+                return names, getattr(reader, "fetched", None)
+
+        names, fetched = await anyio.to_thread.run_sync(list_names)
+        assert names == [f"out/file-{number}" for number in range(24)]
+        if backend.remote:
+            assert fetched is not None, "a remote backend's reader counts what it fetched"
+            assert fetched < len(data) // 20, f"{fetched} of {len(data)} bytes fetched"
 
     async def test_check_and_urls_as_declared(self, backend: StorageBackend) -> None:
         await backend.check()

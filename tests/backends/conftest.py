@@ -118,6 +118,21 @@ def s3_options(endpoint: str, prefix: str, **extra: Any) -> S3Options:
     )
 
 
+def use_s3(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> str:
+    """Point the service's settings at SeaweedFS, in a fresh prefix (returned)."""
+    monkeypatch.setenv("JP_S3_ENDPOINT_URL", endpoint)
+    monkeypatch.setenv("JP_S3_BUCKET", BUCKET)
+    monkeypatch.setenv("JP_S3_REGION", "us-east-1")
+    monkeypatch.setenv("JP_S3_ACCESS_KEY_ID", S3_KEY)
+    monkeypatch.setenv("JP_S3_SECRET_ACCESS_KEY", S3_SECRET)
+    monkeypatch.setenv("JP_S3_ADDRESSING_STYLE", "path")
+    monkeypatch.setenv("JP_S3_CHECKSUM", "when_required")
+    prefix = f"svc-{secrets.token_hex(4)}"
+    monkeypatch.setenv("JP_S3_PREFIX", prefix)
+    monkeypatch.setenv("JP_S3_MAX_ATTEMPTS", "1")
+    return prefix
+
+
 def make_backend(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> StorageBackend:
     area = f"t-{secrets.token_hex(4)}"  # each test gets an empty area on the shared servers
     if kind == "filesystem":

@@ -15,6 +15,7 @@ import pytest
 
 from jp_primary.backends.base import DirectUpload
 from jp_primary.backends.s3 import S3Backend
+from jp_primary.backends.s3_support import PresignedRanges
 from jp_primary.errors import PayloadTooLarge
 
 from .conftest import s3_options
@@ -141,3 +142,28 @@ async def test_multipart_round_trip_with_each_checksum_mode(
         assert (await backend.stat("n")).size == len(data)
     finally:
         await backend.close()
+
+
+async def test_plugin_reads_sign_again_when_their_url_expired(s3: S3Backend) -> None:
+    """The ranged reads of plugins use one presigned URL; one that expired under a long read is
+    signed again, a missing object is FileNotFoundError."""
+    data = os.urandom(50_000)
+    await s3.put_stream("pr/obj", _once(data), max_size=len(data))
+    signed: list[str] = []
+
+    def presign(lifetime: int) -> str:
+        url: str = s3.client.generate_presigned_url(
+            "get_object", Params={"Bucket": s3.bucket, "Key": s3.key("pr/obj")}, ExpiresIn=lifetime
+        )
+        signed.append(url)
+        return url
+
+    lifetimes = iter([1, 600])
+    ranges = PresignedRanges(lambda: presign(next(lifetimes)), s3._http, s3._http_timeout, 1)
+    time.sleep(2.1)  # the first URL has expired
+    assert ranges.fetch(100, 50) == data[100:150]
+    assert len(signed) == 2
+    assert ranges.fetch(49_990, 100) == data[49_990:]  # a range past the end is cut
+    await s3.delete("pr/obj")
+    with pytest.raises(FileNotFoundError):
+        ranges.fetch(0, 10)

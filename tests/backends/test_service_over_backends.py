@@ -12,22 +12,10 @@ import pytest
 
 from tests.helpers import ALICE, Api, register_job
 
-from .conftest import FTPSite
-from .servers import BUCKET, S3_KEY, S3_SECRET, Seaweed, ftp_server
+from .conftest import FTPSite, use_s3
+from .servers import Seaweed, ftp_server
 
 MIB = 1024 * 1024
-
-
-def use_s3(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> None:
-    monkeypatch.setenv("JP_S3_ENDPOINT_URL", endpoint)
-    monkeypatch.setenv("JP_S3_BUCKET", BUCKET)
-    monkeypatch.setenv("JP_S3_REGION", "us-east-1")
-    monkeypatch.setenv("JP_S3_ACCESS_KEY_ID", S3_KEY)
-    monkeypatch.setenv("JP_S3_SECRET_ACCESS_KEY", S3_SECRET)
-    monkeypatch.setenv("JP_S3_ADDRESSING_STYLE", "path")
-    monkeypatch.setenv("JP_S3_CHECKSUM", "when_required")
-    monkeypatch.setenv("JP_S3_PREFIX", f"svc-{secrets.token_hex(4)}")
-    monkeypatch.setenv("JP_S3_MAX_ATTEMPTS", "1")
 
 
 @pytest.fixture(params=["s3", "ftp"])

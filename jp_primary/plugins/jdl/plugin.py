@@ -7,11 +7,18 @@ accepted as aliases. Every attribute of the ad becomes one value, rendered by
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 from jp_primary.attributes.names import JDL_FILE
-from jp_primary.plugins.base import DerivedValue, ExtractContext, Extraction, ExtractionProblem
+from jp_primary.plugins.base import (
+    DerivedValue,
+    ExtractContext,
+    Extraction,
+    ExtractionProblem,
+    Source,
+    opened,
+    stream_size,
+)
 from jp_primary.plugins.classads import classad_values
 
 # A job description is a few kilobytes; anything this large is not one and is not parsed.
@@ -33,15 +40,17 @@ class JDLPlugin:
         "jdl:NodeNumber": "integer",
         "jdl:CpuNumber": "integer",
     }
+    reads: ClassVar[str] = "stream"
 
-    def extract(self, path: Path, context: ExtractContext) -> Extraction:
+    def extract(self, source: Source, context: ExtractContext) -> Extraction:
         extraction = Extraction()
-        size = path.stat().st_size
-        if size > MAX_JDL_BYTES:
-            message = f"file is {size} bytes, larger than a ClassAd can be ({MAX_JDL_BYTES})"
-            extraction.errors.append(ExtractionProblem(message))
-            return extraction
-        raw = path.read_bytes()
+        with opened(source) as stream:
+            size = stream_size(stream)
+            if size > MAX_JDL_BYTES:
+                message = f"file is {size} bytes, larger than a ClassAd can be ({MAX_JDL_BYTES})"
+                extraction.errors.append(ExtractionProblem(message))
+                return extraction
+            raw = stream.read()
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -7,11 +7,10 @@ docs/lb-plugin.md). Problems are reported next to the values, never instead of t
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import ClassVar
 
 from jp_primary.attributes.names import JP_PRIMARY, LB_ATTRIBUTES, LB_JDL, LB_TAG
-from jp_primary.plugins.base import ExtractContext, Extraction, ExtractionProblem
+from jp_primary.plugins.base import ExtractContext, Extraction, ExtractionProblem, Source, opened
 from jp_primary.plugins.lb.derive import ClassAdParser, derive_attributes
 from jp_primary.plugins.lb.dump import MAX_LINE_BYTES, parse_dump, select_job
 from jp_primary.plugins.lb.record import job_record
@@ -73,19 +72,20 @@ class LBPlugin:
         "lb:subjobs": "xml",
         "lb:childrenHist": "xml",
     }
+    reads: ClassVar[str] = "stream"  # one pass, line by line
 
-    def extract(self, path: Path, context: ExtractContext) -> Extraction:
+    def extract(self, source: Source, context: ExtractContext) -> Extraction:
         """The job's values, its namespaced user tags and its JobRecord, from one replay."""
-        result, problems, omitted = self._replay(path, context.jobid)
+        result, problems, omitted = self._replay(source, context.jobid)
         if result is None:
             return Extraction([], problems, errors_omitted=omitted)
         values, more = derive_attributes(result, _classad_parser())
         record = job_record(result, values, context.jobid)
         return Extraction(values, problems + more, _namespaced_tags(result), omitted, record)
 
-    def job_record(self, path: Path, jobid: str) -> str:
-        """The JobRecord XML of the job in ``path`` (``lb-job-record.xsd``)."""
-        result, problems = self.replay_file(path, jobid)
+    def job_record(self, source: Source, jobid: str) -> str:
+        """The JobRecord XML of the job in ``source`` (``lb-job-record.xsd``)."""
+        result, problems = self.replay_file(source, jobid)
         if result is None:
             detail = "; ".join(p.message for p in problems[:5]) or "no events"
             raise ValueError(f"no job record: {detail}")
@@ -93,15 +93,15 @@ class LBPlugin:
         return job_record(result, values, jobid)
 
     def replay_file(
-        self, path: Path, jobid: str | None
+        self, source: Source, jobid: str | None
     ) -> tuple[Replay | None, list[ExtractionProblem]]:
-        result, problems, _ = self._replay(path, jobid)
+        result, problems, _ = self._replay(source, jobid)
         return result, problems
 
     def _replay(
-        self, path: Path, jobid: str | None
+        self, source: Source, jobid: str | None
     ) -> tuple[Replay | None, list[ExtractionProblem], int]:
-        with path.open("rb") as stream:
+        with opened(source) as stream:
             parsed = parse_dump(bounded_lines(stream, MAX_LINE_BYTES))
         events, problems = select_job(parsed.events, jobid)
         problems = parsed.problems + problems
