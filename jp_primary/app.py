@@ -17,6 +17,7 @@ from jp_primary.api import (
     files,
     health,
     jobs,
+    provenance,
     records,
     tags,
     uploads,
@@ -39,6 +40,7 @@ ROUTERS = (
     tags.router,
     attributes.router,
     records.router,
+    provenance.router,
     whoami.router,
     admin.router,
 )

@@ -30,6 +30,7 @@ _DESCRIPTIONS = {
     401: "No identity, or invalid credentials",
     403: "The identity lacks the right",
     404: "No such job, file or upload",
+    406: "None of the media types in Accept can be produced (the detail lists those that can)",
     409: "Conflict with what is stored",
     410: "The upload ended or its deadline passed",
     413: "Too large: a file over the size limit, a JSON body over JP_MAX_JSON_BODY, or too many "

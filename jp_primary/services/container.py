@@ -19,6 +19,7 @@ from jp_primary.services.extraction import ExtractionLimits
 from jp_primary.services.files import FileService
 from jp_primary.services.gc import GcService
 from jp_primary.services.jobs import Registrar
+from jp_primary.services.provenance.snapshot import ProvenanceService
 from jp_primary.services.quarantine import QuarantineService
 from jp_primary.services.records import RecordService
 from jp_primary.services.reextract import ReextractService
@@ -54,6 +55,7 @@ class AppServices:
     quarantine: QuarantineService
     gc: GcService
     reextract: ReextractService
+    provenance: ProvenanceService
 
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
@@ -67,6 +69,7 @@ class AppServices:
             deadline_seconds=settings.storage.upload_deadline,
             extraction=extraction_limits(settings),
         )
+        files = FileService(db, backend, plugins)
         return cls(
             settings=settings,
             db=db,
@@ -74,7 +77,7 @@ class AppServices:
             plugins=plugins,
             authenticator=build_authenticator(settings),
             uploads=UploadService(db, backend, plugins, limits, configured_door(settings, engine)),
-            files=FileService(db, backend, plugins),
+            files=files,
             registrar=Registrar(
                 db, backend, timedelta(days=settings.storage.quarantine_retention_days)
             ),
@@ -84,6 +87,7 @@ class AppServices:
             quarantine=QuarantineService(db, backend),
             gc=GcService(db, backend),
             reextract=ReextractService(db, backend, plugins, extraction_limits(settings)),
+            provenance=ProvenanceService(db, files),
         )
 
     async def check_ready(self) -> None:
