@@ -79,6 +79,8 @@ def build(snapshot: JobSnapshot, base_url: str, links: bool) -> tuple[dict[str, 
             "additionalType": stored.file_class,
             "dateCreated": stored.committed_at.isoformat(),
         }
+        if stored.file_class == "jdl":  # the job description: the run's instrument
+            props |= {"@type": ["File", "SoftwareSourceCode"], "programmingLanguage": "JDL"}
         if links:
             entity = crate.add_file(_download(base_url, job.key, view), properties=props)
         else:
@@ -87,7 +89,7 @@ def build(snapshot: JobSnapshot, base_url: str, links: bool) -> tuple[dict[str, 
             entries.append(CrateEntry(path, view))
         entities[stored.id] = entity
     instrument = _instrument(crate, snapshot, entities, entries)
-    owner = crate.add(Person(crate, f"#owner", {"name": job.owner, "identifier": job.owner}))
+    owner = crate.add(Person(crate, "#owner", {"name": job.owner, "identifier": job.owner}))
     props: dict[str, Any] = {
         "name": f"Run of grid job {job.jobid}",
         "identifier": job.jobid,
@@ -103,7 +105,10 @@ def build(snapshot: JobSnapshot, base_url: str, links: bool) -> tuple[dict[str, 
         props["error"] = run.error
     inputs = [entities[v.file.id] for v in snapshot.files if v.file.file_class in INPUT_CLASSES]
     outputs = [entities[v.file.id] for v in snapshot.files if v.file.file_class in OUTPUT_CLASSES]
-    crate.add_action(instrument, identifier=f"#run", object=inputs, result=outputs, properties=props)
+    action = crate.add_action(
+        instrument, identifier="#run", object=inputs, result=outputs, properties=props
+    )
+    crate.root_dataset["mentions"] = [action]  # the profile: the root entity mentions the run
     return crate.metadata.generate(), entries
 
 
@@ -111,10 +116,7 @@ def _instrument(crate: ROCrate, snapshot: JobSnapshot, entities: dict[int, Any],
     """The job description that was run: the stored JDL file, else the JDL L&B recorded."""
     for view in snapshot.files:
         if view.file.file_class == "jdl":
-            entity = entities[view.file.id]
-            entity["@type"] = ["File", "SoftwareSourceCode"]
-            entity["programmingLanguage"] = "JDL"
-            return entity
+            return entities[view.file.id]
     jdl = snapshot.first(f"{LB_ATTRIBUTES}:JDL")
     if jdl is not None:
         data = jdl.encode()
