@@ -13,6 +13,7 @@ from jp_primary import __version__
 from jp_primary.api import (
     admin,
     attributes,
+    docs,
     errors,
     files,
     health,
@@ -26,6 +27,7 @@ from jp_primary.api import (
 from jp_primary.api.accesslog import AccessLogMiddleware
 from jp_primary.api.guard import RequestGuard
 from jp_primary.api.metrics import MetricsMiddleware
+from jp_primary.api.web import pages, static_files
 from jp_primary.config import Settings, load_settings
 from jp_primary.services.container import AppServices
 
@@ -43,6 +45,9 @@ ROUTERS = (
     provenance.router,
     whoami.router,
     admin.router,
+    docs.router,
+    pages.router,
+    static_files.router,
 )
 
 
@@ -78,6 +83,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Job Provenance primary storage: the permanent archive of grid and batch jobs",
         lifespan=lifespan,
+        # /docs and /redoc come from api/docs.py, from assets installed with the package.
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
     for router in ROUTERS:

@@ -1,0 +1,144 @@
+"""The web view's routes. Each calls the services as the REST routes do, under a route policy."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from pydantic import ValidationError
+
+from jp_primary.api.deps import Caller, Services
+from jp_primary.api.params import FileClass, FileName, JobKey
+from jp_primary.api.policies import Anyone, AnyUser, AnyUserForJobRead, AnyUserForJobWrite
+from jp_primary.api.schemas import TagIn
+from jp_primary.api.web import grouping, session
+from jp_primary.api.web.render import page
+from jp_primary.auth.authenticate import Credentials
+from jp_primary.errors import InvalidInput, JPError, NotFound
+from jp_primary.services.provenance.outcome import run_of
+from jp_primary.services.tags import Tag
+from jp_primary.text import SubjectText
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def _next(target: str | None) -> str:
+    """Only a path of this web view (no open redirect to another site)."""
+    if not target:
+        return "/ui/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/ui/"):
+        return "/ui/"
+    return parts.path
+
+
+@router.get("/", dependencies=[Anyone])
+async def home(request: Request) -> Response:
+    return page(request, "home.html")
+
+
+@router.get("/sign-in", dependencies=[Anyone])
+async def sign_in_form(request: Request, next: str = "/ui/") -> Response:  # noqa: A002
+    return page(request, "sign_in.html", next=_next(next))
+
+
+@router.post("/sign-in", dependencies=[Anyone])
+async def sign_in(request: Request, services: Services) -> Response:
+    """Check the pasted token as any bearer token is checked, then keep it in the cookie."""
+    fields = await session.form(request)
+    token = "".join(fields.get("token", "").split())  # pasted tokens pick up line breaks
+    target = _next(fields.get("next"))
+    try:
+        identity = services.authenticator.authenticate(Credentials(bearer=token or None))
+    except JPError as exc:
+        return page(request, "sign_in.html", 401, next=target, problem=exc.detail)
+    if identity is None:
+        return page(request, "sign_in.html", 401, next=target, problem="paste a token")
+    response = RedirectResponse(target, 303)
+    session.sign_in(request, response, token)
+    return response
+
+
+@router.post("/sign-out", dependencies=[Anyone])
+async def sign_out(request: Request) -> Response:
+    await session.form(request)
+    response = RedirectResponse("/ui/", 303)
+    session.sign_out(request, response)
+    return response
+
+
+@router.get("/search")
+async def search(
+    request: Request,
+    services: Services,
+    jobid: Annotated[SubjectText | None, Query()] = None,
+    caller: Caller = AnyUser,
+) -> Response:
+    """Find a job by its jobid (one answer: a jobid names one job)."""
+    results = []
+    if jobid:
+        try:
+            found = await services.files.job_by_jobid(caller, jobid.strip())
+            results.append(found.job)
+        except NotFound:
+            pass
+    if len(results) == 1 and request.query_params.get("go", "1") == "1":
+        return RedirectResponse(f"/ui/jobs/{results[0].key}", 303)
+    return page(request, "search.html", jobid=jobid, results=results)
+
+
+@router.get("/jobs/{key}")
+async def job_page(
+    key: JobKey, request: Request, services: Services, caller: Caller = AnyUserForJobRead
+) -> Response:
+    snapshot = await services.provenance.snapshot(caller, key)
+    tags = [v for v in snapshot.values if v.origin == "USER"]
+    return page(
+        request,
+        "job.html",
+        job=snapshot.job,
+        files=snapshot.files,
+        run=run_of(snapshot),
+        groups=grouping.grouped(snapshot.values),
+        tags=tags,
+    )
+
+
+@router.post("/jobs/{key}/tags")
+async def add_tag(
+    key: JobKey, request: Request, services: Services, caller: Caller = AnyUserForJobWrite
+) -> Response:
+    fields = await session.form(request)
+    try:
+        tag = TagIn(name=fields.get("name", ""), value=fields.get("value", ""))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise InvalidInput(f"the tag was not recorded: {problems}") from None
+    await services.tags.record(caller, key, [Tag(tag.name, tag.value)])
+    return RedirectResponse(f"/ui/jobs/{key}#tags", 303)
+
+
+@router.get("/jobs/{key}/files/{file_class}")
+async def download(
+    key: JobKey,
+    file_class: FileClass,
+    services: Services,
+    name: FileName = "",
+    caller: Caller = AnyUserForJobRead,
+) -> Response:
+    row = await services.files.find(caller, key, file_class, name)
+    await services.files.ensure_present(row)
+    filename = name or f"{key}.{row.file_class}"
+    plain = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    return StreamingResponse(
+        services.files.read(row, 0, None),
+        media_type=row.content_type or "application/octet-stream",
+        headers={
+            "Content-Length": str(row.size),
+            "ETag": f'"{row.sha256}"',
+            "Content-Disposition": f"attachment; filename=\"{plain}\"; "
+            f"filename*=UTF-8''{quote(filename, safe='')}",
+        },
+    )
