@@ -70,3 +70,22 @@ def grouped(values: list[StoredValue]) -> list[Group]:
         detail = value.origin_detail or (value.author or "")
         group.values.append(Shown(local, value.value, value.timestamp, detail))
     return sorted(groups.values(), key=lambda g: (ORIGINS.get(g.origin, 9), g.namespace))
+
+
+@dataclass(frozen=True)
+class ShownTag:
+    name: str  # a plain tag's own name; a tag in another namespace keeps its full name
+    value: str
+    author: str | None
+    timestamp: datetime
+
+
+def tags(values: list[StoredValue]) -> list[ShownTag]:
+    shown = []
+    for value in values:
+        if value.origin != "USER":
+            continue
+        namespace, local = split_name(value.name)
+        name = local if namespace == names.LB_TAG else value.name
+        shown.append(ShownTag(name, value.value, value.author, value.timestamp))
+    return shown

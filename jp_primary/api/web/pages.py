@@ -94,7 +94,6 @@ async def job_page(
     key: JobKey, request: Request, services: Services, caller: Caller = AnyUserForJobRead
 ) -> Response:
     snapshot = await services.provenance.snapshot(caller, key)
-    tags = [v for v in snapshot.values if v.origin == "USER"]
     return page(
         request,
         "job.html",
@@ -102,7 +101,7 @@ async def job_page(
         files=snapshot.files,
         run=run_of(snapshot),
         groups=grouping.grouped(snapshot.values),
-        tags=tags,
+        tags=grouping.tags(snapshot.values),
     )
 
 
