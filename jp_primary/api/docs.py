@@ -42,6 +42,7 @@ def _root(request: Request) -> str:
 
 @router.get("/docs", dependencies=[Anyone])
 async def swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI, from the assets installed with the service."""
     root = _root(request)
     page = get_swagger_ui_html(
         openapi_url=f"{root}{request.app.openapi_url}",
@@ -56,6 +57,7 @@ async def swagger_ui(request: Request) -> HTMLResponse:
 
 @router.get("/redoc", dependencies=[Anyone])
 async def redoc(request: Request) -> HTMLResponse:
+    """ReDoc, from the assets installed with the service."""
     root = _root(request)
     page = get_redoc_html(
         openapi_url=f"{root}{request.app.openapi_url}",
@@ -70,6 +72,7 @@ async def redoc(request: Request) -> HTMLResponse:
 
 @router.get("/docs/assets/{name}", dependencies=[Anyone])
 async def asset(name: Asset) -> Response:
+    """One Swagger UI or ReDoc asset."""
     data = (ASSETS / name).read_bytes()
     return Response(
         data, media_type=_TYPES[name], headers={"Cache-Control": "public, max-age=86400"}

@@ -28,12 +28,11 @@ from jp_primary.config import Settings
 from jp_primary.errors import Unauthenticated
 from jp_primary.text import SUBJECT_MAX, text_problem
 
-
 # The web view (/ui/) keeps a pasted token in this cookie. It is read only for paths under UI_PATH
 # (the cookie's own Path too), so a browser's cookie never authenticates a REST call that a
 # foreign page could trigger; the UI's forms carry a CSRF token besides.
 UI_PATH = "/ui/"
-UI_TOKEN_COOKIE = "jp_ui_token"
+UI_TOKEN_COOKIE = "jp_ui_token"  # noqa: S105  # a cookie name, not a secret
 
 
 def cookie_value(header: str, name: str) -> str | None:

@@ -158,8 +158,13 @@ CASES: list[Case] = [
         "POST",
         "/ui/sign-in",
         dict.fromkeys(WHO, 303),
-        lambda w: CSRF
-        | {"url": "/ui/sign-in", "data": {"csrf": "matrix", "token": w.api.tokens.issue(BOB, ())}},
+        lambda w: (
+            CSRF
+            | {
+                "url": "/ui/sign-in",
+                "data": {"csrf": "matrix", "token": w.api.tokens.issue(BOB, ())},
+            }
+        ),
     ),
     (
         "POST",
@@ -178,8 +183,13 @@ CASES: list[Case] = [
         "POST",
         "/ui/jobs/{key}/tags",
         WRITE | {"owner": 303, "trusted": 303},
-        lambda w: CSRF
-        | {"url": f"/ui/jobs/{w.key}/tags", "data": {"csrf": "matrix", "name": "t", "value": "v"}},
+        lambda w: (
+            CSRF
+            | {
+                "url": f"/ui/jobs/{w.key}/tags",
+                "data": {"csrf": "matrix", "name": "t", "value": "v"},
+            }
+        ),
     ),
     (
         "GET",

@@ -133,7 +133,9 @@ def test_crate_holds_the_files_and_validates(api: Api, tmp_path: Path) -> None:
 def test_failed_job_says_why(api: Api) -> None:
     key, _jobid, _files = _job(api, "aborted")
     answer = api.client.get(f"/v1/jobs/{key}/ro-crate", headers=api.auth(ALICE))
-    metadata = json.loads(zipfile.ZipFile(io.BytesIO(answer.content)).read("ro-crate-metadata.json"))
+    metadata = json.loads(
+        zipfile.ZipFile(io.BytesIO(answer.content)).read("ro-crate-metadata.json")
+    )
     assert process_run_crate_problems(metadata) == []
     action = next(e for e in metadata["@graph"] if "CreateAction" in _types(e))
     assert action["actionStatus"] == "http://schema.org/FailedActionStatus"

@@ -40,7 +40,9 @@ def _sign_in(api: Api, subject: str = ALICE) -> None:
     assert answer.status_code == 303, answer.text
     cookie = answer.headers["set-cookie"]
     assert "jp_ui_token=" in cookie
-    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/ui/" in cookie
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert "Path=/ui/" in cookie
     assert "Secure" not in cookie  # plain HTTP here; set over TLS
 
 
@@ -49,7 +51,8 @@ def test_sign_in_keeps_the_token_for_the_pages_only(api: Api) -> None:
     _sign_in(api)
     page = api.client.get(f"/ui/jobs/{key}")
     assert page.status_code == 200
-    assert jobid in page.text and ALICE in page.text
+    assert jobid in page.text
+    assert ALICE in page.text
     # The cookie is no credential for the REST API (no cross-site request can use it there).
     api.client.cookies.set("jp_ui_token", api.client.cookies["jp_ui_token"], path="/")
     assert api.client.get(f"/v1/jobs/{key}").status_code == 401
@@ -111,7 +114,8 @@ def test_someone_elses_job_is_the_403_page(api: Api) -> None:
     page = api.client.get(f"/ui/jobs/{key}")
     assert page.status_code == 403
     assert page.headers["content-type"].startswith("text/html")
-    assert "<h1>Not allowed</h1>" in page.text and BOB in page.text
+    assert "<h1>Not allowed</h1>" in page.text
+    assert BOB in page.text
 
 
 def test_anonymous_browsers_are_sent_to_sign_in(api: Api) -> None:
@@ -125,8 +129,13 @@ def test_an_expired_token_cookie_is_dropped(api: Api) -> None:
     key, _jobid, _dump = _job(api)
     key_bytes = (api.settings.token_key_path).read_bytes()
     expired = jwt.encode(
-        {"iss": jwt.decode(api.tokens.issue(ALICE, ()), options={"verify_signature": False})["iss"],
-         "sub": ALICE, "exp": int(time.time()) - 60},
+        {
+            "iss": jwt.decode(api.tokens.issue(ALICE, ()), options={"verify_signature": False})[
+                "iss"
+            ],
+            "sub": ALICE,
+            "exp": int(time.time()) - 60,
+        },
         key_bytes,
         algorithm="HS256",
     )
@@ -154,7 +163,8 @@ def test_the_replay_inconsistency_is_shown(api: Api) -> None:
     key, _jobid, _dump = _job(api, "lm_failed_while_running")
     _sign_in(api)
     page = api.client.get(f"/ui/jobs/{key}").text
-    assert 'id="inconsistency"' in page and "lm-failed-while-payload-running" in page
+    assert 'id="inconsistency"' in page
+    assert "lm-failed-while-payload-running" in page
 
 
 def test_download_from_the_page(api: Api) -> None:
@@ -174,7 +184,8 @@ def test_search_by_jobid(api: Api) -> None:
     found = api.client.get("/ui/search", params={"jobid": jobid}, follow_redirects=False)
     assert found.headers["location"] == f"/ui/jobs/{key}"
     missing = api.client.get("/ui/search", params={"jobid": new_jobid()})
-    assert missing.status_code == 200 and 'id="no-results"' in missing.text
+    assert missing.status_code == 200
+    assert 'id="no-results"' in missing.text
 
 
 def test_pages_load_nothing_from_elsewhere(api: Api) -> None:

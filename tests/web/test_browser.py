@@ -20,7 +20,8 @@ import pytest
 from jp_primary.auth.identity import Role
 from jp_primary.testing.lbdumps import generate_job
 from tests.helpers import ALICE, BOB, LB_HOST, SHARED, new_jobid, shared_data_or_skip
-from tests.web.conftest import Served
+
+Served = Any  # the ``served`` fixture's value (tests/web/conftest.py)
 
 pytestmark = pytest.mark.slow
 _JOBID = re.compile(r'DG\.JOBID="([^"]+)"')
@@ -101,15 +102,20 @@ def test_a_real_lb_dump_on_a_phone(browser: Any, served: Served, tmp_path: Path)
     dump = (folder / "sample_job_cleared.lb").read_bytes()
     text = dump.decode("utf-8", "replace")
     jobid, owner = _JOBID.search(text), _USER.search(text)
-    assert jobid is not None and owner is not None
+    assert jobid is not None
+    assert owner is not None
     key = _store(served, jobid.group(1), owner.group(1), dump)
     context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
     page = context.new_page()
     _sign_in(page, served, owner.group(1))
     page.goto(f"{served.base_url}/ui/jobs/{key}")
     states = [s for _b, s, _t in _states(page)]
-    assert states[0] == "Submitted" and states[-1] == "Cleared"
-    times = [datetime.strptime(t, "%Y-%m-%d %H:%M:%S UTC") for _b, _s, t in _states(page)]
+    assert states[0] == "Submitted"
+    assert states[-1] == "Cleared"
+    times = [
+        datetime.strptime(t.replace("UTC", "+0000"), "%Y-%m-%d %H:%M:%S %z")
+        for _b, _s, t in _states(page)
+    ]
     assert times == sorted(times)
     # Usable on a phone: the page itself never scrolls sideways (wide tables scroll in place).
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -121,12 +127,18 @@ def test_a_real_lb_dump_on_a_phone(browser: Any, served: Served, tmp_path: Path)
 
 def test_another_users_job_and_a_forged_form(browser: Any, served: Served, tmp_path: Path) -> None:
     jobid = new_jobid()
-    key = _store(served, jobid, ALICE, "\n".join(generate_job(random.Random(2), "done", jobid=jobid)).encode())
+    key = _store(
+        served,
+        jobid,
+        ALICE,
+        "\n".join(generate_job(random.Random(2), "done", jobid=jobid)).encode(),
+    )
     context = browser.new_context()
     page = context.new_page()
     _sign_in(page, served, BOB)
     answer = page.goto(f"{served.base_url}/ui/jobs/{key}")
-    assert answer is not None and answer.status == 403
+    assert answer is not None
+    assert answer.status == 403
     assert page.get_by_role("heading", level=1).inner_text() == "Not allowed"
     page.screenshot(path=str(tmp_path / "forbidden.png"))
     # Alice's own page, its tag form stripped of the CSRF token: refused.
@@ -142,7 +154,9 @@ def test_another_users_job_and_a_forged_form(browser: Any, served: Served, tmp_p
     context.close()
 
 
-def test_api_docs_load_with_the_network_blocked(browser: Any, served: Served, tmp_path: Path) -> None:
+def test_api_docs_load_with_the_network_blocked(
+    browser: Any, served: Served, tmp_path: Path
+) -> None:
     context = browser.new_context()
     left: list[str] = []
 

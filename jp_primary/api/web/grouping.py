@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -10,17 +11,25 @@ from jp_primary.attributes import names
 
 
 class StoredValue(Protocol):  # what the services hand out (api/ does not import db/)
-    name: str
-    value: str
-    origin: str
-    origin_detail: str | None
-    timestamp: datetime
-    author: str | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def origin_detail(self) -> str | None: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def author(self) -> str | None: ...
+
 
 # Longest first, so that ``…/LB/Attributes:JDL:x`` lands under the JDL namespace.
 _KNOWN = sorted(
     {getattr(names, n) for n in dir(names) if n.isupper() and isinstance(getattr(names, n), str)}
-    & set(names.ALIASES.values()) | {names.JP_PRIMARY, names.CONDOR_LOG},
+    & set(names.ALIASES.values())
+    | {names.JP_PRIMARY, names.CONDOR_LOG},
     key=len,
     reverse=True,
 )
@@ -60,7 +69,7 @@ def split_name(name: str) -> tuple[str, str]:
     return (namespace, local) if sep else ("", name)
 
 
-def grouped(values: list[StoredValue]) -> list[Group]:
+def grouped(values: Sequence[StoredValue]) -> list[Group]:
     groups: dict[tuple[str, str], Group] = {}
     for value in values:
         namespace, local = split_name(value.name)
@@ -80,7 +89,7 @@ class ShownTag:
     timestamp: datetime
 
 
-def tags(values: list[StoredValue]) -> list[ShownTag]:
+def tags(values: Sequence[StoredValue]) -> list[ShownTag]:
     shown = []
     for value in values:
         if value.origin != "USER":

@@ -19,28 +19,33 @@ from jp_primary.auth.authenticate import Credentials
 from jp_primary.errors import InvalidInput, JPError, NotFound
 from jp_primary.services.provenance.outcome import run_of
 from jp_primary.services.tags import Tag
-from jp_primary.text import SubjectText
+from jp_primary.text import SUBJECT_MAX, SubjectText, text_problem
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
 def _next(target: str | None) -> str:
     """Only a path of this web view (no open redirect to another site)."""
-    if not target:
+    if not target or text_problem(target, SUBJECT_MAX) is not None:
         return "/ui/"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/ui/"):
+    if parts.scheme or parts.netloc or not parts.path.startswith("/ui/") or "\\" in parts.path:
         return "/ui/"
     return parts.path
 
 
 @router.get("/", dependencies=[Anyone])
 async def home(request: Request) -> Response:
+    """The start page: the sign-in state and the job search."""
     return page(request, "home.html")
 
 
 @router.get("/sign-in", dependencies=[Anyone])
-async def sign_in_form(request: Request, next: str = "/ui/") -> Response:  # noqa: A002
+async def sign_in_form(
+    request: Request,
+    next: Annotated[SubjectText, Query(description="the page to return to")] = "/ui/",  # noqa: A002
+) -> Response:
+    """The sign-in form (a token; a certificate needs none)."""
     return page(request, "sign_in.html", next=_next(next))
 
 
@@ -63,6 +68,7 @@ async def sign_in(request: Request, services: Services) -> Response:
 
 @router.post("/sign-out", dependencies=[Anyone])
 async def sign_out(request: Request) -> Response:
+    """Forget the kept token (a client certificate still identifies the browser)."""
     await session.form(request)
     response = RedirectResponse("/ui/", 303)
     session.sign_out(request, response)
@@ -93,6 +99,7 @@ async def search(
 async def job_page(
     key: JobKey, request: Request, services: Services, caller: Caller = AnyUserForJobRead
 ) -> Response:
+    """A job's page: its status timeline, files, tags and attributes."""
     snapshot = await services.provenance.snapshot(caller, key)
     return page(
         request,
@@ -109,6 +116,7 @@ async def job_page(
 async def add_tag(
     key: JobKey, request: Request, services: Services, caller: Caller = AnyUserForJobWrite
 ) -> Response:
+    """Record a tag from the job page's form, then show the page again."""
     fields = await session.form(request)
     try:
         tag = TagIn(name=fields.get("name", ""), value=fields.get("value", ""))
@@ -127,17 +135,20 @@ async def download(
     name: FileName = "",
     caller: Caller = AnyUserForJobRead,
 ) -> Response:
+    """A stored file's bytes, as an attachment."""
     row = await services.files.find(caller, key, file_class, name)
     await services.files.ensure_present(row)
     filename = name or f"{key}.{row.file_class}"
-    plain = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename)
+    plain = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in filename
+    )
     return StreamingResponse(
         services.files.read(row, 0, None),
         media_type=row.content_type or "application/octet-stream",
         headers={
             "Content-Length": str(row.size),
             "ETag": f'"{row.sha256}"',
-            "Content-Disposition": f"attachment; filename=\"{plain}\"; "
+            "Content-Disposition": f'attachment; filename="{plain}"; '
             f"filename*=UTF-8''{quote(filename, safe='')}",
         },
     )

@@ -15,6 +15,7 @@ STATIC = files("jp_primary.api.web") / "static"
 
 @router.get("/{name}", dependencies=[Anyone])
 async def static(name: Literal["ui.css"]) -> Response:
+    """The web view's stylesheet."""
     return Response(
         (STATIC / name).read_bytes(),
         media_type="text/css",

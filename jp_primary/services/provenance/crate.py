@@ -53,7 +53,9 @@ def _download(base_url: str, key: str, view: FileView) -> str:
     return url + (f"?name={quote(view.file.name, safe='')}" if view.file.name else "")
 
 
-def build(snapshot: JobSnapshot, base_url: str, links: bool) -> tuple[dict[str, Any], list[CrateEntry]]:
+def build(
+    snapshot: JobSnapshot, base_url: str, links: bool
+) -> tuple[dict[str, Any], list[CrateEntry]]:
     """The crate's metadata and what goes into the zip besides it."""
     job = snapshot.job
     run = run_of(snapshot)
@@ -63,7 +65,9 @@ def build(snapshot: JobSnapshot, base_url: str, links: bool) -> tuple[dict[str, 
     crate.license = "https://spdx.org/licenses/CC0-1.0"
     profile = crate.add(
         ContextEntity(
-            crate, PROCESS_PROFILE, {"@type": "CreativeWork", "name": "Process Run Crate", "version": "0.6"}
+            crate,
+            PROCESS_PROFILE,
+            {"@type": "CreativeWork", "name": "Process Run Crate", "version": "0.6"},
         )
     )
     crate.root_dataset["conformsTo"] = [profile]
@@ -71,7 +75,7 @@ def build(snapshot: JobSnapshot, base_url: str, links: bool) -> tuple[dict[str, 
     entities: dict[int, Any] = {}
     for view in snapshot.files:
         stored = view.file
-        props = {
+        props: dict[str, Any] = {
             "name": stored.name or stored.file_class,
             "sha256": stored.sha256,
             "contentSize": str(stored.size),
@@ -90,29 +94,31 @@ def build(snapshot: JobSnapshot, base_url: str, links: bool) -> tuple[dict[str, 
         entities[stored.id] = entity
     instrument = _instrument(crate, snapshot, entities, entries)
     owner = crate.add(Person(crate, "#owner", {"name": job.owner, "identifier": job.owner}))
-    props: dict[str, Any] = {
+    action_props: dict[str, Any] = {
         "name": f"Run of grid job {job.jobid}",
         "identifier": job.jobid,
         "agent": owner,
     }
     if run.start:
-        props["startTime"] = run.start.isoformat()
+        action_props["startTime"] = run.start.isoformat()
     if run.end:
-        props["endTime"] = run.end.isoformat()
+        action_props["endTime"] = run.end.isoformat()
     if run.succeeded is not None:
-        props["actionStatus"] = COMPLETED if run.succeeded else FAILED
+        action_props["actionStatus"] = COMPLETED if run.succeeded else FAILED
     if run.error:
-        props["error"] = run.error
+        action_props["error"] = run.error
     inputs = [entities[v.file.id] for v in snapshot.files if v.file.file_class in INPUT_CLASSES]
     outputs = [entities[v.file.id] for v in snapshot.files if v.file.file_class in OUTPUT_CLASSES]
     action = crate.add_action(
-        instrument, identifier="#run", object=inputs, result=outputs, properties=props
+        instrument, identifier="#run", object=inputs, result=outputs, properties=action_props
     )
     crate.root_dataset["mentions"] = [action]  # the profile: the root entity mentions the run
     return crate.metadata.generate(), entries
 
 
-def _instrument(crate: ROCrate, snapshot: JobSnapshot, entities: dict[int, Any], entries: list[CrateEntry]) -> Any:
+def _instrument(
+    crate: ROCrate, snapshot: JobSnapshot, entities: dict[int, Any], entries: list[CrateEntry]
+) -> Any:
     """The job description that was run: the stored JDL file, else the JDL L&B recorded."""
     for view in snapshot.files:
         if view.file.file_class == "jdl":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 from prov.model import PROV_LABEL, PROV_TYPE, PROV_VALUE, ProvDocument
@@ -55,22 +56,18 @@ def document(snapshot: JobSnapshot, base_url: str) -> ProvDocument:
     doc.add_namespace("job", f"{job_url}/")
     doc.add_namespace("agents", f"{base_url}/v1/agents/")
     run = run_of(snapshot)
-    activity = doc.activity(
-        "job:run",
-        run.start or job.registered_at,
-        run.end,
-        {
-            PROV_LABEL: job.jobid,
-            PROV_TYPE: "jp:GridJob",
-            "jp:jobid": job.jobid,
-            "jp:key": job.key,
-            "jp:registeredAt": job.registered_at,
-            **_outcome(run),
-        },
-    )
-    agents: dict[str, object] = {}
+    described: dict[Any, Any] = {
+        PROV_LABEL: job.jobid,
+        PROV_TYPE: "jp:GridJob",
+        "jp:jobid": job.jobid,
+        "jp:key": job.key,
+        "jp:registeredAt": job.registered_at,
+        **_outcome(run),
+    }
+    activity = doc.activity("job:run", run.start or job.registered_at, run.end, described)
+    agents: dict[str, Any] = {}
 
-    def agent(subject: str, kind: str) -> object:
+    def agent(subject: str, kind: str) -> Any:
         if subject not in agents:
             agents[subject] = doc.agent(
                 f"agents:{agent_id(subject)}",
@@ -85,7 +82,9 @@ def document(snapshot: JobSnapshot, base_url: str) -> ProvDocument:
         doc.actedOnBehalfOf(registrar, owner, activity)
     for view in snapshot.files:
         stored = view.file
-        local = f"files/{stored.file_class}" + (f"/{quote(stored.name, safe='')}" if stored.name else "")
+        local = f"files/{stored.file_class}" + (
+            f"/{quote(stored.name, safe='')}" if stored.name else ""
+        )
         entity = doc.entity(
             f"job:{local}",
             {
@@ -110,8 +109,8 @@ def document(snapshot: JobSnapshot, base_url: str) -> ProvDocument:
     return doc
 
 
-def _outcome(run: Run) -> dict[str, object]:
-    found: dict[str, object] = {}
+def _outcome(run: Run) -> dict[str, Any]:
+    found: dict[str, Any] = {}
     if run.final_state:
         found["jp:finalState"] = run.final_state
     if run.succeeded is not None:
@@ -125,12 +124,12 @@ def _outcome(run: Run) -> dict[str, object]:
     return found
 
 
-def _states(doc: ProvDocument, activity: object, run: Run) -> None:
+def _states(doc: ProvDocument, activity: Any, run: Run) -> None:
     previous = None
     for index, step in enumerate(run.timeline.steps, start=1):
         if step.at is None:
             continue
-        attrs: dict[str, object] = {
+        attrs: dict[Any, Any] = {
             PROV_TYPE: "jp:JobState",
             PROV_VALUE: step.state,
             PROV_LABEL: step.state,
@@ -151,8 +150,8 @@ def _download(job_url: str, file_class: str, name: str) -> str:
 
 
 def serialize(doc: ProvDocument, fmt: ProvFormat) -> str:
-    text: str = doc.serialize(format=fmt.serializer, **dict(fmt.options))
-    return text
+    text = doc.serialize(format=fmt.serializer, **dict(fmt.options))
+    return text or ""
 
 
 def when(at: datetime | None) -> str | None:

@@ -43,7 +43,9 @@ class ProvenanceService:
     async def snapshot(self, identity: Identity, key: str) -> JobSnapshot:
         def load(session: Session) -> JobSnapshot:
             job = jobs.readable_job(session, identity, key)
-            return JobSnapshot(job, self.files.list_in(session, identity, key), _values(session, job))
+            return JobSnapshot(
+                job, self.files.list_in(session, identity, key), _values(session, job)
+            )
 
         return await self.db.run(load)
 

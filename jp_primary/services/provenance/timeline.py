@@ -101,21 +101,23 @@ def lb_branches(steps: list[Step]) -> list[list[Step]]:
 def condor_branches(values: dict[str, list[tuple[str, str]]]) -> list[list[Step]]:
     """Submit, then one branch per execution with the holds, the end or the removal after it."""
     events: list[Step] = []
-    for at in values.get("submitTime", []):
-        events.append(Step("Submitted", _when(at[0]), where=_first(values, "submitHost")))
+    for submitted, _ in values.get("submitTime", []):
+        events.append(Step("Submitted", _when(submitted), where=_first(values, "submitHost")))
     hosts = [h for h, _ in values.get("executeHost", [])]
-    for index, (at, _) in enumerate(values.get("executeTime", [])):
+    for index, (started, _) in enumerate(values.get("executeTime", [])):
         where = hosts[index] if index < len(hosts) else ""
-        events.append(Step("Running", _when(at), where=where))
+        events.append(Step("Running", _when(started), where=where))
     reasons = [r for r, _ in values.get("holdReason", [])]
-    for index, (at, _) in enumerate(values.get("holdTime", [])):
-        events.append(Step("Held", _when(at), reason=reasons[index] if index < len(reasons) else ""))
-    for at, _ in values.get("terminateTime", []):
+    for index, (held, _) in enumerate(values.get("holdTime", [])):
+        events.append(
+            Step("Held", _when(held), reason=reasons[index] if index < len(reasons) else "")
+        )
+    for ended, _ in values.get("terminateTime", []):
         normal = _first(values, "terminatedNormally") == "true"
         code = _first(values, "returnValue") if normal else _first(values, "terminatedBySignal")
-        events.append(Step("Completed", _when(at), done_code=code))
-    for at, _ in values.get("abortTime", []):
-        events.append(Step("Removed", _when(at), reason=_first(values, "abortReason")))
+        events.append(Step("Completed", _when(ended), done_code=code))
+    for removed, _ in values.get("abortTime", []):
+        events.append(Step("Removed", _when(removed), reason=_first(values, "abortReason")))
     events.sort(key=lambda s: s.at or datetime.min.replace(tzinfo=UTC))
     branches: list[list[Step]] = [[]]
     runs = 0
