@@ -298,10 +298,12 @@ def test_web_view_signs_in_with_the_client_certificate(
 ) -> None:
     home = tls(deployment, "alice_proxy", "GET", "/ui/")
     assert home.status_code == 200
-    assert f'id="who">{ALICE}</strong>' in home.text and "(client certificate)" in home.text
+    assert f'id="who">{ALICE}</strong>' in home.text
+    assert "(client certificate)" in home.text
     assert tls(deployment, "alice_proxy", "GET", f"/ui/jobs/{alice_job}").status_code == 200
     forbidden = tls(deployment, "bob", "GET", f"/ui/jobs/{alice_job}")
-    assert forbidden.status_code == 403 and "<h1>Not allowed</h1>" in forbidden.text
+    assert forbidden.status_code == 403
+    assert "<h1>Not allowed</h1>" in forbidden.text
 
 
 def test_web_view_token_cookie_is_secure_over_tls(deployment: Deployment, alice_job: str) -> None:
@@ -315,7 +317,9 @@ def test_web_view_token_cookie_is_secure_over_tls(deployment: Deployment, alice_
         signed = client.post("/ui/sign-in", data={"csrf": csrf.group(1), "token": token})
         assert signed.status_code == 303
         cookie = signed.headers["set-cookie"]
-        assert "jp_ui_token=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
+        assert "jp_ui_token=" in cookie
+        assert "Secure" in cookie
+        assert "HttpOnly" in cookie
         assert client.get(f"/ui/jobs/{alice_job}").status_code == 200
 
 
