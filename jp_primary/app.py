@@ -19,6 +19,7 @@ from jp_primary.api import (
     health,
     jobs,
     provenance,
+    query,
     records,
     tags,
     uploads,
@@ -48,6 +49,7 @@ ROUTERS = (
     docs.router,
     pages.router,
     static_files.router,
+    query.router,
 )
 
 

@@ -21,6 +21,7 @@ from jp_primary.services.gc import GcService
 from jp_primary.services.jobs import Registrar
 from jp_primary.services.provenance.snapshot import ProvenanceService
 from jp_primary.services.quarantine import QuarantineService
+from jp_primary.services.query import QueryService
 from jp_primary.services.records import RecordService
 from jp_primary.services.reextract import ReextractService
 from jp_primary.services.tags import TagLimits, TagService, reserved_namespaces
@@ -56,14 +57,16 @@ class AppServices:
     gc: GcService
     reextract: ReextractService
     provenance: ProvenanceService
+    query: QueryService
 
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
         engine = create_db_engine(settings.database_url, settings.database.pool_size)
-        db = Database(engine)
-        backend = create_backend(settings)
         plugins = PluginRegistry()
         plugins.load()
+        types = plugins.attribute_types()
+        db = Database(engine, types)
+        backend = create_backend(settings)
         limits = UploadLimits(
             max_file_size=int(settings.storage.max_file_size),
             deadline_seconds=settings.storage.upload_deadline,
@@ -88,6 +91,7 @@ class AppServices:
             gc=GcService(db, backend),
             reextract=ReextractService(db, backend, plugins, extraction_limits(settings)),
             provenance=ProvenanceService(db, files),
+            query=QueryService(db, types, settings.database.query_timeout),
         )
 
     async def check_ready(self) -> None:
