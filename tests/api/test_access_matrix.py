@@ -190,8 +190,8 @@ CASES: list[Case] = [
     (
         "GET",
         "/ui/search",
-        READ | {"anonymous": 303},
-        lambda w: {"url": "/ui/search", "params": {"jobid": w.jobid, "go": "0"}},
+        READ | {"anonymous": 303, "owner": 303, "trusted": 303, "admin": 303},
+        lambda w: {"url": "/ui/search", "params": {"jobid": w.jobid}},
     ),
     ("GET", "/ui/jobs/{key}", PAGE_READ, lambda w: {"url": f"/ui/jobs/{w.key}"}),
     (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+import secrets
 import time
 
 import jwt
@@ -197,3 +198,37 @@ def test_pages_load_nothing_from_elsewhere(api: Api) -> None:
         assert all(not s.startswith(("http:", "https:", "//")) for s in sources), (path, sources)
     assert api.client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
     assert "text/css" in api.client.get("/ui/static/ui.css").headers["content-type"]
+
+
+def test_search_by_attribute_a_page_at_a_time(api: Api) -> None:
+    campaign_name = secrets.token_hex(6)
+    mine = {register_job(api) for _ in range(27)}
+    tagged = sorted(mine)[:3]
+    for key in tagged:
+        api.client.post(
+            f"/v1/jobs/{key}/tags",
+            json={"name": "campaign", "value": campaign_name},
+            headers=api.auth(ALICE),
+        )
+    register_job(api, BOB)  # never listed for Alice
+    _sign_in(api)
+    seen: list[str] = []
+    url: str | None = "/ui/search?attr=jp%3AjobId&op=prefix&value=https%3A%2F%2Flb.example.org"
+    pages = 0
+    while url is not None:
+        answer = api.client.get(url)
+        assert answer.status_code == 200, answer.text
+        seen += re.findall(r'<a href="/ui/jobs/([^"]+)">', answer.text)
+        following = re.search(r'<a href="([^"]+)" rel="next">', answer.text)
+        url = following.group(1).replace("&amp;", "&") if following else None
+        pages += 1
+    assert pages >= 2  # 25 a page
+    assert set(seen) >= mine  # the database is shared with the other tests of the run
+    assert len(seen) == len(set(seen))
+    campaign = api.client.get(
+        "/ui/search", params={"attr": "tag:campaign", "op": "eq", "value": campaign_name}
+    ).text
+    assert sorted(re.findall(r'<a href="/ui/jobs/([^"]+)">', campaign)) == tagged
+    bad = api.client.get("/ui/search", params={"attr": "lb:status", "op": "lt", "value": "x"})
+    assert bad.status_code == 422
+    assert "where[0]" in bad.text

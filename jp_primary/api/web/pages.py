@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-from urllib.parse import quote, urlsplit
+from typing import Annotated, Literal
+from urllib.parse import quote, urlencode, urlsplit
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -15,11 +15,21 @@ from jp_primary.api.policies import Anyone, AnyUser, AnyUserForJobRead, AnyUserF
 from jp_primary.api.schemas import TagIn
 from jp_primary.api.web import grouping, session
 from jp_primary.api.web.render import page
+from jp_primary.attributes.conditions import Condition
+from jp_primary.attributes.names import LB_ATTRIBUTES, SYSTEM_REGTIME
 from jp_primary.auth.authenticate import Credentials
 from jp_primary.errors import InvalidInput, JPError, NotFound
 from jp_primary.services.provenance.outcome import run_of
+from jp_primary.services.query import Query as JobQuery
 from jp_primary.services.tags import Tag
-from jp_primary.text import SUBJECT_MAX, SubjectText, text_problem
+from jp_primary.text import (
+    SUBJECT_MAX,
+    AttributeNameText,
+    NameText,
+    SubjectText,
+    ValueText,
+    text_problem,
+)
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -75,24 +85,58 @@ async def sign_out(request: Request) -> Response:
     return response
 
 
+SEARCH_OPERATORS = ("eq", "ne", "lt", "gt", "prefix", "exists")
+SearchOperator = Literal["eq", "ne", "lt", "gt", "prefix", "exists"]
+PAGE_SIZE = 25
+SHOWN = (f"{LB_ATTRIBUTES}:status", SYSTEM_REGTIME)
+
+
 @router.get("/search")
 async def search(
     request: Request,
     services: Services,
     jobid: Annotated[SubjectText | None, Query()] = None,
+    attr: Annotated[AttributeNameText | None, Query()] = None,
+    op: SearchOperator = "eq",
+    value: Annotated[ValueText | None, Query()] = None,
+    after: Annotated[NameText | None, Query()] = None,
     caller: Caller = AnyUser,
 ) -> Response:
-    """Find a job by its jobid (one answer: a jobid names one job)."""
-    results = []
-    if jobid:
+    """Find a job by its jobid, or list the jobs whose attribute satisfies a condition (all the
+    jobs the caller may see without one), a page at a time (POST /v1/query underneath)."""
+    if jobid and jobid.strip():
         try:
             found = await services.files.job_by_jobid(caller, jobid.strip())
-            results.append(found.job)
         except NotFound:
-            pass
-    if len(results) == 1 and request.query_params.get("go", "1") == "1":
-        return RedirectResponse(f"/ui/jobs/{results[0].key}", 303)
-    return page(request, "search.html", jobid=jobid, results=results)
+            return page(request, "search.html", jobid=jobid, missing=True, **_form(attr, op, value))
+        return RedirectResponse(f"/ui/jobs/{quote(found.job.key, safe='')}", 303)
+    where = []
+    if attr and attr.strip():
+        given = None if op == "exists" else (value or "")
+        where.append(Condition(attr.strip(), op, given))
+    query = JobQuery(where, SHOWN, latest=True, limit=PAGE_SIZE, after=after or None)
+    found_page = await services.query.query(caller, query)
+    rows = [(job, {v.name: v.value for v in job.values}) for job in found_page.jobs]
+    following = None
+    if found_page.next:
+        params = {k: v for k, v in _form(attr, op, value).items() if v}
+        following = "/ui/search?" + urlencode(params | {"after": found_page.next})
+    return page(
+        request,
+        "search.html",
+        rows=rows,
+        status_name=SHOWN[0],
+        regtime_name=SHOWN[1],
+        following=following,
+        paged=bool(after),
+        first="/ui/search?" + urlencode({k: v for k, v in _form(attr, op, value).items() if v}),
+        operators=SEARCH_OPERATORS,
+        **_form(attr, op, value),
+    )
+
+
+def _form(attr: str | None, op: str, value: str | None) -> dict[str, str]:
+    return {"attr": attr or "", "op": op, "value": value or ""}
 
 
 @router.get("/jobs/{key}")

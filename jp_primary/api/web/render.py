@@ -74,7 +74,7 @@ def identity_of(request: Request) -> Identity | None:
     return found if isinstance(found, Identity) else None
 
 
-def page(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+def page(request: Request, template: str, status: int = 200, /, **context: Any) -> HTMLResponse:
     token, new = session.csrf_token(request)
     identity = identity_of(request)
     html = ENV.get_template(template).render(
