@@ -13,7 +13,9 @@ from jp_primary.api.deps import Caller, Services, base_url
 from jp_primary.api.errors import Responses, responses
 from jp_primary.api.params import JobKey
 from jp_primary.api.policies import AnyUserForJobRead
+from jp_primary.auth.identity import Identity
 from jp_primary.errors import NotAcceptable
+from jp_primary.services.container import AppServices
 from jp_primary.services.provenance import crate, provdoc
 
 router = APIRouter(prefix="/v1/jobs/{key}", tags=["provenance"])
@@ -61,6 +63,31 @@ def negotiate(header: str | None) -> provdoc.ProvFormat:
     raise NotAcceptable(f"this resource is available as {offered}; ask for one of them in Accept")
 
 
+async def prov_response(
+    services: AppServices, caller: Identity, key: str, fmt: provdoc.ProvFormat, base: str
+) -> Response:
+    snapshot = await services.provenance.snapshot(caller, key)
+    body = provdoc.serialize(provdoc.document(snapshot, base), fmt)
+    return Response(body, media_type=fmt.media_type, headers={"Vary": "Accept"})
+
+
+async def crate_response(
+    services: AppServices, caller: Identity, key: str, links: bool, base: str
+) -> Response:
+    snapshot = await services.provenance.snapshot(caller, key)
+    metadata, entries = crate.build(snapshot, base, links)
+    for entry in entries:
+        if entry.view is not None:
+            await services.files.ensure_present(entry.view.file)
+    body = crate.stream_zip(metadata, entries, services.provenance.read, datetime.now(UTC))
+    name = f"{snapshot.job.key}.crate.zip"
+    return StreamingResponse(
+        body,
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
 @router.get(
     "/prov", response_class=Response, responses=responses(401, 403, 404, 406, 422, extra=PROV)
 )
@@ -69,9 +96,7 @@ async def get_prov(
 ) -> Response:
     """The job's provenance as W3C PROV (OGC API - Processes Part 4 ``/jobs/{id}/prov``)."""
     fmt = negotiate(request.headers.get("accept"))
-    snapshot = await services.provenance.snapshot(caller, key)
-    body = provdoc.serialize(provdoc.document(snapshot, base_url(request, services)), fmt)
-    return Response(body, media_type=fmt.media_type, headers={"Vary": "Accept"})
+    return await prov_response(services, caller, key, fmt, base_url(request, services))
 
 
 @router.get(
@@ -86,15 +111,5 @@ async def get_ro_crate(
 ) -> Response:
     """The job as a Process Run Crate zip: its stored files inside (or, with files=links,
     referenced by their download URLs), each with its sha256, and the run as a CreateAction."""
-    snapshot = await services.provenance.snapshot(caller, key)
-    metadata, entries = crate.build(snapshot, base_url(request, services), files == "links")
-    for entry in entries:
-        if entry.view is not None:
-            await services.files.ensure_present(entry.view.file)
-    body = crate.stream_zip(metadata, entries, services.provenance.read, datetime.now(UTC))
-    name = f"{snapshot.job.key}.crate.zip"
-    return StreamingResponse(
-        body,
-        media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    links = files == "links"
+    return await crate_response(services, caller, key, links, base_url(request, services))

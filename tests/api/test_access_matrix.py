@@ -206,6 +206,8 @@ CASES: list[Case] = [
             }
         ),
     ),
+    ("GET", "/ui/jobs/{key}/prov", PAGE_READ, lambda w: {"url": f"/ui/jobs/{w.key}/prov"}),
+    ("GET", "/ui/jobs/{key}/ro-crate", PAGE_READ, lambda w: {"url": f"/ui/jobs/{w.key}/ro-crate"}),
     (
         "GET",
         "/ui/jobs/{key}/files/{file_class}",

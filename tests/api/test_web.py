@@ -4,10 +4,12 @@ timeline, tags and downloads (the browser tests in tests/web drive the same page
 from __future__ import annotations
 
 import hashlib
+import io
 import random
 import re
 import secrets
 import time
+import zipfile
 
 import jwt
 
@@ -232,3 +234,19 @@ def test_search_by_attribute_a_page_at_a_time(api: Api) -> None:
     bad = api.client.get("/ui/search", params={"attr": "lb:status", "op": "lt", "value": "x"})
     assert bad.status_code == 422
     assert "where[0]" in bad.text
+
+
+def test_the_page_offers_the_exports(api: Api) -> None:
+    key, jobid, dump = _job(api)
+    _sign_in(api)
+    page = api.client.get(f"/ui/jobs/{key}").text
+    links = re.findall(r'href="(/ui/jobs/[^"]+/(?:prov|ro-crate)[^"]*)"', page)
+    assert len(links) == 5
+    provn = api.client.get(f"/ui/jobs/{key}/prov", params={"format": "provn"})
+    assert provn.headers["content-type"].startswith("text/provenance-notation")
+    assert provn.text.startswith("document")
+    assert f'filename="{key}.provn"' in provn.headers["content-disposition"]
+    crate = api.client.get(f"/ui/jobs/{key}/ro-crate")
+    archive = zipfile.ZipFile(io.BytesIO(crate.content))
+    assert archive.read("files/lb/lb") == dump
+    assert jobid in archive.read("ro-crate-metadata.json").decode()

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
-from jp_primary.api.deps import Caller, Services
+from jp_primary.api.deps import Caller, Services, base_url
 from jp_primary.api.params import FileClass, FileName, JobKey
 from jp_primary.api.policies import Anyone, AnyUser, AnyUserForJobRead, AnyUserForJobWrite
+from jp_primary.api.provenance import crate_response, prov_response
 from jp_primary.api.schemas import TagIn
 from jp_primary.api.web import grouping, session
 from jp_primary.api.web.render import page
@@ -19,6 +20,7 @@ from jp_primary.attributes.conditions import Condition
 from jp_primary.attributes.names import LB_ATTRIBUTES, SYSTEM_REGTIME
 from jp_primary.auth.authenticate import Credentials
 from jp_primary.errors import InvalidInput, JPError, NotFound
+from jp_primary.services.provenance import provdoc
 from jp_primary.services.provenance.outcome import run_of
 from jp_primary.services.query import Query as JobQuery
 from jp_primary.services.tags import Tag
@@ -196,3 +198,35 @@ async def download(
             f"filename*=UTF-8''{quote(filename, safe='')}",
         },
     )
+
+
+@router.get("/jobs/{key}/prov")
+async def job_prov(
+    key: JobKey,
+    request: Request,
+    services: Services,
+    format: Literal["json", "provn", "xml", "turtle"] = "json",  # noqa: A002
+    caller: Caller = AnyUserForJobRead,
+) -> Response:
+    """The job's PROV document, as the API gives it, for the browser to save."""
+    media, suffix = _PROV_FORMATS[format]
+    fmt = next(f for f in provdoc.FORMATS if f.media_type == media)
+    answer = await prov_response(services, caller, key, fmt, base_url(request, services))
+    answer.headers["Content-Disposition"] = f'attachment; filename="{key}.{suffix}"'
+    return answer
+
+
+@router.get("/jobs/{key}/ro-crate")
+async def job_crate(
+    key: JobKey, request: Request, services: Services, caller: Caller = AnyUserForJobRead
+) -> Response:
+    """The job's Process Run Crate, as the API gives it, for the browser to save."""
+    return await crate_response(services, caller, key, False, base_url(request, services))
+
+
+_PROV_FORMATS = {  # ?format= → (media type, file name suffix)
+    "json": ("application/json", "prov.json"),
+    "provn": ("text/provenance-notation", "provn"),
+    "xml": ("application/provenance+xml", "prov.xml"),
+    "turtle": ("text/turtle", "ttl"),
+}
