@@ -10,6 +10,7 @@ import re
 import secrets
 import time
 import zipfile
+from collections.abc import Callable
 
 import jwt
 
@@ -250,3 +251,15 @@ def test_the_page_offers_the_exports(api: Api) -> None:
     archive = zipfile.ZipFile(io.BytesIO(crate.content))
     assert archive.read("files/lb/lb") == dump
     assert jobid in archive.read("ro-crate-metadata.json").decode()
+
+
+def test_the_cookie_is_secure_behind_a_tls_front_end(make_api: Callable[..., Api]) -> None:
+    api = make_api(server={"public_url": "https://jp.example.org"})
+    csrf = CSRF_RE.search(api.client.get("/ui/sign-in").text)
+    assert csrf is not None
+    answer = api.client.post(
+        "/ui/sign-in",
+        data={"csrf": csrf.group(1), "token": api.tokens.issue(ALICE, ())},
+        follow_redirects=False,
+    )
+    assert "Secure" in answer.headers["set-cookie"]

@@ -22,7 +22,9 @@ TOKEN_DAYS = 1  # the browser forgets the token after this even if it is valid l
 
 
 def secure(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Over TLS, or behind a TLS-terminating front end (``JP_PUBLIC_URL`` is https)."""
+    public = request.app.state.services.settings.server.public_url or ""
+    return request.url.scheme == "https" or str(public).startswith("https://")
 
 
 def _set(request: Request, response: Response, name: str, value: str, max_age: int | None) -> None:
