@@ -121,6 +121,7 @@ def test_a_real_lb_dump_on_a_phone(browser: Any, served: Served, tmp_path: Path)
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0
     page.screenshot(path=str(tmp_path / "job-phone.png"), full_page=True)
+    page.screenshot(path=str(tmp_path / "job-phone-top.png"))  # what the phone shows first
     assert SHARED in folder.parents
     context.close()
 
