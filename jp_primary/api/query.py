@@ -22,7 +22,7 @@ from jp_primary.services.query import JobValues, Query
 router = APIRouter(prefix="/v1", tags=["query"])
 
 
-@router.post("/query", responses=responses(401, 413, 422, 503))
+@router.post("/query", responses=responses(400, 401, 413, 422, 503))
 async def query_jobs(
     body: QueryIn, services: Services, caller: Caller = AnyUserForQuery
 ) -> QueryOut:
@@ -38,7 +38,7 @@ async def query_jobs(
     return QueryOut(jobs=[_job_out(j) for j in page.jobs], next=page.next)
 
 
-@router.post("/jobs/attributes", responses=responses(401, 413, 422))
+@router.post("/jobs/attributes", responses=responses(400, 401, 413, 422))
 async def values_of_jobs(
     body: BulkValuesIn, services: Services, caller: Caller = AnyUserForJobRead
 ) -> BulkValuesOut:

@@ -193,8 +193,8 @@ def _successor(prefix: str) -> str | None:
 
 @contextmanager
 def _statement_timeout(session: Session, dialect: str, timeout_ms: int | None) -> Iterator[None]:
-    """``SET LOCAL statement_timeout`` on PostgreSQL around the statements inside; the
-    database's cancellation becomes ``QueryCancelled``."""
+    """``SET LOCAL statement_timeout`` on PostgreSQL for the rest of the transaction (a query's
+    own: the service runs each in one); the database's cancellation becomes ``QueryCancelled``."""
     if dialect != "postgresql" or not timeout_ms:
         yield
         return
@@ -205,7 +205,6 @@ def _statement_timeout(session: Session, dialect: str, timeout_ms: int | None) -
         if _is_cancel(exc):
             raise QueryCancelled(str(exc.orig)) from None
         raise
-    session.execute(text("SET LOCAL statement_timeout = 0"))
 
 
 def _is_cancel(exc: BaseException) -> bool:
