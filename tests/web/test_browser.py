@@ -84,6 +84,15 @@ def test_a_job_without_javascript(browser: Any, served: Served, tmp_path: Path) 
     page.get_by_role("button", name="Add tag").click()
     listed = page.locator("#tag-list tbody tr").first.locator("td").all_inner_texts()
     assert listed[:2] == ["experiment", "run 42"]
+    # The search page finds it by that tag.
+    page.goto(f"{served.base_url}/ui/search")
+    page.get_by_role("textbox", name="Attribute").fill("tag:experiment")
+    page.get_by_label("Condition").select_option("eq")
+    page.get_by_label("Value", exact=True).fill("run 42")
+    page.get_by_role("button", name="Search", exact=True).click()
+    assert page.locator("#result-list a").all_inner_texts() == [jobid]
+    page.locator("#result-list a").click()
+    page.wait_for_url(f"{served.base_url}/ui/jobs/{key}")
     # The dump downloads with the bytes that were stored.
     with page.expect_download() as info:
         page.get_by_role("link", name="Download lb").click()
