@@ -24,6 +24,7 @@ run: install
 test: install lint
 	@sh scripts/ensure-gridftp.sh
 	bash scripts/ensure-voms-clients.sh
+	@sh scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest
 
 ## Lint, format, types, and the layers (import-linter contracts in pyproject.toml)

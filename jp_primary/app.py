@@ -13,11 +13,13 @@ from jp_primary import __version__
 from jp_primary.api import (
     admin,
     attributes,
+    docs,
     errors,
     feeds,
     files,
     health,
     jobs,
+    provenance,
     query,
     records,
     tags,
@@ -27,6 +29,7 @@ from jp_primary.api import (
 from jp_primary.api.accesslog import AccessLogMiddleware
 from jp_primary.api.guard import RequestGuard
 from jp_primary.api.metrics import MetricsMiddleware
+from jp_primary.api.web import pages, static_files
 from jp_primary.config import Settings, load_settings
 from jp_primary.feed.dispatcher import FeedDispatcher, dispatch_settings
 from jp_primary.services.container import AppServices
@@ -42,9 +45,13 @@ ROUTERS = (
     tags.router,
     attributes.router,
     records.router,
+    provenance.router,
     whoami.router,
     admin.router,
     feeds.router,
+    docs.router,
+    pages.router,
+    static_files.router,
     query.router,
 )
 
@@ -86,6 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Job Provenance primary storage: the permanent archive of grid and batch jobs",
         lifespan=lifespan,
+        # /docs and /redoc come from api/docs.py, from assets installed with the package.
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
     for router in ROUTERS:

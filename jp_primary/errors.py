@@ -39,6 +39,12 @@ class NotFound(JPError):
     status_code = 404
 
 
+class NotAcceptable(JPError):
+    """None of the media types the client accepts can be produced (the detail lists them)."""
+
+    status_code = 406
+
+
 class Conflict(JPError):
     status_code = 409
 

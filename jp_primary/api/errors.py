@@ -8,13 +8,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
+from jp_primary.api.web import render as web_render
 from jp_primary.errors import BadRequest, JPError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ _DESCRIPTIONS = {
     401: "No identity, or invalid credentials",
     403: "The identity lacks the right",
     404: "No such job, file or upload",
+    406: "None of the media types in Accept can be produced (the detail lists those that can)",
     409: "Conflict with what is stored",
     410: "The upload ended or its deadline passed",
     413: "Too large: a file over the size limit, a JSON body over JP_MAX_JSON_BODY, or too many "
@@ -55,12 +57,14 @@ def _body(error: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": error, "detail": detail, **extra}
 
 
-async def _jp_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _jp_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, JPError)
+    if web_render.is_ui(_request):  # the web view's pages answer with pages
+        return web_render.error_page(_request, exc.status_code, exc.detail)
     return JSONResponse(_body(exc.error, exc.detail), exc.status_code, headers=exc.headers)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _validation_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = exc.errors()
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -69,6 +73,8 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
         {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors
     ]
     detail = "; ".join(f"{'.'.join(e['loc'])}: {e['msg']}" for e in readable)
+    if web_render.is_ui(_request):
+        return web_render.error_page(_request, 422, detail)
     return JSONResponse(_body("ValidationError", detail, errors=readable), 422)
 
 
@@ -90,7 +96,7 @@ def allowed_methods(request: Request) -> list[str]:
     return sorted(_methods(request.app.router.routes, request.scope))
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     name = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
     headers = dict(exc.headers or {})
@@ -98,6 +104,8 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 405 and (methods := allowed_methods(request)):
         headers["Allow"] = ", ".join(methods)
         detail = f"this path accepts {headers['Allow']}"
+    if web_render.is_ui(request) and exc.status_code == 404:
+        return web_render.error_page(request, 404, "there is no such page")
     return JSONResponse(_body(name, detail), exc.status_code, headers=headers)
 
 

@@ -8,7 +8,9 @@ middleware runs first:
   ``Transfer-Encoding``) is authenticated from its headers and TLS chain alone; without valid
   credentials it gets 401 and ``Connection: close`` and not one byte of its body is read. Every
   route that takes a body needs an identity; the anonymous routes (health, metrics) take none.
-  The identity is kept in the scope (``jp_identity``) for the route's policy.
+  The identity is kept in the scope (``jp_identity``) for the route's policy. The one exception
+  are the web view's sign-in and sign-out forms (``POST /ui/sign-in``, ``/ui/sign-out``), whose
+  small, capped bodies need no identity.
 - **Body cap.** Every route except the two byte-upload PUTs (``PUT /v1/uploads/{id}``,
   ``PUT /v1/jobs/{key}/files/{class}``, which stream to storage with their own size limit) gets
   at most ``JP_MAX_JSON_BODY`` bytes: a larger ``Content-Length`` gets 413 at once; a chunked
@@ -29,6 +31,9 @@ from jp_primary.auth.authenticate import credentials_from_scope
 from jp_primary.errors import JPError, Unauthenticated
 
 IDENTITY_KEY = "jp_identity"  # scope key: the identity resolved before the body
+# The web view's sign-in form carries the token itself, and signing out must work with an expired
+# one: their bodies are capped like any other, but there is no identity to check before reading.
+ANONYMOUS_FORMS = frozenset({"/ui/sign-in", "/ui/sign-out"})
 _UPLOAD_ROUTES = re.compile(r"^/v1/(uploads/[^/]+|jobs/[^/]+/files/[^/]+)$")
 _NO_CREDENTIALS = (
     "authentication required before sending a body: a bearer token, a client certificate or a "
@@ -111,7 +116,8 @@ class RequestGuard:
         if length <= 0 and not chunked:
             await self.app(scope, receive, send)
             return
-        if not await self._authenticated(scope, send):
+        anonymous_form = scope["method"] == "POST" and scope["path"] in ANONYMOUS_FORMS
+        if not anonymous_form and not await self._authenticated(scope, send):
             return
         if streams_large_body(scope["method"], scope["path"]):
             await self.app(scope, receive, send)

@@ -28,6 +28,21 @@ from jp_primary.config import Settings
 from jp_primary.errors import Unauthenticated
 from jp_primary.text import SUBJECT_MAX, text_problem
 
+# The web view (/ui/) keeps a pasted token in this cookie. It is read only for paths under UI_PATH
+# (the cookie's own Path too), so a browser's cookie never authenticates a REST call that a
+# foreign page could trigger; the UI's forms carry a CSRF token besides.
+UI_PATH = "/ui/"
+UI_TOKEN_COOKIE = "jp_ui_token"  # noqa: S105  # a cookie name, not a secret
+
+
+def cookie_value(header: str, name: str) -> str | None:
+    """One cookie of a ``Cookie`` header (RFC 6265 ``name=value; ...``), unquoted."""
+    for part in header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name:
+            return value.strip().strip('"') or None
+    return None
+
 
 @dataclass(frozen=True)
 class Credentials:
@@ -41,6 +56,9 @@ class Credentials:
 def credentials_from_scope(scope: Mapping[str, Any]) -> Credentials:
     """The credentials of one ASGI HTTP request (plain ASGI: no web framework needed).
 
+    Under ``/ui/`` a token kept in the ``jp_ui_token`` cookie counts as a bearer token when the
+    request has no ``Authorization`` header.
+
     ``scope["client"]`` must be the TCP peer: run uvicorn without proxy-header rewriting (or
     with ``forwarded_allow_ips`` not covering the trusted front ends), or a client could pose as
     a front end's address.
@@ -49,8 +67,12 @@ def credentials_from_scope(scope: Mapping[str, Any]) -> Credentials:
     scheme, _, token = headers.get("authorization", "").partition(" ")
     tls = scope.get("extensions", {}).get("tls") or {}
     client = scope.get("client")
+    bearer = token.strip() if scheme.lower() == "bearer" else None
+    if bearer is None and str(scope.get("path", "")).startswith(UI_PATH):
+        # The web view's signed-in token: the same bearer token, so the same authentication.
+        bearer = cookie_value(headers.get("cookie", ""), UI_TOKEN_COOKIE)
     return Credentials(
-        bearer=token.strip() if scheme.lower() == "bearer" else None,
+        bearer=bearer,
         peer_host=client[0] if client else None,
         headers=headers,
         tls_chain=list(tls.get("client_cert_chain") or []) or None,

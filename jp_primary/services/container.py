@@ -20,6 +20,7 @@ from jp_primary.services.feeds import FeedLimits, FeedService, build_engine
 from jp_primary.services.files import FileService
 from jp_primary.services.gc import GcService
 from jp_primary.services.jobs import Registrar
+from jp_primary.services.provenance.snapshot import ProvenanceService
 from jp_primary.services.quarantine import QuarantineService
 from jp_primary.services.query import QueryService
 from jp_primary.services.records import RecordService
@@ -57,6 +58,7 @@ class AppServices:
     gc: GcService
     reextract: ReextractService
     feeds: FeedService
+    provenance: ProvenanceService
     query: QueryService
 
     @classmethod
@@ -72,6 +74,7 @@ class AppServices:
             deadline_seconds=settings.storage.upload_deadline,
             extraction=extraction_limits(settings),
         )
+        files = FileService(db, backend, plugins)
         return cls(
             settings=settings,
             db=db,
@@ -79,7 +82,7 @@ class AppServices:
             plugins=plugins,
             authenticator=build_authenticator(settings),
             uploads=UploadService(db, backend, plugins, limits, configured_door(settings, engine)),
-            files=FileService(db, backend, plugins),
+            files=files,
             registrar=Registrar(
                 db, backend, timedelta(days=settings.storage.quarantine_retention_days)
             ),
@@ -93,6 +96,7 @@ class AppServices:
                 build_engine(db, plugins, settings.feed.batch_jobs),
                 FeedLimits(settings.feed.default_ttl, settings.feed.max_ttl),
             ),
+            provenance=ProvenanceService(db, files),
             query=QueryService(db, types, settings.database.query_timeout),
         )
 

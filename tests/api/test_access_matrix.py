@@ -27,6 +27,9 @@ EVERYONE = dict.fromkeys(WHO, 200)
 # Feed routes: indexers (their own feeds) and admins; the rest are refused at the route.
 FEEDS = dict.fromkeys(WHO, 403) | {"anonymous": 401}
 FEED_BODY = {"attributes": ["system:owner"], "history": False, "continuous": True}
+# The web view: a page that needs an identity sends anonymous browsers to sign in (303).
+PAGE_READ = READ | {"anonymous": 303}
+CSRF = {"headers": {"Cookie": "jp_ui_csrf=matrix"}}
 
 
 @dataclass
@@ -201,6 +204,59 @@ CASES: list[Case] = [
         dict.fromkeys(WHO, 403) | {"anonymous": 401, "admin": 200},
         lambda w: {"url": "/v1/admin/quarantine"},
     ),
+    ("GET", "/v1/jobs/{key}/prov", READ, lambda w: {"url": f"/v1/jobs/{w.key}/prov"}),
+    ("GET", "/v1/jobs/{key}/ro-crate", READ, lambda w: {"url": f"/v1/jobs/{w.key}/ro-crate"}),
+    ("GET", "/docs", EVERYONE, lambda w: {"url": "/docs"}),
+    ("GET", "/redoc", EVERYONE, lambda w: {"url": "/redoc"}),
+    ("GET", "/docs/assets/{name}", EVERYONE, lambda w: {"url": "/docs/assets/swagger-ui.css"}),
+    ("GET", "/ui/", EVERYONE, lambda w: {"url": "/ui/"}),
+    ("GET", "/ui/static/{name}", EVERYONE, lambda w: {"url": "/ui/static/ui.css"}),
+    ("GET", "/ui/sign-in", EVERYONE, lambda w: {"url": "/ui/sign-in"}),
+    (
+        "POST",
+        "/ui/sign-in",
+        dict.fromkeys(WHO, 303),
+        lambda w: (
+            CSRF
+            | {
+                "url": "/ui/sign-in",
+                "data": {"csrf": "matrix", "token": w.api.tokens.issue(BOB, ())},
+            }
+        ),
+    ),
+    (
+        "POST",
+        "/ui/sign-out",
+        dict.fromkeys(WHO, 303),
+        lambda w: CSRF | {"url": "/ui/sign-out", "data": {"csrf": "matrix"}},
+    ),
+    (
+        "GET",
+        "/ui/search",
+        READ | {"anonymous": 303, "owner": 303, "trusted": 303, "admin": 303},
+        lambda w: {"url": "/ui/search", "params": {"jobid": w.jobid}},
+    ),
+    ("GET", "/ui/jobs/{key}", PAGE_READ, lambda w: {"url": f"/ui/jobs/{w.key}"}),
+    (
+        "POST",
+        "/ui/jobs/{key}/tags",
+        WRITE | {"owner": 303, "trusted": 303},
+        lambda w: (
+            CSRF
+            | {
+                "url": f"/ui/jobs/{w.key}/tags",
+                "data": {"csrf": "matrix", "name": "t", "value": "v"},
+            }
+        ),
+    ),
+    ("GET", "/ui/jobs/{key}/prov", PAGE_READ, lambda w: {"url": f"/ui/jobs/{w.key}/prov"}),
+    ("GET", "/ui/jobs/{key}/ro-crate", PAGE_READ, lambda w: {"url": f"/ui/jobs/{w.key}/ro-crate"}),
+    (
+        "GET",
+        "/ui/jobs/{key}/files/{file_class}",
+        PAGE_READ,
+        lambda w: {"url": f"/ui/jobs/{w.key}/files/lb"},
+    ),
 ]
 
 
@@ -223,8 +279,15 @@ def test_route_answers_each_identity_as_the_api_says(
     for who in WHO:
         request = build(world)
         headers = {} if who == "anonymous" else world.api.auth(*SUBJECTS[who])  # type: ignore[arg-type]
-        response = world.api.client.request(method, headers=headers, **request)
+        headers |= request.pop("headers", {})
+        world.api.client.cookies.clear()  # no web-view sign-in carries over to the next caller
+        response = world.api.client.request(
+            method, headers=headers, follow_redirects=False, **request
+        )
         got[who] = response.status_code
-        if response.status_code >= 400:
+        html = response.headers.get("content-type", "").startswith("text/html")
+        if response.status_code >= 400 and path.startswith("/ui/") and html:
+            assert "<h1>" in response.text  # the web view's error page
+        elif response.status_code >= 400:
             assert set(response.json()) >= {"error", "detail"}
     assert got == expected

@@ -290,6 +290,39 @@ def test_service_token_from_the_command_line(deployment: Deployment, alice_job: 
     assert bearer(deployment, alice_token, "GET", f"/v1/jobs/{alice_job}").status_code == 200
 
 
+# --- the web view on the TLS listener ------------------------------------------------------
+
+
+def test_web_view_signs_in_with_the_client_certificate(
+    deployment: Deployment, alice_job: str
+) -> None:
+    home = tls(deployment, "alice_proxy", "GET", "/ui/")
+    assert home.status_code == 200
+    assert f'id="who">{ALICE}</strong>' in home.text
+    assert "(client certificate)" in home.text
+    assert tls(deployment, "alice_proxy", "GET", f"/ui/jobs/{alice_job}").status_code == 200
+    forbidden = tls(deployment, "bob", "GET", f"/ui/jobs/{alice_job}")
+    assert forbidden.status_code == 403
+    assert "<h1>Not allowed</h1>" in forbidden.text
+
+
+def test_web_view_token_cookie_is_secure_over_tls(deployment: Deployment, alice_job: str) -> None:
+    token = deployment.service_token(ALICE)
+    deployment.tokens_sent.append(token)
+    with httpx.Client(
+        base_url=deployment.tls.base_url, verify=deployment.wallet.context(None), timeout=TIMEOUT
+    ) as client:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', client.get("/ui/sign-in").text)
+        assert csrf is not None
+        signed = client.post("/ui/sign-in", data={"csrf": csrf.group(1), "token": token})
+        assert signed.status_code == 303
+        cookie = signed.headers["set-cookie"]
+        assert "jp_ui_token=" in cookie
+        assert "Secure" in cookie
+        assert "HttpOnly" in cookie
+        assert client.get(f"/ui/jobs/{alice_job}").status_code == 200
+
+
 # --- trusted front ends --------------------------------------------------------------------
 
 
