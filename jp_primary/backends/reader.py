@@ -27,11 +27,21 @@ Fetch = Callable[[int, int], bytes]
 class RangeReader(io.BufferedIOBase):
     """A read-only binary file of ``size`` bytes whose bytes come from ``fetch``."""
 
-    def __init__(self, size: int, fetch: Fetch, on_close: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        size: int,
+        fetch: Fetch,
+        on_close: Callable[[], None] | None = None,
+        read_through: int = 0,
+    ):
+        """``read_through``: a forward seek up to this far past what was last fetched continues
+        the sequential read instead of starting a new request (fewer requests, more bytes: for
+        stores where a request costs more than that many bytes of transfer)."""
         super().__init__()
         self.size = size
         self._fetch = fetch
         self._on_close = on_close
+        self._read_through = read_through
         self._pos = 0
         self._buf = b""
         self._buf_start = 0  # offset of _buf[0] in the object
@@ -138,10 +148,15 @@ class RangeReader(io.BufferedIOBase):
         return piece
 
     def _fill(self, want: int) -> None:
-        sequential = self._buf and self._pos == self._buf_start + len(self._buf)
+        end = self._buf_start + len(self._buf)
+        gap = self._pos - end
+        sequential = bool(self._buf) and 0 <= gap <= self._read_through
         self._window = min(MAX_FETCH, self._window * 2) if sequential else MIN_FETCH
-        length = min(max(min(want, MAX_FETCH), self._window), self.size - self._pos)
-        self._buf = self._fetch(self._pos, length)
-        self._buf_start = self._pos
+        start = end if sequential else self._pos  # reading through: from where the last ended
+        length = min(
+            max(min(want, MAX_FETCH), self._window) + (self._pos - start), self.size - start
+        )
+        self._buf = self._fetch(start, length)
+        self._buf_start = start
         self.fetched += len(self._buf)
         self.fetches += 1

@@ -75,6 +75,9 @@ class S3Options(BackendOptions):
     read_timeout: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=3, ge=1)
     max_presign_seconds: int = Field(default=7 * 24 * 3600, ge=1)  # SigV4 allows one week
+    # Plugins' ranged reads: a forward seek up to this many bytes is read through rather than
+    # costing a new GET (0: every seek is a new GET, fewest bytes; see docs/storage.md).
+    read_through: int = Field(default=0, ge=0, le=1024**3)
 
 
 def make_client(options: S3Options) -> Any:
@@ -265,7 +268,8 @@ class S3Backend:
             return url
 
         ranges = PresignedRanges(presign, self._http, self._http_timeout, self.options.max_attempts)
-        with RangeReader(int(head["ContentLength"]), ranges.fetch) as reader:
+        size = int(head["ContentLength"])
+        with RangeReader(size, ranges.fetch, read_through=self.options.read_through) as reader:
             yield cast(BinaryIO, reader)
 
     @contextmanager

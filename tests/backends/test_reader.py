@@ -97,6 +97,24 @@ def test_a_tar_listing_fetches_headers_only() -> None:
     assert len(store.requests) <= 202
 
 
+def test_reading_through_short_seeks_trades_bytes_for_requests() -> None:
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w:") as tar:
+        for number in range(200):
+            member = tarfile.TarInfo(f"d/f{number}")
+            member.size = 100_000
+            tar.addfile(member, io.BytesIO(bytes(member.size)))
+    data = archive.getvalue()
+    store = Store(data)
+    reader = RangeReader(len(data), store.fetch, read_through=MIB)
+    with tarfile.open(fileobj=reader, mode="r:") as tar:
+        assert len(tar.getnames()) == 200
+    assert len(store.requests) < 20  # one sequential pass in growing requests
+    assert [offset for offset, _ in store.requests] == sorted(o for o, _ in store.requests)
+    reader.seek(0)
+    assert reader.read() == data  # what was read through is the archive's bytes
+
+
 def test_an_object_shorter_than_announced_reads_short() -> None:
     data = os.urandom(10_000)
     reader, _ = reader_over(data, short_by=1000)
