@@ -17,6 +17,7 @@ from jp_primary.api import (
     files,
     health,
     jobs,
+    query,
     records,
     tags,
     uploads,
@@ -41,6 +42,7 @@ ROUTERS = (
     records.router,
     whoami.router,
     admin.router,
+    query.router,
 )
 
 

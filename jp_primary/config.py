@@ -118,6 +118,14 @@ class DatabaseSettings(_JPSettings):
     pool_size: int = Field(
         10, ge=1, description="Connections per process, PostgreSQL (JP_DATABASE_POOL_SIZE)."
     )
+    query_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds a batch query (POST /v1/query) may run on PostgreSQL before the "
+        "database cancels it and the client gets 503 with Retry-After "
+        "(JP_DATABASE_QUERY_TIMEOUT).",
+    )
 
 
 class StorageSettings(_JPSettings):

@@ -21,6 +21,7 @@ SAMPLES = {
     "JP_HOME": "/srv/jp-home",
     "JP_DATABASE_URL": "postgresql+psycopg://jp@db.example.org/jp",
     "JP_DATABASE_POOL_SIZE": "3",
+    "JP_DATABASE_QUERY_TIMEOUT": "2.5",
     "JP_HOST": "0.0.0.0",
     "JP_PORT": "9999",
     "JP_WORKERS": "3",
@@ -180,6 +181,7 @@ def test_defect_bad_setting_value_crashes_with_traceback(
     [
         ("JP_MAX_FILE_SIZE", "lots"),
         ("JP_DATABASE_POOL_SIZE", "0"),
+        ("JP_DATABASE_QUERY_TIMEOUT", "0"),
         ("JP_FTPD_PORT", "70000"),
         ("JP_MAX_TAG_VALUE", "x"),
     ],

@@ -17,6 +17,10 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+# Keys compare by code point: PostgreSQL's "C" collation (byte order of UTF-8, which is code-point
+# order) rather than the database's linguistic default; SQLite's default BINARY already is.
+INDEX_KEY = Text().with_variant(Text(collation="C"), "postgresql")
+
 
 class IdentityRow(SQLModel, table=True):
     """Every subject that ever owned, registered, uploaded or tagged something."""
@@ -30,6 +34,8 @@ class IdentityRow(SQLModel, table=True):
 
 class JobRow(SQLModel, table=True):
     __tablename__ = "jobs"
+    # An owner's jobs in id order: the keyset pages of an owner's batch query (POST /v1/query).
+    __table_args__ = (Index("ix_jobs_owner_job", "owner_id", "id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=128, unique=True)
@@ -121,7 +127,14 @@ class AttributeValueRow(SQLModel, table=True):
     """
 
     __tablename__ = "attribute_values"
-    __table_args__ = (Index("ix_attribute_values_job_name", "job_id", "name"),)
+    __table_args__ = (
+        # A job's values by name; with the key, a query checks a condition on one job from the
+        # index alone (migration 0006 added index_key to the former (job_id, name) index).
+        Index("ix_attribute_values_job_name_key", "job_id", "name", "index_key"),
+        # Batch queries (POST /v1/query): a condition is a range of (name, index_key), and the
+        # job ids come out of the index in order for keyset pagination.
+        Index("ix_attribute_values_name_key_job", "name", "index_key", "job_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     seq: int = Field(sa_column=Column(BigInteger, nullable=False, unique=True))
@@ -136,6 +149,9 @@ class AttributeValueRow(SQLModel, table=True):
         default=None, sa_column=Column(ForeignKey("files.id"), nullable=True, index=True)
     )
     author_id: int | None = Field(default=None, foreign_key="identities.id")
+    # The value's order-preserving key under its attribute's type (jp_primary/attributes/types.py)
+    # or NULL when the text does not parse as that type.
+    index_key: str | None = Field(default=None, sa_column=Column(INDEX_KEY, nullable=True))
 
 
 class ChangeCounterRow(SQLModel, table=True):

@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, create_engine
 
+from jp_primary.attributes.registry import TypeRegistry
+
 T = TypeVar("T")
 
 
@@ -49,22 +51,36 @@ def create_db_engine(url: str, pool_size: int = 10) -> Engine:
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 
 
-def new_session(engine: Engine) -> Session:
-    return Session(engine, expire_on_commit=False)
+# Where a session carries the attribute type registry: every write of attribute values stores
+# each value's index key (db/repositories/values.py), and every path that writes values opens its
+# session through ``Database`` — so the registry rides along instead of being passed through
+# every service and helper that appends a value.
+TYPES_KEY = "jp_attribute_types"
+
+
+def new_session(engine: Engine, types: TypeRegistry | None = None) -> Session:
+    session = Session(engine, expire_on_commit=False)
+    if types is not None:
+        session.info[TYPES_KEY] = types
+    return session
 
 
 class Database:
     """Runs one unit of work in a worker thread with its own session: committed when the
-    function returns, rolled back when it raises. The event loop never waits on SQL."""
+    function returns, rolled back when it raises. The event loop never waits on SQL.
 
-    def __init__(self, engine: Engine) -> None:
+    ``types`` (the plugins' attribute types) keys the values written; without it only the
+    system attributes are typed (tests that write no plugin-derived values)."""
+
+    def __init__(self, engine: Engine, types: TypeRegistry | None = None) -> None:
         self.engine = engine
+        self.types = types
 
     async def run(self, fn: Callable[[Session], T]) -> T:
         return await anyio.to_thread.run_sync(self.run_sync, fn)
 
     def run_sync(self, fn: Callable[[Session], T]) -> T:
-        with new_session(self.engine) as session:
+        with new_session(self.engine, self.types) as session:
             try:
                 result = fn(session)
                 session.commit()

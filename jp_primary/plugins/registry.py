@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 
+from jp_primary.attributes.registry import TypeRegistry, default_registry
 from jp_primary.errors import InvalidInput
 from jp_primary.plugins.base import FilePlugin
 
@@ -115,6 +116,17 @@ class PluginRegistry:
         return sorted(
             alias for alias, target in self._aliases.items() if target == file_class != alias
         )
+
+    def attribute_types(self) -> TypeRegistry:
+        """The attribute type registry: the system attributes and each loaded plugin's
+        ``attribute_types``; a plugin whose declarations are unusable (an unknown type, a clash
+        with another plugin) is logged and its declarations left out, as a broken plugin is."""
+        self.load()
+        unique = {id(p): p for p in self._plugins.values()}.values()
+        return default_registry(unique, on_error=self._declaration_error)
+
+    def _declaration_error(self, plugin: str, message: str) -> None:
+        self._fail(plugin, f"attribute type declarations left out: {message}")
 
     def namespaces(self) -> dict[str, list[str]]:
         """Each attribute namespace produced by a loaded plugin -> the classes producing it."""

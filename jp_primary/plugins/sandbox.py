@@ -50,6 +50,8 @@ class SandboxPlugin:
         "urn:org.glite.jp.primary:osb": "osb",
     }
     namespaces: ClassVar[tuple[str, ...]] = (JP_ISB, JP_OSB)
+    # ``<ns>:size:<entry name>`` is the entry's size in bytes; file names are strings.
+    attribute_types: ClassVar[dict[str, str]] = {"isb:size:*": "integer", "osb:size:*": "integer"}
 
     def extract(self, path: Path, context: ExtractContext) -> Extraction:
         extraction = Extraction()

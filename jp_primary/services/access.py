@@ -16,9 +16,13 @@ def is_owner(identity: Identity, job: JobInfo) -> bool:
     return identity.subject == job.owner
 
 
-def ensure_read(identity: Identity, job: JobInfo) -> None:
+def may_read(identity: Identity, job: JobInfo) -> bool:
     """Owner, trusted services and admins read a job's files, tags and attributes."""
-    if not (is_owner(identity, job) or identity.has(Role.TRUSTED) or identity.has(Role.ADMIN)):
+    return is_owner(identity, job) or identity.has(Role.TRUSTED) or identity.has(Role.ADMIN)
+
+
+def ensure_read(identity: Identity, job: JobInfo) -> None:
+    if not may_read(identity, job):
         raise Forbidden("only the job's owner, trusted services and admins may read this job")
 
 

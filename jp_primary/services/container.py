@@ -20,6 +20,7 @@ from jp_primary.services.files import FileService
 from jp_primary.services.gc import GcService
 from jp_primary.services.jobs import Registrar
 from jp_primary.services.quarantine import QuarantineService
+from jp_primary.services.query import QueryService
 from jp_primary.services.records import RecordService
 from jp_primary.services.reextract import ReextractService
 from jp_primary.services.tags import TagLimits, TagService, reserved_namespaces
@@ -54,14 +55,16 @@ class AppServices:
     quarantine: QuarantineService
     gc: GcService
     reextract: ReextractService
+    query: QueryService
 
     @classmethod
     def build(cls, settings: Settings) -> AppServices:
         engine = create_db_engine(settings.database_url, settings.database.pool_size)
-        db = Database(engine)
-        backend = create_backend(settings)
         plugins = PluginRegistry()
         plugins.load()
+        types = plugins.attribute_types()
+        db = Database(engine, types)
+        backend = create_backend(settings)
         limits = UploadLimits(
             max_file_size=int(settings.storage.max_file_size),
             deadline_seconds=settings.storage.upload_deadline,
@@ -84,6 +87,7 @@ class AppServices:
             quarantine=QuarantineService(db, backend),
             gc=GcService(db, backend),
             reextract=ReextractService(db, backend, plugins, extraction_limits(settings)),
+            query=QueryService(db, types, settings.database.query_timeout),
         )
 
     async def check_ready(self) -> None:

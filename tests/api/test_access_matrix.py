@@ -138,6 +138,21 @@ CASES: list[Case] = [
     ("GET", "/v1/jobs/{key}/record", READ, lambda w: {"url": f"/v1/jobs/{w.key}/record"}),
     ("GET", "/v1/whoami", EVERYONE | {"anonymous": 401}, lambda w: {"url": "/v1/whoami"}),
     (
+        "POST",
+        "/v1/query",
+        EVERYONE | {"anonymous": 401},  # owners get their own jobs, the others all of them
+        lambda w: {
+            "url": "/v1/query",
+            "json": {"where": [{"attr": "system:jobId", "op": "eq", "value": w.jobid}]},
+        },
+    ),
+    (
+        "POST",
+        "/v1/jobs/attributes",
+        EVERYONE | {"anonymous": 401},  # jobs the caller may not read are listed as forbidden
+        lambda w: {"url": "/v1/jobs/attributes", "json": {"keys": [w.key]}},
+    ),
+    (
         "GET",
         "/v1/admin/quarantine",
         dict.fromkeys(WHO, 403) | {"anonymous": 401, "admin": 200},

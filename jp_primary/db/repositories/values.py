@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 from sqlalchemy import bindparam, delete, func, insert, update
 from sqlmodel import Session, SQLModel, col, select
 
+from jp_primary.attributes.registry import TypeRegistry, default_registry
 from jp_primary.db.models import AttributeValueRow, ChangeCounterRow, IdentityRow
+from jp_primary.db.session import TYPES_KEY
+
+# Sessions opened without a registry still type the system attributes.
+SYSTEM_ONLY = default_registry()
 
 
 @dataclass(frozen=True)
@@ -62,10 +67,19 @@ def append(session: Session, job_id: int, values: Sequence[NewValue]) -> list[in
     return append_for_jobs(session, [(job_id, v) for v in values])
 
 
+def types_of(session: Session) -> TypeRegistry:
+    """The attribute types the session's ``Database`` was given (db/session.py)."""
+    found = session.info.get(TYPES_KEY)
+    return found if isinstance(found, TypeRegistry) else SYSTEM_ONLY
+
+
 def append_for_jobs(session: Session, values: Sequence[tuple[int, NewValue]]) -> list[int]:
-    """Store values of several jobs with one seq allocation and one insert (group commits)."""
+    """Store values of several jobs with one seq allocation and one insert (group commits).
+
+    Each value gets its index key under its attribute's type (the session's registry)."""
     if not values:
         return []
+    types = types_of(session)
     first = allocate_seq(session, len(values))
     now = datetime.now(UTC)
     rows = [
@@ -80,6 +94,7 @@ def append_for_jobs(session: Session, values: Sequence[tuple[int, NewValue]]) ->
             "recorded_at": now,
             "file_id": v.file_id,
             "author_id": v.author_id,
+            "index_key": types.type_of(v.name).index_key(v.value),
         }
         for i, (job_id, v) in enumerate(values)
     ]

@@ -37,6 +37,23 @@ class CondorLogPlugin:
     classes: ClassVar[tuple[str, ...]] = ("condor-log",)
     aliases: ClassVar[dict[str, str]] = {}
     namespaces: ClassVar[tuple[str, ...]] = (CONDOR_LOG,)
+    # The types of what summary.py writes; hosts, addresses, reasons and statuses are strings.
+    attribute_types: ClassVar[dict[str, str]] = {
+        "condor:cluster": "integer",
+        "condor:proc": "integer",
+        "condor:eventCount": "integer",
+        "condor:returnValue": "integer",
+        "condor:terminatedBySignal": "integer",
+        "condor:holdReasonCode": "integer",
+        "condor:holdSubCode": "integer",
+        "condor:terminatedNormally": "boolean",
+        "condor:submitTime": "timestamp",
+        "condor:executeTime": "timestamp",
+        "condor:terminateTime": "timestamp",
+        "condor:abortTime": "timestamp",
+        "condor:holdTime": "timestamp",
+        "condor:finalStatusTime": "timestamp",
+    }
 
     def extract(self, path: Path, context: ExtractContext) -> Extraction:
         extraction = Extraction()

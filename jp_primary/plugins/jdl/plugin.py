@@ -26,6 +26,13 @@ class JDLPlugin:
         "classad": "jdl",
     }
     namespaces: ClassVar[tuple[str, ...]] = (JDL_FILE,)
+    # The counts of the gLite JDL; every other ClassAd attribute is kept as its expression text.
+    attribute_types: ClassVar[dict[str, str]] = {
+        "jdl:RetryCount": "integer",
+        "jdl:ShallowRetryCount": "integer",
+        "jdl:NodeNumber": "integer",
+        "jdl:CpuNumber": "integer",
+    }
 
     def extract(self, path: Path, context: ExtractContext) -> Extraction:
         extraction = Extraction()

@@ -41,6 +41,38 @@ class LBPlugin:
     classes: ClassVar[tuple[str, ...]] = ("lb",)
     aliases: ClassVar[dict[str, str]] = {"urn:org.glite.jp.primary:lb": "lb"}
     namespaces: ClassVar[tuple[str, ...]] = (LB_ATTRIBUTES, LB_JDL, LB_TAG, JP_PRIMARY)
+    # The types of what derive.py writes (queries and feeds compare through them); the rest
+    # (JDL texts, hosts, reasons, jobids, tags) are strings.
+    attribute_types: ClassVar[dict[str, str]] = {
+        "lb:status": "lb_state",
+        "lb:finalStatus": "lb_state",
+        "lb:doneCode": "lb_done_code",
+        "lb:finalDoneStatus": "lb_done_code",
+        "lb:LRMSDoneStatus": "lb_done_code",
+        "lb:exitCode": "integer",
+        "lb:cpuTime": "integer",
+        "lb:CPUTime": "integer",
+        "lb:childrenNum": "integer",
+        "lb:nsubjobs": "integer",
+        "lb:resubmitted": "boolean",
+        "lb:retryCount": "boolean",  # the original wrote the resubmitted flag under this name too
+        "lb:cancelling": "boolean",
+        "lb:payloadRunning": "boolean",
+        "lb:suspended": "boolean",
+        "lb:removeFromProxy": "boolean",
+        "lb:stateEnterTime": "timestamp",
+        "lb:lastUpdateTime": "timestamp",
+        "lb:finalStatusDate": "timestamp",
+        "lb:stateEnterTimes": "xml",  # <item name="State">timestamp</item> per state
+        "lb:possibleDestinations": "xml",
+        "lb:possibleCeNodes": "xml",
+        "lb:userTags": "xml",
+        "lb:fullStatusHistory": "xml",
+        "lb:lastStatusHistory": "xml",
+        "lb:children": "xml",
+        "lb:subjobs": "xml",
+        "lb:childrenHist": "xml",
+    }
 
     def extract(self, path: Path, context: ExtractContext) -> Extraction:
         """The job's values, its namespaced user tags and its JobRecord, from one replay."""

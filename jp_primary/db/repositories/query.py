@@ -1,0 +1,298 @@
+"""Batch queries: compiled conditions (jp_primary/attributes/conditions.py) as SQL.
+
+Each condition becomes ``jobs.id IN (SELECT job_id FROM attribute_values WHERE name = :attr AND
+<predicate on index_key>)`` — "any value satisfies" is exactly a semi-join — and the page is the
+first ``limit`` job ids above the cursor (keyset pagination, no OFFSET). The predicates are ranges
+of the ``(name, index_key, job_id)`` index, so a selective condition costs what it matches, not
+what the table holds. The semantics are those of ``CompiledCondition.holds`` (the reference the
+tests compare against):
+
+* ordered types compare keys (order-preserving by construction);
+* strings and XML compare keys too, which are exact for operands shorter than ``KEY_CHARS``; a
+  longer operand also compares the text itself (code-point order: ``COLLATE "C"`` on PostgreSQL);
+* a value whose text does not parse as its type has a NULL key: it satisfies ``exists`` and
+  ``ne`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    bindparam,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from jp_primary.attributes.conditions import CompiledCondition
+from jp_primary.attributes.types import KEY_CHARS
+from jp_primary.db.models import AttributeValueRow, IdentityRow, JobRow
+from jp_primary.db.repositories.values import StoredValue
+
+_VALUES = AttributeValueRow.__table__  # type: ignore[attr-defined]
+_JOBS = JobRow.__table__  # type: ignore[attr-defined]
+_IDENTITIES = IdentityRow.__table__  # type: ignore[attr-defined]
+_OWNER = aliased(_IDENTITIES)
+
+
+@dataclass(frozen=True)
+class FoundJob:
+    id: int
+    key: str
+    jobid: str
+    owner: str
+
+
+class QueryCancelled(Exception):
+    """The database cancelled the query (its statement timeout)."""
+
+
+def find_jobs(
+    session: Session,
+    conditions: Sequence[CompiledCondition],
+    *,
+    after: int,
+    limit: int,
+    owner: str | None = None,
+    timeout_ms: int | None = None,
+) -> list[FoundJob]:
+    """The first ``limit`` jobs with id > ``after`` (ascending) that satisfy every condition,
+    only ``owner``'s when given. ``timeout_ms`` bounds the statement on PostgreSQL
+    (``QueryCancelled`` when it runs out)."""
+    dialect = session.get_bind().dialect.name
+    owner_id = None
+    if owner is not None:
+        owner_id = _identity_id(session, owner)
+        if owner_id is None:
+            return []  # never owned anything
+    stmt = _page(conditions, after, limit, owner_id, dialect)
+    with _statement_timeout(session, dialect, timeout_ms):
+        rows = session.execute(stmt).all()
+    return [FoundJob(int(r[0]), r[1], r[2], r[3]) for r in rows]
+
+
+def explain(
+    session: Session, conditions: Sequence[CompiledCondition], owner: str | None = None
+) -> str:
+    """PostgreSQL's plan of the first page of ``find_jobs`` (tests assert index use)."""
+    bind = session.get_bind()
+    owner_id = None if owner is None else (_identity_id(session, owner) or -1)
+    stmt = _page(conditions, 0, 100, owner_id, bind.dialect.name)
+    compiled = stmt.compile(bind, compile_kwargs={"literal_binds": True})
+    return "\n".join(str(r[0]) for r in session.execute(text(f"EXPLAIN {compiled}")))
+
+
+def _identity_id(session: Session, subject: str) -> int | None:
+    found = session.execute(select(_IDENTITIES.c.id).where(_IDENTITIES.c.subject == subject))
+    return found.scalar()
+
+
+def _page(
+    conditions: Sequence[CompiledCondition],
+    after: int,
+    limit: int,
+    owner_id: int | None,
+    dialect: str,
+) -> Select[tuple[int, str, str, str]]:
+    stmt = select(_JOBS.c.id, _JOBS.c.key, _JOBS.c.jobid, _OWNER.c.subject).join(
+        _OWNER, _OWNER.c.id == _JOBS.c.owner_id
+    )
+    driver = _driver(conditions, owner_id)
+    if driver is not None:
+        page = _driven_page(driver, conditions, after, limit, dialect)
+        return stmt.where(_JOBS.c.id.in_(page)).order_by(_JOBS.c.id)
+    stmt = stmt.where(_JOBS.c.id > after)
+    if owner_id is not None:
+        # The owner's id, not their subject: a constant lets the planner walk (owner_id, id).
+        stmt = stmt.where(_JOBS.c.owner_id == owner_id)
+    for condition in conditions:
+        matching = select(_VALUES.c.job_id).where(_condition_sql(condition, dialect))
+        stmt = stmt.where(_JOBS.c.id.in_(matching))
+    return stmt.order_by(_JOBS.c.id).limit(limit)
+
+
+def _driver(
+    conditions: Sequence[CompiledCondition], owner_id: int | None
+) -> CompiledCondition | None:
+    """The condition whose index range yields the page in job order, when the plan is clear.
+
+    An ``eq`` on one key reads ``(name, index_key, job_id)`` in job id order: walking it and
+    checking the other conditions on each job stops after ``limit`` jobs, whatever the number of
+    jobs. That is the plan for a query over all jobs whose conditions are equalities (and
+    ``ne``/``exists``/``in``). With a range condition (``within`` a day, ``prefix``, ``lt``/``gt``)
+    or an owner's own jobs, which side is smaller depends on the data: the planner decides, on
+    the statistics."""
+    if owner_id is not None or any(c.op in _RANGES for c in conditions):
+        return None
+    exact = [c for c in conditions if c.op == "eq"]
+    # A string operand longer than the key also compares the text: not a clean index walk.
+    return next((c for c in exact if len(c.value or "") < KEY_CHARS), None)
+
+
+_RANGES = frozenset({"lt", "gt", "within", "prefix"})
+
+
+def _driven_page(
+    driver: CompiledCondition,
+    conditions: Sequence[CompiledCondition],
+    after: int,
+    limit: int,
+    dialect: str,
+) -> Select[tuple[int]]:
+    """The page's job ids: the driver's index walked in job order, the others checked per job
+    (DISTINCT: a job with the driver's value twice counts once)."""
+    walked = _VALUES.alias("walked")
+    stmt = (
+        select(walked.c.job_id)
+        .distinct()
+        .where(
+            walked.c.name == driver.attr,
+            walked.c.index_key == _p(driver.key or ""),
+            walked.c.job_id > after,
+        )
+    )
+    if driver.origin is not None:
+        stmt = stmt.where(walked.c.origin == driver.origin)
+    for condition in conditions:
+        if condition is driver:
+            continue
+        probe = select(_VALUES.c.job_id).where(
+            _VALUES.c.job_id == walked.c.job_id, _condition_sql(condition, dialect)
+        )
+        stmt = stmt.where(probe.exists())
+    return stmt.order_by(walked.c.job_id).limit(limit)
+
+
+def _condition_sql(c: CompiledCondition, dialect: str) -> ColumnElement[bool]:
+    clauses: list[ColumnElement[bool]] = [_VALUES.c.name == c.attr]
+    if c.origin is not None:
+        clauses.append(_VALUES.c.origin == c.origin)
+    clauses.append(_predicate(c, dialect))
+    return and_(*clauses)
+
+
+def _predicate(c: CompiledCondition, dialect: str) -> ColumnElement[bool]:
+    key, text_col = _VALUES.c.index_key, _VALUES.c.value
+    exact_col = text_col.collate("C") if dialect == "postgresql" else text_col
+    op = c.op
+    if op == "exists":
+        return true()
+    if op == "in":
+        if c.exact_text and any(len(v) >= KEY_CHARS for v in c.values):
+            return text_col.in_([_p(v) for v in c.values])
+        return key.in_([_p(k) for k in c.keys])
+    if op == "prefix":
+        return _prefix(c.value or "", key, text_col)
+    long = c.exact_text and any(len(v or "") >= KEY_CHARS for v in (c.value, c.value2))
+    value, low = _p(c.value or ""), _p(c.key or "")
+    if op == "eq":
+        return and_(key == low, text_col == value) if long else key == low
+    if op == "ne":
+        if c.exact_text:
+            return text_col != value
+        return or_(key.is_(None), key != low)
+    if op == "lt":
+        return and_(key <= low, exact_col < value) if long else key < low
+    if op == "gt":
+        return and_(key >= low, exact_col > value) if long else key > low
+    bounded = and_(key >= low, key <= _p(c.key2 or ""))  # within
+    if long:
+        return and_(bounded, exact_col >= value, exact_col <= _p(c.value2 or ""))
+    return bounded
+
+
+def _p(value: str) -> BindParameter[str]:
+    """A plain text parameter: it takes the key column's "C" collation on PostgreSQL (a column's
+    collation wins over a parameter's default one), and renders without a COLLATE clause."""
+    return bindparam(None, value, type_=String())
+
+
+def _prefix(
+    value: str, key: ColumnElement[str], text_col: ColumnElement[str]
+) -> ColumnElement[bool]:
+    """Strings starting with ``value``: a key range (the index), and the text beyond the key."""
+    if len(value) >= KEY_CHARS:
+        head = _p(value[:KEY_CHARS])
+        return and_(key == head, func.substr(text_col, 1, len(value)) == _p(value))
+    if not value:
+        return key.is_not(None)
+    upper = _successor(value)
+    if upper is None:
+        return key >= _p(value)
+    return and_(key >= _p(value), key < _p(upper))
+
+
+def _successor(prefix: str) -> str | None:
+    """The least string greater than every string starting with ``prefix`` (None: no bound)."""
+    while prefix:
+        last = ord(prefix[-1])
+        following = last + 1 if last + 1 != 0xD800 else 0xE000  # no surrogates in stored text
+        if following <= 0x10FFFF:
+            return prefix[:-1] + chr(following)
+        prefix = prefix[:-1]
+    return None
+
+
+@contextmanager
+def _statement_timeout(session: Session, dialect: str, timeout_ms: int | None) -> Iterator[None]:
+    """``SET LOCAL statement_timeout`` on PostgreSQL for the rest of the transaction (a query's
+    own: the service runs each in one); the database's cancellation becomes ``QueryCancelled``."""
+    if dialect != "postgresql" or not timeout_ms:
+        yield
+        return
+    session.execute(text(f"SET LOCAL statement_timeout = {int(timeout_ms)}"))
+    try:
+        yield
+    except DBAPIError as exc:
+        if _is_cancel(exc):
+            raise QueryCancelled(str(exc.orig)) from None
+        raise
+
+
+def _is_cancel(exc: BaseException) -> bool:
+    code = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return code == "57014"  # query_canceled
+
+
+def values_of(
+    session: Session, job_ids: Sequence[int], names: Sequence[str] | None
+) -> dict[int, list[StoredValue]]:
+    """The values of the given jobs in seq order per job: all, or those of ``names`` (matched
+    case-insensitively, as single-job retrieval matches them)."""
+    if not job_ids or (names is not None and not names):
+        return {}
+    author = aliased(_IDENTITIES)
+    stmt = (
+        select(
+            _VALUES.c.job_id,
+            _VALUES.c.name,
+            _VALUES.c.value,
+            _VALUES.c.origin,
+            _VALUES.c.origin_detail,
+            _VALUES.c.timestamp,
+            _VALUES.c.seq,
+            author.c.subject,
+        )
+        .outerjoin(author, author.c.id == _VALUES.c.author_id)
+        .where(_VALUES.c.job_id.in_(list(job_ids)))
+        .order_by(_VALUES.c.job_id, _VALUES.c.seq)
+    )
+    if names is not None:
+        stmt = stmt.where(func.lower(_VALUES.c.name).in_(sorted({n.lower() for n in names})))
+    found: dict[int, list[StoredValue]] = {}
+    for row in session.execute(stmt):
+        found.setdefault(int(row[0]), []).append(StoredValue(*row[1:]))
+    return found
