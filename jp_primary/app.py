@@ -14,6 +14,7 @@ from jp_primary.api import (
     admin,
     attributes,
     errors,
+    feeds,
     files,
     health,
     jobs,
@@ -27,6 +28,7 @@ from jp_primary.api.accesslog import AccessLogMiddleware
 from jp_primary.api.guard import RequestGuard
 from jp_primary.api.metrics import MetricsMiddleware
 from jp_primary.config import Settings, load_settings
+from jp_primary.feed.dispatcher import FeedDispatcher, dispatch_settings
 from jp_primary.services.container import AppServices
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,7 @@ ROUTERS = (
     records.router,
     whoami.router,
     admin.router,
+    feeds.router,
     query.router,
 )
 
@@ -64,13 +67,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         services = AppServices.build(settings)
         app.state.services = services
-        expiry = asyncio.create_task(_expire_uploads(services, EXPIRY_INTERVAL))
+        background = [asyncio.create_task(_expire_uploads(services, EXPIRY_INTERVAL))]
+        if settings.feed.worker:  # one push-feed worker per process (docs/feeds.md)
+            worker = FeedDispatcher(services.feeds.engine, dispatch_settings(settings.feed))
+            background.append(asyncio.create_task(worker.run()))
         try:
             yield
         finally:
-            expiry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await expiry
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await services.close()
 
     app = FastAPI(

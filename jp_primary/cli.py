@@ -143,6 +143,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ca-file", help="CA certificates for client certificates (PEM)")
     serve.add_argument("--ca-dir", help="directory of CA certificates for client certificates")
     serve.add_argument("--client-cert", choices=["required", "optional"], default="optional")
+    serve.add_argument(
+        "--no-feed-worker", action="store_true", help="no push-feed worker in this process"
+    )
     serve.set_defaults(run=_serve)
 
     sub.add_parser("migrate", help="apply the database migrations").set_defaults(run=_migrate)
@@ -185,6 +188,10 @@ def _parser() -> argparse.ArgumentParser:
 
     register_client_commands(sub)
     register_importer_commands(sub)
+
+    from jp_primary.feed import cli as feed_cli
+
+    feed_cli.register(sub)
     return parser
 
 

@@ -282,6 +282,65 @@ class ExtractionSettings(_JPSettings):
     )
 
 
+class FeedSettings(_JPSettings):
+    """Feeds to index servers (docs/feeds.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="JP_FEED_")
+
+    worker: bool = Field(
+        True,
+        description="Run a push-feed worker inside each `jp-primary serve` process "
+        "(JP_FEED_WORKER=0 or `serve --no-feed-worker` to leave push feeds to "
+        "`jp-primary feed-worker`).",
+    )
+    default_ttl: int = Field(
+        3600, ge=1, description="Seconds a feed lives unless refreshed (JP_FEED_DEFAULT_TTL)."
+    )
+    max_ttl: int = Field(
+        7 * 86400,
+        ge=1,
+        description="Largest ttl_seconds a subscriber may ask for (JP_FEED_MAX_TTL).",
+    )
+    purge_grace: int = Field(
+        86400,
+        ge=0,
+        description="Seconds an expired feed (state, unacknowledged batches) is kept before it "
+        "is purged; its pull tokens then answer 410 (JP_FEED_PURGE_GRACE).",
+    )
+    lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a worker's claim on a push feed lasts without renewal; a dead "
+        "worker's feeds are taken over after it (JP_FEED_LEASE_SECONDS).",
+    )
+    delivery_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a receiver has to acknowledge a batch; later counts as a failure. "
+        "Kept below the lease (JP_FEED_DELIVERY_TIMEOUT).",
+    )
+    retry_base: float = Field(
+        1.0,
+        gt=0,
+        description="First retry delay in seconds, doubled per failure (JP_FEED_RETRY_BASE).",
+    )
+    retry_cap: float = Field(
+        300.0, gt=0, description="Longest retry delay in seconds (JP_FEED_RETRY_CAP)."
+    )
+    batch_jobs: int = Field(
+        200,
+        ge=1,
+        le=200,
+        description="Jobs per batch at most (JP_FEED_BATCH_JOBS; batches also stay under 1 MiB).",
+    )
+    poll_interval: float = Field(
+        0.1,
+        gt=0,
+        description="Seconds between a worker's looks at the change sequence "
+        "(JP_FEED_POLL_INTERVAL).",
+    )
+
+
 class Settings(BaseModel):
     """All settings of one service process.
 
@@ -297,6 +356,7 @@ class Settings(BaseModel):
     door: DoorSettings = Field(default_factory=DoorSettings)
     tags: TagSettings = Field(default_factory=TagSettings)
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
+    feed: FeedSettings = Field(default_factory=FeedSettings)
 
     @property
     def home(self) -> Path:
@@ -323,6 +383,7 @@ SETTINGS_CLASSES: tuple[type[_JPSettings], ...] = (
     DoorSettings,
     TagSettings,
     ExtractionSettings,
+    FeedSettings,
 )
 
 

@@ -79,6 +79,8 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
     tls = {"proxy_headers": False} | protocol_kwargs() | _tls_kwargs(args)
     # Worker processes re-read the settings from the environment: pass CLI choices on.
     os.environ["JP_HOST"], os.environ["JP_PORT"] = host, str(port)
+    if getattr(args, "no_feed_worker", False):
+        os.environ["JP_FEED_WORKER"] = "0"
     scheme = "https" if args.tls_cert else "http"
     print(_banner(f"{scheme}://{host}:{port}", settings), file=sys.stderr, flush=True)
     logging.basicConfig(level=logging.INFO)

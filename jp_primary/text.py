@@ -30,6 +30,7 @@ VALUE_MAX = 65536  # a tag value (values are TEXT; this bounds one request's sto
 UPLOAD_ID_MAX = 64  # uploads.id
 DERIVED_VALUE_MAX = 1024 * 1024  # a value a plugin derives from a file (TEXT; bounds one file)
 PROBLEM_TEXT_MAX = 1000  # one extraction problem's message as stored and returned
+URL_MAX = 2048  # feeds.destination
 
 _FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
 
@@ -122,6 +123,7 @@ AttributeNameText = Annotated[str, MaxLen(ATTRIBUTE_NAME_MAX), _storable(ATTRIBU
 ClassText = Annotated[str, MaxLen(CLASS_MAX), _storable(CLASS_MAX)]
 ValueText = Annotated[str, MaxLen(VALUE_MAX), _storable(VALUE_MAX)]
 UploadIdText = Annotated[str, MaxLen(UPLOAD_ID_MAX), _storable(UPLOAD_ID_MAX)]
+UrlText = Annotated[str, MaxLen(URL_MAX), _storable(URL_MAX)]
 # The grammar is also published in the OpenAPI document (validation stays with the clearer message).
 MediaTypeText = Annotated[
     str,

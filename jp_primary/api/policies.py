@@ -64,6 +64,11 @@ UPLOAD_STARTER = RoutePolicy("any identity; the service admits the one that star
 QUERIERS = RoutePolicy("any identity; owners see their own jobs, admin/indexer/trusted all jobs")
 TRUSTED = RoutePolicy("trusted services", roles=frozenset({Role.TRUSTED}))
 ADMINS = RoutePolicy("admins", roles=frozenset({Role.ADMIN}))
+# Feeds: index servers subscribe; the service admits a feed's own subscriber (admins: all).
+INDEXERS = RoutePolicy(
+    "indexers, admins; the service admits a feed's subscriber (admins: every feed)",
+    roles=frozenset({Role.INDEXER, Role.ADMIN}),
+)
 
 Anyone = Depends(_dependency(ANYONE))
 AnyUser = Depends(_dependency(ANY_USER))
@@ -73,3 +78,4 @@ AnyUserForUpload = Depends(_dependency(UPLOAD_STARTER))
 AnyUserForQuery = Depends(_dependency(QUERIERS))
 Trusted = Depends(_dependency(TRUSTED))
 Admin = Depends(_dependency(ADMINS))
+Indexer = Depends(_dependency(INDEXERS))

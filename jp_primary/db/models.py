@@ -212,3 +212,72 @@ class RetractedValueRow(SQLModel, table=True):
     announced_seq: int = Field(sa_column=Column(BigInteger, nullable=False, index=True))
     retracted_at: datetime
     reason: str = Field(max_length=32)
+
+
+class FeedRow(SQLModel, table=True):
+    """A subscription of an index server (issue 8; docs/feeds.md).
+
+    Two cursors: the *build* state (``phase``, ``history_after_job``, ``cursor_seq``,
+    ``built_batch``) says how far batches have been cut from the change sequence; ``acked_batch``
+    says how far the subscriber has acknowledged them. Batches between the two are kept in
+    ``feed_batches`` so a redelivery repeats the same number with the same content. A push
+    feed is worked by the process holding its lease (``lease_owner`` until ``lease_until``).
+    """
+
+    __tablename__ = "feeds"
+
+    id: str = Field(primary_key=True, max_length=32)
+    owner: str = Field(max_length=1024, index=True)
+    destination: str | None = Field(default=None, max_length=2048)
+    attributes: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of names
+    conditions: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of conditions
+    history: bool
+    continuous: bool
+    notify_removed: bool
+    snapshot_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    phase: str = Field(max_length=16, index=True)  # history | continuous | done
+    history_after_job: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    cursor_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    built_batch: int = Field(default=0)
+    acked_batch: int = Field(default=0)
+    history_done_batch: int | None = Field(default=None)
+    created_at: datetime
+    ttl_seconds: int
+    expires_at: datetime = Field(index=True)
+    acked_seq: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    last_delivery_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime | None = None
+    lease_owner: str | None = Field(default=None, max_length=128)
+    lease_until: datetime | None = None
+
+
+class FeedBatchRow(SQLModel, table=True):
+    """A batch cut for a feed and not yet acknowledged (or, in pull mode, the last one
+    acknowledged, kept so that repeating a token repeats its answer)."""
+
+    __tablename__ = "feed_batches"
+
+    feed_id: str = Field(
+        sa_column=Column(ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True)
+    )
+    number: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    history_done: bool
+    body: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of records
+    jobs: int
+    last_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime
+
+
+class FeedSentJobRow(SQLModel, table=True):
+    """A job whose full record a continuous feed has sent (later changes send new values only)."""
+
+    __tablename__ = "feed_sent_jobs"
+
+    feed_id: str = Field(
+        sa_column=Column(ForeignKey("feeds.id", ondelete="CASCADE"), primary_key=True)
+    )
+    job_id: int = Field(
+        sa_column=Column(ForeignKey("jobs.id"), primary_key=True, autoincrement=False)
+    )

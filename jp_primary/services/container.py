@@ -16,6 +16,7 @@ from jp_primary.errors import StorageUnavailable
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services.attributes import AttributeService
 from jp_primary.services.extraction import ExtractionLimits
+from jp_primary.services.feeds import FeedLimits, FeedService, build_engine
 from jp_primary.services.files import FileService
 from jp_primary.services.gc import GcService
 from jp_primary.services.jobs import Registrar
@@ -55,6 +56,7 @@ class AppServices:
     quarantine: QuarantineService
     gc: GcService
     reextract: ReextractService
+    feeds: FeedService
     query: QueryService
 
     @classmethod
@@ -87,6 +89,10 @@ class AppServices:
             quarantine=QuarantineService(db, backend),
             gc=GcService(db, backend),
             reextract=ReextractService(db, backend, plugins, extraction_limits(settings)),
+            feeds=FeedService(
+                build_engine(db, plugins, settings.feed.batch_jobs),
+                FeedLimits(settings.feed.default_ttl, settings.feed.max_ttl),
+            ),
             query=QueryService(db, types, settings.database.query_timeout),
         )
 

@@ -1,7 +1,8 @@
 """Recompute derived values from the stored bytes when a plugin improves.
 
 Each file is handled in its own transaction: its previous FILE values are replaced by the new
-ones (with new seqs, so feeds see the change), its extraction problems and stored JobRecord are
+ones (with new seqs, so feeds see the change; the removed seqs are kept as tombstones that feeds
+deliver as ``retracted``), its extraction problems and stored JobRecord are
 updated. The plugin sees the file's own commit time, as at commit, so values stamped with it
 (JDL attributes, sandbox entries without a usable mtime) keep their timestamps.
 """
@@ -10,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import anyio.to_thread
 from sqlmodel import Session
 
 from jp_primary.backends.base import StorageBackend
 from jp_primary.db.repositories import files, jobs, values
+from jp_primary.db.repositories import quarantine as retractions
 from jp_primary.db.repositories.files import StoredFile
 from jp_primary.db.session import Database
 from jp_primary.errors import NotFound
@@ -51,10 +54,17 @@ def _selected(session: Session, file_class: str | None, job_key: str | None) -> 
 
 def _replace(session: Session, row: StoredFile, extraction: Extraction) -> int:
     new = file_values(extraction.values, row.file_class, row.name, row.id)
+    old = [v.seq for v in values.for_file(session, row.id)]
     values.remove_for_file(session, row.id)
     files.set_extraction_errors(session, row.id, error_dicts(extraction), error_count(extraction))
     store_job_record(session, row, extraction)
-    return len(values.append(session, row.job_id, new))
+    seqs = values.append(session, row.job_id, new)
+    if old:
+        # Tombstones: feeds announce the removed seqs as `retracted` with the first new value,
+        # or at a seq of their own when the file now yields nothing (docs/feeds.md).
+        at = seqs[0] if seqs else values.allocate_seq(session, 1)
+        retractions.retract(session, row.job_id, old, at, datetime.now(UTC), "reextract")
+    return len(seqs)
 
 
 class ReextractService:

@@ -24,6 +24,9 @@ READ = {"anonymous": 401, "other": 403, "owner": 200, "trusted": 200, "indexer":
 WRITE = {"anonymous": 401, "other": 403, "owner": 201, "trusted": 201, "indexer": 403, "admin": 403}
 STARTER = {"anonymous": 401, "other": 403, "owner": 0, "trusted": 403, "indexer": 403, "admin": 403}
 EVERYONE = dict.fromkeys(WHO, 200)
+# Feed routes: indexers (their own feeds) and admins; the rest are refused at the route.
+FEEDS = dict.fromkeys(WHO, 403) | {"anonymous": 401}
+FEED_BODY = {"attributes": ["system:owner"], "history": False, "continuous": True}
 
 
 @dataclass
@@ -43,6 +46,15 @@ class World:
                 f"/v1/uploads/{started['upload_id']}", content=b"x", headers=self.api.auth(ALICE)
             )
         return str(started["upload_id"])
+
+    def feed(self) -> str:
+        """A pull feed of the indexer."""
+        created = self.api.client.post(
+            "/v1/feeds",
+            json=FEED_BODY,
+            headers=self.api.auth(*SUBJECTS["indexer"]),  # type: ignore[arg-type]
+        )
+        return str(created.json()["feed_id"])
 
 
 @pytest.fixture
@@ -137,6 +149,37 @@ CASES: list[Case] = [
     ("GET", "/v1/jobs/{key}/attributes", READ, lambda w: {"url": f"/v1/jobs/{w.key}/attributes"}),
     ("GET", "/v1/jobs/{key}/record", READ, lambda w: {"url": f"/v1/jobs/{w.key}/record"}),
     ("GET", "/v1/whoami", EVERYONE | {"anonymous": 401}, lambda w: {"url": "/v1/whoami"}),
+    (
+        "POST",
+        "/v1/feeds",
+        FEEDS | {"indexer": 201, "admin": 201},
+        lambda w: {"url": "/v1/feeds", "json": FEED_BODY},
+    ),
+    ("GET", "/v1/feeds", FEEDS | {"indexer": 200, "admin": 200}, lambda w: {"url": "/v1/feeds"}),
+    (
+        "GET",
+        "/v1/feeds/{feed_id}",
+        FEEDS | {"indexer": 200, "admin": 200},
+        lambda w: {"url": f"/v1/feeds/{w.feed()}"},
+    ),
+    (
+        "POST",
+        "/v1/feeds/{feed_id}/refresh",
+        FEEDS | {"indexer": 200},
+        lambda w: {"url": f"/v1/feeds/{w.feed()}/refresh"},
+    ),
+    (
+        "DELETE",
+        "/v1/feeds/{feed_id}",
+        FEEDS | {"indexer": 204, "admin": 204},
+        lambda w: {"url": f"/v1/feeds/{w.feed()}"},
+    ),
+    (
+        "GET",
+        "/v1/feeds/{feed_id}/changes",
+        FEEDS | {"indexer": 200},
+        lambda w: {"url": f"/v1/feeds/{w.feed()}/changes"},
+    ),
     (
         "POST",
         "/v1/query",

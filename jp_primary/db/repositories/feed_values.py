@@ -1,0 +1,118 @@
+"""Reading the change sequence for feeds: jobs in key order, values by seq, tombstones.
+
+Every reader is bounded (``limit``) or works on a given list of jobs, so a feed of a million
+jobs is streamed in chunks, never loaded at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, SQLModel, col, select
+
+from jp_primary.db.models import AttributeValueRow, IdentityRow, JobRow, RetractedValueRow
+
+_VALUES = SQLModel.metadata.tables["attribute_values"]
+
+
+@dataclass(frozen=True)
+class FeedValue:
+    job_id: int
+    name: str
+    value: str
+    origin: str
+    origin_detail: str | None
+    timestamp: datetime
+    seq: int
+
+
+@dataclass(frozen=True)
+class JobHead:
+    id: int
+    jobid: str
+    owner: str
+
+
+def job_ids_after(session: Session, after: int, limit: int) -> list[int]:
+    """The next ``limit`` job ids above ``after`` (history walks jobs in id order)."""
+    stmt = select(JobRow.id).where(col(JobRow.id) > after).order_by(col(JobRow.id)).limit(limit)
+    return [int(i) for i in session.exec(stmt) if i is not None]
+
+
+def job_heads(session: Session, job_ids: Sequence[int]) -> dict[int, JobHead]:
+    if not job_ids:
+        return {}
+    stmt = (
+        select(JobRow.id, JobRow.jobid, IdentityRow.subject)
+        .join(IdentityRow, col(IdentityRow.id) == col(JobRow.owner_id))
+        .where(col(JobRow.id).in_(job_ids))
+    )
+    return {
+        int(i): JobHead(int(i), jobid, owner)
+        for i, jobid, owner in session.exec(stmt)
+        if i is not None
+    }
+
+
+def values_of_jobs(
+    session: Session,
+    job_ids: Sequence[int],
+    names_lower: Sequence[str],
+    max_seq: int,
+    min_seq: int = 0,
+) -> list[FeedValue]:
+    """Values of ``job_ids`` whose name is one of ``names_lower`` (compared case-insensitively,
+    as everywhere) with ``min_seq < seq <= max_seq``, by job and then seq."""
+    if not job_ids or not names_lower:
+        return []
+    v = _VALUES.c
+    # The seq bounds are applied here, not in SQL: with them PostgreSQL may pick the seq index
+    # (a range over the whole table) over the job's rows, e.g. before statistics exist.
+    stmt = (
+        sa_select(v.job_id, v.name, v.value, v.origin, v.origin_detail, v.timestamp, v.seq)
+        .where(v.job_id.in_(job_ids), func.lower(v.name).in_(names_lower))
+        .order_by(v.job_id, v.seq)
+    )
+    return [FeedValue(*row) for row in session.execute(stmt) if min_seq < row[6] <= max_seq]
+
+
+def changes(session: Session, after: int, upto: int, limit: int) -> list[tuple[int, int, str]]:
+    """``(seq, job_id, name)`` of the values stored with ``after < seq <= upto``, in seq order."""
+    v = AttributeValueRow
+    stmt = (
+        select(v.seq, v.job_id, v.name)
+        .where(col(v.seq) > after, col(v.seq) <= upto)
+        .order_by(col(v.seq))
+        .limit(limit)
+    )
+    return [(int(s), int(j), n) for s, j, n in session.exec(stmt)]
+
+
+def tombstones(session: Session, after: int, upto: int) -> list[tuple[int, int, int]]:
+    """``(announced_seq, job_id, retracted seq)`` of values removed with ``after < announced_seq
+    <= upto``, in announced order."""
+    r = RetractedValueRow
+    stmt = (
+        select(r.announced_seq, r.job_id, r.seq)
+        .where(col(r.announced_seq) > after, col(r.announced_seq) <= upto)
+        .order_by(col(r.announced_seq), col(r.seq))
+    )
+    return [(int(a), int(j), int(s)) for a, j, s in session.exec(stmt)]
+
+
+def seq_recorded_at(session: Session, seq: int) -> datetime | None:
+    """When the value with ``seq`` was stored (for a feed's lag in seconds), if it still is."""
+    stmt = select(AttributeValueRow.recorded_at).where(col(AttributeValueRow.seq) == seq)
+    return session.exec(stmt).first()
+
+
+def first_after(session: Session, seq: int) -> int | None:
+    """The smallest stored seq above ``seq``: when the oldest change a feed has not passed
+    was stored."""
+    stmt = select(func.min(AttributeValueRow.seq)).where(col(AttributeValueRow.seq) > seq)
+    found = session.exec(stmt).one()
+    return None if found is None else int(found)

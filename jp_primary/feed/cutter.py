@@ -1,0 +1,244 @@
+"""Cutting a feed's next batch from the change sequence (DESIGN.md "Feed semantics").
+
+History walks the jobs in id order, reading only values with ``seq <= S`` (the snapshot), and
+ends with a batch marked ``history_done`` (also when nothing matched). Continuous reads the
+changes with ``seq > S`` in seq order: a window is cut at a seq boundary so that the feed's
+cursor is always "every change up to here is in a batch". The cut batch is stored together with
+the feed's new state in the caller's transaction, so a redelivery repeats it exactly.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from jp_primary.attributes.names import SYSTEM_JOBID
+from jp_primary.db.repositories import feed_values, feeds, values
+from jp_primary.db.repositories.feed_values import FeedValue
+from jp_primary.db.repositories.feeds import Feed, StoredBatch
+from jp_primary.feed.matcher import (
+    JobRecord,
+    Selection,
+    encode,
+    job_matches,
+    requested_values,
+    size_estimate,
+)
+
+
+@dataclass(frozen=True)
+class CutLimits:
+    max_jobs: int = 200
+    max_bytes: int = 1024 * 1024
+    scan_rows: int = 20_000  # changes or jobs looked at per cut (bounds one transaction)
+
+
+@dataclass(frozen=True)
+class Cut:
+    """A cut's outcome: the new batch (or None when nothing was to be sent) and whether more
+    remains to be read already (call again at once)."""
+
+    batch: StoredBatch | None
+    more: bool
+
+
+def cut_next(
+    session: Session, feed: Feed, selection: Selection, limits: CutLimits, now: datetime
+) -> Cut:
+    """Cut batch ``feed.built_batch + 1`` if there is anything to send; store it and the feed's
+    new build state. The caller holds the feed's row lock."""
+    if feed.phase == "history":
+        return _history(session, feed, selection, limits, now)
+    if feed.phase == "continuous":
+        return _continuous(session, feed, selection, limits, now)
+    return Cut(None, False)
+
+
+def _store(
+    session: Session, feed: Feed, body: str, jobs: int, now: datetime, **state: Any
+) -> StoredBatch:
+    number = feed.built_batch + 1
+    history_done = bool(state.pop("history_done", False))
+    last_seq = int(state.pop("last_seq"))
+    batch = StoredBatch(number, history_done, body, jobs, last_seq)
+    feeds.add_batch(session, feed.id, batch, now)
+    if history_done:
+        state["history_done_batch"] = number
+    feeds.set_fields(session, feed.id, built_batch=number, **state)
+    return batch
+
+
+# -- history ------------------------------------------------------------------------------------
+
+
+def _history(
+    session: Session, feed: Feed, selection: Selection, limits: CutLimits, now: datetime
+) -> Cut:
+    needed = sorted(selection.needed_lower | {SYSTEM_JOBID.lower()})
+    records: list[dict[str, Any]] = []
+    matched: list[int] = []
+    size, after, scanned, exhausted, full = 0, feed.history_after_job, 0, False, False
+    while len(records) < limits.max_jobs and scanned < limits.scan_rows and not (exhausted or full):
+        want = limits.max_jobs - len(records)
+        ids = feed_values.job_ids_after(session, after, want)
+        exhausted = len(ids) < want
+        scanned += len(ids)
+        heads = feed_values.job_heads(session, ids)
+        by_job = _by_job(feed_values.values_of_jobs(session, ids, needed, feed.snapshot_seq))
+        for job_id in ids:
+            vals = by_job.get(job_id, [])
+            # No value up to S: the job was registered after the snapshot (continuous has it).
+            if vals and job_matches(selection, vals):
+                record = JobRecord(heads[job_id].jobid, heads[job_id].owner)
+                record.values = requested_values(selection, vals)
+                body = record.body()
+                cost = size_estimate(body)
+                if records and size + cost > limits.max_bytes:
+                    exhausted, full = False, True
+                    break
+                records.append(body)
+                matched.append(job_id)
+                size += cost
+            after = job_id
+    encoded = encode(records)
+    while len(encoded.encode()) > limits.max_bytes and len(records) > 1:
+        # Escapes made the batch larger than estimated: leave the last jobs to the next batch.
+        records.pop()
+        after = matched.pop() - 1
+        exhausted = False
+        encoded = encode(records)
+    if feed.continuous:
+        feeds.add_sent(session, feed.id, matched)
+    if exhausted:
+        phase = "continuous" if feed.continuous else "done"
+        batch = _store(
+            session,
+            feed,
+            encoded,
+            len(records),
+            now,
+            history_done=True,
+            last_seq=feed.snapshot_seq,
+            phase=phase,
+            history_after_job=after,
+        )
+        return Cut(batch, phase == "continuous")
+    if not records:
+        feeds.set_fields(session, feed.id, history_after_job=after)
+        return Cut(None, True)
+    batch = _store(session, feed, encoded, len(records), now, last_seq=0, history_after_job=after)
+    return Cut(batch, True)
+
+
+def _by_job(rows: list[FeedValue]) -> dict[int, list[FeedValue]]:
+    grouped: dict[int, list[FeedValue]] = defaultdict(list)
+    for row in rows:
+        grouped[row.job_id].append(row)
+    return grouped
+
+
+# -- continuous ---------------------------------------------------------------------------------
+
+
+def _window(
+    session: Session, feed: Feed, selection: Selection, max_jobs: int, scan_rows: int, head: int
+) -> tuple[list[int], int, dict[int, list[int]]]:
+    """The jobs touched by relevant changes in ``(cursor, upto]`` (first-touched first), the
+    window's end ``upto`` and the tombstones per job in it. The window ends at the scan limit or
+    just before the change that would bring a job past ``max_jobs``."""
+    cursor = feed.cursor_seq
+    rows = feed_values.changes(session, cursor, head, scan_rows)
+    upto = rows[-1][0] if len(rows) == scan_rows else head
+    events: list[tuple[int, int, str | None]] = [(s, j, n) for s, j, n in rows if s <= upto]
+    tombs = feed_values.tombstones(session, cursor, upto)
+    events.extend((a, j, None) for a, j, _ in tombs)
+    events.sort(key=lambda e: e[0])
+    needed = selection.needed_lower
+    order: list[int] = []
+    seen: set[int] = set()
+    for seq, job_id, name in events:
+        if name is not None and name.lower() not in needed:
+            continue
+        if job_id not in seen:
+            if len(order) == max_jobs:
+                upto = seq - 1
+                break
+            seen.add(job_id)
+            order.append(job_id)
+    retracted: dict[int, list[int]] = defaultdict(list)
+    for announced, job_id, seq in tombs:
+        if announced <= upto:
+            retracted[job_id].append(seq)
+    return order, upto, retracted
+
+
+def _continuous(
+    session: Session, feed: Feed, selection: Selection, limits: CutLimits, now: datetime
+) -> Cut:
+    head = values.last_seq(session)
+    if head <= feed.cursor_seq:
+        return Cut(None, False)
+    max_jobs = limits.max_jobs
+    while True:
+        order, upto, retracted = _window(session, feed, selection, max_jobs, limits.scan_rows, head)
+        outcome = _continuous_records(session, feed, selection, order, upto, retracted)
+        records, sent, unsent = outcome
+        encoded = encode(records)
+        if max_jobs == 1 or len(encoded.encode()) <= limits.max_bytes:
+            break
+        max_jobs = max(1, max_jobs // 2)
+    feeds.add_sent(session, feed.id, sent)
+    feeds.remove_sent(session, feed.id, unsent)
+    if not records:
+        feeds.set_fields(session, feed.id, cursor_seq=upto)
+        return Cut(None, upto < head)
+    batch = _store(session, feed, encoded, len(records), now, last_seq=upto, cursor_seq=upto)
+    return Cut(batch, upto < head)
+
+
+def _continuous_records(
+    session: Session,
+    feed: Feed,
+    selection: Selection,
+    order: list[int],
+    upto: int,
+    retracted: dict[int, list[int]],
+) -> tuple[list[dict[str, Any]], list[int], list[int]]:
+    """The records of the window's jobs, the jobs sent in full now, the jobs that stopped
+    matching."""
+    if not order:
+        return [], [], []
+    needed = sorted(selection.needed_lower)
+    by_job = _by_job(feed_values.values_of_jobs(session, order, needed, upto))
+    heads = feed_values.job_heads(session, order)
+    already = feeds.sent_among(session, feed.id, order)
+    records: list[dict[str, Any]] = []
+    sent: list[int] = []
+    unsent: list[int] = []
+    for job_id in order:
+        vals = by_job.get(job_id, [])
+        head = heads.get(job_id)
+        if head is None:
+            continue
+        record = JobRecord(head.jobid, head.owner, retracted=sorted(retracted.get(job_id, [])))
+        if job_matches(selection, vals):
+            if job_id in already:
+                record.values = requested_values(selection, vals, feed.cursor_seq)
+                if not record.values and not record.retracted:
+                    continue
+            else:
+                record.values = requested_values(selection, vals)
+                sent.append(job_id)
+        elif job_id in already:
+            unsent.append(job_id)
+            if not feed.notify_removed:
+                continue
+            record = replace(record, removed=True)
+        else:
+            continue
+        records.append(record.body())
+    return records, sent, unsent

@@ -1,0 +1,314 @@
+"""The feed engine: subscriptions, their state, pull reads and the push worker's steps.
+
+Every operation is one transaction through ``Database.run``; the state that matters (cursors,
+unacknowledged batches, leases) is only in the database, so any process can continue a feed
+another one started, and a restart loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlmodel import Session
+
+from jp_primary.attributes.registry import TypeRegistry
+from jp_primary.db.repositories import feed_values, feeds, values
+from jp_primary.db.repositories.feeds import Feed, StoredBatch
+from jp_primary.db.session import Database
+from jp_primary.errors import BadRequest, Conflict, Gone, NotFound
+from jp_primary.feed import metrics, tokens
+from jp_primary.feed.cutter import CutLimits, cut_next
+from jp_primary.feed.spec import Subscription, selection_of
+from jp_primary.plugins.registry import PluginRegistry
+
+# Cuts that found nothing to send but more to read, tried in one transaction before giving up
+# the row lock (each cut is itself bounded by CutLimits.scan_rows).
+CUTS_PER_TRANSACTION = 8
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """A feed as its subscriber sees it (``GET /v1/feeds/{id}``)."""
+
+    feed: Feed
+    phase: str  # history | continuous | done | expired
+    head_seq: int
+    lag_seq: int
+    lag_seconds: float
+
+
+@dataclass(frozen=True)
+class PullAnswer:
+    records: list[dict[str, Any]]
+    next: str
+    history_done: bool
+
+
+@dataclass(frozen=True)
+class PushBatch:
+    feed: Feed
+    batch: StoredBatch
+
+    def body(self) -> bytes:
+        """The push body, byte for byte the same for every delivery of this batch."""
+        done = _history_done(self.feed, self.batch.number)
+        return (
+            f'{{"feed_id":{json.dumps(self.feed.id)},"batch":{self.batch.number},'
+            f'"history_done":{"true" if done else "false"},"records":{self.batch.body}}}'
+        ).encode()
+
+
+def _history_done(feed: Feed, number: int) -> bool:
+    if not feed.history:
+        return True
+    return feed.history_done_batch is not None and number >= feed.history_done_batch
+
+
+def phase_of(feed: Feed, now: datetime) -> str:
+    if feed.expires_at <= now:
+        return "expired"
+    if feed.history and (
+        feed.history_done_batch is None or feed.acked_batch < feed.history_done_batch
+    ):
+        return "history"
+    return "continuous" if feed.continuous else "done"
+
+
+class FeedEngine:
+    def __init__(self, db: Database, registry: TypeRegistry, limits: CutLimits) -> None:
+        self.db = db
+        self.registry = registry
+        self.limits = limits
+
+    # -- subscriptions --------------------------------------------------------------------------
+
+    async def subscribe(self, owner: str, sub: Subscription, now: datetime) -> Feed:
+        selection_of(sub.attributes, sub.conditions, self.registry)  # 422 before storing
+
+        def create(session: Session) -> Feed:
+            snapshot = values.last_seq(session)
+            feed = Feed(
+                id=secrets.token_hex(16),
+                owner=owner,
+                destination=sub.destination,
+                attributes=list(sub.attributes),
+                conditions=list(sub.conditions),
+                history=sub.history,
+                continuous=sub.continuous,
+                notify_removed=sub.notify_removed,
+                snapshot_seq=snapshot,
+                phase="history" if sub.history else "continuous",
+                history_after_job=0,
+                cursor_seq=snapshot,
+                built_batch=0,
+                acked_batch=0,
+                history_done_batch=None,
+                created_at=now,
+                ttl_seconds=sub.ttl_seconds,
+                expires_at=now + timedelta(seconds=sub.ttl_seconds),
+                acked_seq=0 if sub.history else snapshot,
+            )
+            feeds.insert_feed(session, feed)
+            return feed
+
+        return await self.db.run(create)
+
+    async def find(self, feed_id: str) -> Feed | None:
+        return await self.db.run(lambda s: feeds.get(s, feed_id))
+
+    async def feed(self, feed_id: str) -> Feed:
+        found = await self.find(feed_id)
+        if found is None:
+            raise NotFound(f"no feed {feed_id!r} (expired feeds are purged after a grace period)")
+        return found
+
+    async def state(self, feed: Feed, now: datetime) -> FeedState:
+        def read(session: Session) -> FeedState:
+            head = values.last_seq(session)
+            # With nothing unacknowledged, changes up to the build cursor needed no batch.
+            caught_up = feed.built_batch == feed.acked_batch and phase_of(feed, now) != "history"
+            position = max(feed.acked_seq, feed.cursor_seq) if caught_up else feed.acked_seq
+            lag = max(0, head - position)
+            seconds = 0.0
+            if lag:
+                oldest = feed_values.first_after(session, position)
+                at = feed_values.seq_recorded_at(session, oldest) if oldest else None
+                seconds = max(0.0, (now - at).total_seconds()) if at else 0.0
+            metrics.HEAD.set(head)
+            return FeedState(feed, phase_of(feed, now), head, lag, seconds)
+
+        return await self.db.run(read)
+
+    async def feeds_of(self, owner: str | None) -> list[Feed]:
+        return await self.db.run(lambda s: feeds.list_feeds(s, owner))
+
+    async def refresh(self, feed: Feed, now: datetime) -> datetime:
+        if feed.expires_at <= now:
+            raise Gone("the feed has expired: subscribe again")
+        until = now + timedelta(seconds=feed.ttl_seconds)
+        await self.db.run(lambda s: feeds.set_fields(s, feed.id, expires_at=until))
+        return until
+
+    async def cancel(self, feed_id: str) -> None:
+        await self.db.run(lambda s: feeds.remove(s, [feed_id]))
+
+    async def purge(self, now: datetime, grace: timedelta) -> int:
+        """Remove feeds whose expiry is older than the grace period."""
+
+        def run(session: Session) -> int:
+            ended = feeds.ended_before(session, now - grace)
+            feeds.remove(session, ended)
+            return len(ended)
+
+        return await self.db.run(run)
+
+    # -- cutting --------------------------------------------------------------------------------
+
+    def _cut(
+        self, session: Session, feed: Feed, now: datetime, max_jobs: int
+    ) -> StoredBatch | None:
+        limits = self.limits
+        if max_jobs < limits.max_jobs:
+            limits = CutLimits(max_jobs, limits.max_bytes, limits.scan_rows)
+        selection = selection_of(feed.attributes, feed.conditions, self.registry)
+        for _ in range(CUTS_PER_TRANSACTION):
+            cut = cut_next(session, feed, selection, limits, now)
+            if cut.batch is not None or not cut.more:
+                return cut.batch
+            fresh = feeds.get(session, feed.id)
+            assert fresh is not None
+            feed = fresh
+        return None
+
+    # -- pull -----------------------------------------------------------------------------------
+
+    def pull_sync(
+        self,
+        session: Session,
+        feed_id: str,
+        since: str | None,
+        limit: int,
+        now: datetime,
+        subscriber: str,
+    ) -> PullAnswer:
+        """The batch after the one ``since`` names (cut now if it is the newest); a token names
+        the batches up to it acknowledged. Idempotent: the same token gives the same batch."""
+        feed = feeds.get(session, feed_id, lock=True)
+        if feed is None:
+            if since is not None and tokens.well_formed(feed_id, since):
+                raise Gone("this feed no longer exists (expired and purged, or cancelled)")
+            raise NotFound(f"no feed {feed_id!r}")
+        if feed.owner != subscriber:
+            raise NotFound(f"no feed {feed_id!r} of yours")
+        if feed.destination is not None:
+            raise Conflict("this is a push feed: its batches go to its destination")
+        if feed.expires_at <= now:
+            raise Gone("the feed has expired: subscribe again")
+        seen = tokens.parse(feed_id, since) if since is not None else 0
+        if seen > feed.built_batch:
+            raise BadRequest("this token is ahead of the feed: pass a `next` it returned")
+        if seen > feed.acked_batch:
+            acked = feeds.batch(session, feed_id, seen)
+            acked_seq = max(feed.acked_seq, acked.last_seq if acked else 0)
+            feeds.set_fields(
+                session, feed_id, acked_batch=seen, acked_seq=acked_seq, last_delivery_at=now
+            )
+            feeds.drop_batches_below(session, feed_id, seen)
+            feed = feeds.get(session, feed_id)
+            assert feed is not None
+        wanted = seen + 1
+        if wanted <= feed.built_batch:
+            batch = feeds.batch(session, feed_id, wanted)
+            if batch is None:
+                raise Gone("the server no longer keeps the batch after this token: resubscribe")
+        else:
+            batch = self._cut(session, feed, now, limit)
+            if batch is not None:
+                feed = feeds.get(session, feed_id)
+                assert feed is not None
+        if batch is None:
+            return PullAnswer([], tokens.issue(feed_id, seen), _history_done(feed, seen))
+        return PullAnswer(
+            json.loads(batch.body),
+            tokens.issue(feed_id, batch.number),
+            _history_done(feed, batch.number),
+        )
+
+    # -- push -----------------------------------------------------------------------------------
+
+    def next_push_sync(
+        self, session: Session, feed_id: str, worker: str, now: datetime, lease_until: datetime
+    ) -> PushBatch | None | Literal[False]:
+        """The batch to deliver next (the unacknowledged one again, or a new cut), None when
+        there is nothing, or False when ``worker`` no longer holds the feed's lease. The lease
+        is renewed to ``lease_until``: a delivery starts with a whole lease ahead of it."""
+        feed = feeds.get(session, feed_id, lock=True)
+        if feed is None or feed.lease_owner != worker or feed.expires_at <= now:
+            return False
+        feeds.set_fields(session, feed_id, lease_until=lease_until)
+        if feed.built_batch > feed.acked_batch:
+            batch = feeds.batch(session, feed_id, feed.acked_batch + 1)
+        else:
+            batch = self._cut(session, feed, now, self.limits.max_jobs)
+            fresh = feeds.get(session, feed_id)
+            assert fresh is not None
+            feed = fresh
+        return None if batch is None else PushBatch(feed, batch)
+
+    def cut_ahead_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> None:
+        """Cut the batch after ``push`` (in flight) if it is not cut yet: the worker prepares
+        the next batch while the receiver reads this one."""
+        feed = feeds.get(session, push.feed.id, lock=True)
+        if feed is None or feed.lease_owner != worker or feed.built_batch != push.batch.number:
+            return
+        self._cut(session, feed, now, self.limits.max_jobs)
+
+    def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
+        """Record that ``push`` was acknowledged; False when the lease was lost meanwhile."""
+        number = push.batch.number
+        acked_seq = max(push.feed.acked_seq, push.batch.last_seq)
+        done = push.feed.phase == "done" and number >= push.feed.built_batch
+        fields: dict[str, Any] = {
+            "acked_batch": number,
+            "acked_seq": acked_seq,
+            "last_delivery_at": now,
+            "last_error": None,
+            "attempts": 0,
+            "next_attempt_at": None,
+        }
+        if done:
+            fields["lease_owner"] = None
+            fields["lease_until"] = None
+        if not feeds.set_fields_if_leased(session, push.feed.id, worker, **fields):
+            return False
+        feeds.drop_batches_below(session, push.feed.id, number + 1)
+        return True
+
+    def fail_sync(
+        self, session: Session, feed_id: str, worker: str, error: str, retry_at: datetime
+    ) -> int:
+        """Record a failed delivery; the number of consecutive failures."""
+        feed = feeds.get(session, feed_id)
+        attempts = (feed.attempts if feed else 0) + 1
+        feeds.set_fields_if_leased(
+            session,
+            feed_id,
+            worker,
+            last_error=error[:2000],
+            attempts=attempts,
+            next_attempt_at=retry_at,
+        )
+        return attempts
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_engine(db: Database, plugins: PluginRegistry, batch_jobs: int = 200) -> FeedEngine:
+    """The engine with the attribute types of the system and of the installed plugins."""
+    return FeedEngine(db, plugins.attribute_types(), CutLimits(max_jobs=batch_jobs))

@@ -1,0 +1,118 @@
+"""The pure core of a feed: which jobs match, and the records sent for them (no I/O).
+
+The condition evaluation is the shared attribute library's (``jp_primary.attributes``): a
+condition holds when any value of its attribute satisfies it, all must hold.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Protocol
+
+from jp_primary.attributes.conditions import CompiledCondition, matches
+from jp_primary.timefmt import rfc3339
+
+
+class Value(Protocol):
+    """One stored value as the feed reads it (``db.repositories.feed_values.FeedValue``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> str: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def origin_detail(self) -> str | None: ...
+    @property
+    def timestamp(self) -> datetime: ...
+    @property
+    def seq(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What a feed asks for: requested attribute names and compiled conditions."""
+
+    attributes: tuple[str, ...]  # qualified names
+    conditions: tuple[CompiledCondition, ...]
+    condition_names: tuple[str, ...]  # the qualified names the conditions look at
+
+    @property
+    def requested_lower(self) -> frozenset[str]:
+        return frozenset(n.lower() for n in self.attributes)
+
+    @property
+    def needed_lower(self) -> frozenset[str]:
+        """Names whose values a feed reads: requested ones and those its conditions test."""
+        return self.requested_lower | {n.lower() for n in self.condition_names}
+
+
+def job_matches(selection: Selection, values: Iterable[Value]) -> bool:
+    by_name: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for v in values:
+        by_name[v.name.lower()].append((v.value, v.origin))
+    # The library looks values up by the condition's qualified name; names compare
+    # case-insensitively everywhere in the service.
+    keyed = {name: by_name.get(name.lower(), []) for name in selection.condition_names}
+    return matches(list(selection.conditions), keyed)
+
+
+@lru_cache(maxsize=4096)
+def _stamp(at: datetime) -> str:
+    # Values of one file or commit share their timestamp: format each one once.
+    return rfc3339(at)
+
+
+def value_body(v: Value) -> dict[str, Any]:
+    return {
+        "name": v.name,
+        "value": v.value,
+        "origin": v.origin,
+        "origin_detail": v.origin_detail,
+        "timestamp": _stamp(v.timestamp),
+        "seq": v.seq,
+    }
+
+
+def size_estimate(record: dict[str, Any]) -> int:
+    """At least the encoded length of a record of plain text (escapes make it larger, which the
+    batch's final encoding catches)."""
+    size = 80 + len(record["jobid"]) + len(record["owner"]) + 21 * len(record.get("retracted", ()))
+    for v in record["values"]:
+        size += 140 + len(v["name"]) + len(v["value"]) + len(v["origin_detail"] or "")
+    return size
+
+
+@dataclass
+class JobRecord:
+    jobid: str
+    owner: str
+    values: list[dict[str, Any]] = field(default_factory=list)
+    retracted: list[int] = field(default_factory=list)
+    removed: bool = False
+
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"jobid": self.jobid, "owner": self.owner, "values": self.values}
+        if self.retracted:
+            out["retracted"] = self.retracted
+        if self.removed:
+            out["removed"] = True
+        return out
+
+
+def requested_values(
+    selection: Selection, values: Sequence[Value], after_seq: int = 0
+) -> list[dict[str, Any]]:
+    """The bodies of the requested values with ``seq > after_seq``, in seq order."""
+    wanted = selection.requested_lower
+    return [value_body(v) for v in values if v.seq > after_seq and v.name.lower() in wanted]
+
+
+def encode(records: Sequence[Mapping[str, Any]]) -> str:
+    return json.dumps(records, separators=(",", ":"), ensure_ascii=False)

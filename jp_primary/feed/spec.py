@@ -1,0 +1,67 @@
+"""What a subscriber asks for, checked once at subscription and compiled again by workers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jp_primary.attributes.conditions import Condition, ConditionError, compile_conditions
+from jp_primary.attributes.names import expand
+from jp_primary.attributes.registry import TypeRegistry
+from jp_primary.errors import InvalidInput
+from jp_primary.feed.matcher import Selection
+
+CONDITION_FIELDS = ("attr", "op", "value", "value2", "values", "origin")
+
+
+@dataclass(frozen=True)
+class Subscription:
+    attributes: list[str]  # qualified names
+    conditions: list[dict[str, Any]]  # the wire objects, stored as given
+    history: bool
+    continuous: bool
+    ttl_seconds: int
+    destination: str | None = None
+    notify_removed: bool = False
+
+
+def qualified_attributes(names: Sequence[str]) -> list[str]:
+    """Aliases expanded, each name once (first spelling kept), in the given order."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        qualified = expand(name)
+        if ":" not in qualified:
+            raise InvalidInput(
+                f"attributes[{index}]: {name!r} has no namespace; write it with an alias "
+                "(lb:status, tag:color, system:owner) or the full namespace URI"
+            )
+        if qualified.lower() not in seen:
+            seen.add(qualified.lower())
+            out.append(qualified)
+    return out
+
+
+def _condition(raw: dict[str, Any]) -> Condition:
+    values = raw.get("values")
+    return Condition(
+        attr=raw.get("attr") or "",
+        op=raw.get("op") or "",
+        value=raw.get("value"),
+        value2=raw.get("value2"),
+        values=tuple(values) if values is not None else None,
+        origin=raw.get("origin"),
+    )
+
+
+def selection_of(
+    attributes: Sequence[str], conditions: Sequence[dict[str, Any]], registry: TypeRegistry
+) -> Selection:
+    """Compile a feed's conditions; a bad one is a 422 naming it (``conditions[i]: ...``)."""
+    try:
+        compiled = compile_conditions([_condition(c) for c in conditions], registry)
+    except ConditionError as exc:
+        raise InvalidInput(f"conditions[{exc.index}]: {exc.message}") from None
+    names = tuple(dict.fromkeys(c.attr for c in compiled))
+    return Selection(tuple(attributes), tuple(compiled), names)
