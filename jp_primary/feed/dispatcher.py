@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -104,9 +105,9 @@ class FeedDispatcher:
                 await self.db.run(lambda s: feeds.release(s, self.worker_id, held))
             await self.client.aclose()
 
-    async def _guarded(self, step: object) -> None:
+    async def _guarded(self, step: Callable[[], Awaitable[None]]) -> None:
         try:
-            await step()  # type: ignore[operator]
+            await step()
         except asyncio.CancelledError:
             raise
         except Exception:

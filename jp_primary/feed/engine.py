@@ -20,7 +20,7 @@ from jp_primary.db.repositories import feed_values, feeds, values
 from jp_primary.db.repositories.feeds import Feed, StoredBatch
 from jp_primary.db.session import Database
 from jp_primary.errors import BadRequest, Conflict, Gone, NotFound
-from jp_primary.feed import tokens
+from jp_primary.feed import metrics, tokens
 from jp_primary.feed.cutter import CutLimits, cut_next
 from jp_primary.feed.spec import Subscription, selection_of
 from jp_primary.plugins.registry import PluginRegistry
@@ -138,6 +138,7 @@ class FeedEngine:
                 oldest = feed_values.first_after(session, position)
                 at = feed_values.seq_recorded_at(session, oldest) if oldest else None
                 seconds = max(0.0, (now - at).total_seconds()) if at else 0.0
+            metrics.HEAD.set(head)
             return FeedState(feed, phase_of(feed, now), head, lag, seconds)
 
         return await self.db.run(read)
