@@ -82,16 +82,8 @@ def rss_kib() -> int:
 
 def extract_growth(work: Path, shape: str, mib: int, per_job: int) -> tuple[str, float, float]:
     """``extract()`` of a ``mib`` MiB log of many short jobs or of one long job: its peak RSS
-    growth, measured in a fresh process (``--extract-only``) so no earlier peak hides it."""
-    command = [sys.executable, __file__, "--extract-only", shape, "--big-mib", str(mib),
-               "--per-job", str(per_job), "--work", str(work)]  # fmt: skip
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    print(out, end="")
-    size_mib, growth = json.loads(out.strip().splitlines()[-1])
-    return shape, size_mib, growth
-
-
-def extract_only(work: Path, shape: str, mib: int, per_job: int) -> None:
+    growth, measured in a fresh process (``--extract-only``) so that nothing earlier (writing
+    the log, the passes above) sets the peak."""
     big = work / "big.log"
     events = mib * MIB // _BYTES_PER_EVENT
     with big.open("w") as stream:
@@ -99,22 +91,33 @@ def extract_only(work: Path, shape: str, mib: int, per_job: int) -> None:
             size = write_long_job(stream, events)
         else:
             size = write_workload(stream, events, per_job)
+    command = [sys.executable, __file__, "--extract-only", str(big)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    big.unlink()
+    lines = out.strip().splitlines()
+    seconds, values, problems, growth = json.loads(lines[-1])
+    print(
+        f"extract() of a {size / MIB:.0f} MiB log ({shape}): {seconds:.1f} s, {values} values,"
+        f" {len(problems)} problems, peak RSS growth {growth:.0f} MiB"
+    )
+    for problem in problems[:4]:
+        print(f"  problem: {problem[:200]}")
+    return shape, size / MIB, growth
+
+
+def extract_only(path: Path) -> None:
     context = ExtractContext(
         "https://lb.example.org:9000/bench", "bench", "condor-log", "", datetime.now(UTC)
     )
+    plugin = CondorLogPlugin()
     before = rss_kib()
     started = time.process_time()
-    extraction = CondorLogPlugin().extract(big, context)
+    extraction = plugin.extract(path, context)
     seconds = time.process_time() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
     growth = max(0, peak - before) / 1024
-    print(f"extract() of a {size / MIB:.0f} MiB log ({shape}): {seconds:.1f} s,"
-          f" {len(extraction.values)} values, {len(extraction.errors)} problems,"
-          f" peak RSS growth {growth:.0f} MiB")  # fmt: skip
-    for problem in extraction.errors[:4]:
-        print(f"  problem: {problem.message[:200]}")
-    big.unlink()
-    print(json.dumps([size / MIB, growth]))
+    problems = [problem.message for problem in extraction.errors]
+    print(json.dumps([seconds, len(extraction.values), problems, growth]))
 
 
 def main() -> None:
@@ -123,11 +126,10 @@ def main() -> None:
     parser.add_argument("--per-job", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--big-mib", type=int, default=500)
-    parser.add_argument("--extract-only", choices=("many jobs", "one job"), help=argparse.SUPPRESS)
-    parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--extract-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.extract_only:
-        extract_only(args.work, args.extract_only, args.big_mib, args.per_job)
+        extract_only(args.extract_only)
         return
 
     with tempfile.TemporaryDirectory(prefix="jp-bench-condor-") as work:

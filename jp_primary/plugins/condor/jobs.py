@@ -25,6 +25,7 @@ from jp_primary.plugins.lb.events import Event
 from jp_primary.plugins.lb.statemachine import Replay, replay
 from jp_primary.timefmt import micros_text
 
+_NONE_HELD: list[Event] = []  # the events of a replayed job (shared: never appended to)
 MAX_JOBS = 1_000
 MAX_JOB_EVENTS = 20_000  # L&B events mapped per job
 MAX_HELD = 50_000  # L&B events held at once by the jobs still in the queue
@@ -34,7 +35,7 @@ _NAMED = 10
 _FINAL = frozenset({int(Ev.JOB_TERMINATED), int(Ev.JOB_ABORTED)})
 
 
-@dataclass
+@dataclass(slots=True)
 class CondorJob:
     """One job of the log: its summary, its L&B events until replayed, then the replay."""
 
@@ -144,7 +145,7 @@ class LogJobs:
         if job.events:
             result = replay(job.events)
             self.held -= len(job.events)
-            job.events = []
+            job.events = _NONE_HELD
             if self.on_replay is None:
                 job.replay = result
             else:

@@ -33,7 +33,7 @@ _STATUS_AFTER: dict[int, str] = {
 Value = tuple[str, str, datetime]  # (local name, value, timestamp)
 
 
-@dataclass
+@dataclass(slots=True)
 class JobSummary:
     cluster: int
     proc: int
