@@ -7,6 +7,7 @@ import io
 import random
 
 import pytest
+from prov.constants import PROV
 from prov.model import ProvDocument
 from prov.serializers import Registry
 
@@ -47,6 +48,8 @@ def test_prov_json_names_files_owner_and_states(api: Api) -> None:
     agents = [r for r in records if r.get_type().localpart == "Agent"]
     labels = {next(iter(a.get_attribute("prov:label"))) for a in agents}
     assert ALICE in labels
+    owner = next(a for a in agents if ALICE in a.get_attribute("prov:label"))
+    assert PROV["Person"] in owner.get_attribute("prov:type")
     assert LB_HOST in labels
     kinds = {r.get_type().localpart for r in records}
     assert {"Activity", "Usage", "Generation", "Attribution", "Association"} <= kinds

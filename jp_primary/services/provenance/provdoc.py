@@ -16,7 +16,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from prov.model import PROV_LABEL, PROV_TYPE, PROV_VALUE, ProvDocument
+from prov.constants import PROV
+from prov.model import PROV_LABEL, PROV_TYPE, PROV_VALUE, Namespace, ProvDocument
 
 from jp_primary.services.provenance.outcome import INPUT_CLASSES, OUTPUT_CLASSES, Run, run_of
 from jp_primary.services.provenance.snapshot import JobSnapshot
@@ -52,13 +53,13 @@ def document(snapshot: JobSnapshot, base_url: str) -> ProvDocument:
     job = snapshot.job
     job_url = f"{base_url}/v1/jobs/{job.key}"
     doc = ProvDocument()
-    doc.add_namespace("jp", JP_NS)
+    jp = doc.add_namespace("jp", JP_NS)
     doc.add_namespace("job", f"{job_url}/")
-    doc.add_namespace("agents", f"{base_url}/v1/agents/")
+    doc.add_namespace("agents", "urn:jp-primary:agent:")  # subjects are not URLs
     run = run_of(snapshot)
     described: dict[Any, Any] = {
         PROV_LABEL: job.jobid,
-        PROV_TYPE: "jp:GridJob",
+        PROV_TYPE: jp["GridJob"],
         "jp:jobid": job.jobid,
         "jp:key": job.key,
         "jp:registeredAt": job.registered_at,
@@ -67,18 +68,18 @@ def document(snapshot: JobSnapshot, base_url: str) -> ProvDocument:
     activity = doc.activity("job:run", run.start or job.registered_at, run.end, described)
     agents: dict[str, Any] = {}
 
-    def agent(subject: str, kind: str) -> Any:
+    def agent(subject: str, kind: str) -> Any:  # kind: prov:Person or prov:SoftwareAgent
         if subject not in agents:
             agents[subject] = doc.agent(
                 f"agents:{agent_id(subject)}",
-                {PROV_LABEL: subject, PROV_TYPE: kind, "jp:subject": subject},
+                {PROV_LABEL: subject, PROV_TYPE: PROV[kind], "jp:subject": subject},
             )
         return agents[subject]
 
-    owner = agent(job.owner, "prov:Person")
-    doc.wasAssociatedWith(activity, owner, None, None, {"prov:role": "jp:owner"})
+    owner = agent(job.owner, "Person")
+    doc.wasAssociatedWith(activity, owner, None, None, {"prov:role": jp["owner"]})
     if job.registered_by != job.owner:
-        registrar = agent(job.registered_by, "prov:SoftwareAgent")
+        registrar = agent(job.registered_by, "SoftwareAgent")
         doc.actedOnBehalfOf(registrar, owner, activity)
     for view in snapshot.files:
         stored = view.file
@@ -88,7 +89,7 @@ def document(snapshot: JobSnapshot, base_url: str) -> ProvDocument:
         entity = doc.entity(
             f"job:{local}",
             {
-                PROV_TYPE: "jp:StoredFile",
+                PROV_TYPE: jp["StoredFile"],
                 PROV_LABEL: stored.name or stored.file_class,
                 "jp:class": stored.file_class,
                 "jp:name": stored.name,
@@ -97,7 +98,7 @@ def document(snapshot: JobSnapshot, base_url: str) -> ProvDocument:
                 "prov:location": _download(job_url, stored.file_class, stored.name),
             },
         )
-        uploader_kind = "prov:Person" if view.uploader == job.owner else "prov:SoftwareAgent"
+        uploader_kind = "Person" if view.uploader == job.owner else "SoftwareAgent"
         doc.wasAttributedTo(entity, agent(view.uploader, uploader_kind))
         if stored.file_class in INPUT_CLASSES:
             doc.used(activity, entity, run.start)
@@ -105,7 +106,7 @@ def document(snapshot: JobSnapshot, base_url: str) -> ProvDocument:
             doc.wasGeneratedBy(entity, activity, run.end)
         else:
             doc.wasInfluencedBy(entity, activity)
-    _states(doc, activity, run)
+    _states(doc, jp, activity, run)
     return doc
 
 
@@ -124,13 +125,13 @@ def _outcome(run: Run) -> dict[str, Any]:
     return found
 
 
-def _states(doc: ProvDocument, activity: Any, run: Run) -> None:
+def _states(doc: ProvDocument, jp: Namespace, activity: Any, run: Run) -> None:
     previous = None
     for index, step in enumerate(run.timeline.steps, start=1):
         if step.at is None:
             continue
         attrs: dict[Any, Any] = {
-            PROV_TYPE: "jp:JobState",
+            PROV_TYPE: jp["JobState"],
             PROV_VALUE: step.state,
             PROV_LABEL: step.state,
         }
