@@ -158,26 +158,31 @@ class QueryEngine:
 def _candidates(plan: Plan) -> tuple[Any, Any]:
     """The candidate jobs in id order, and the column their position is read from.
 
-    With an ``eq`` on an indexed attribute the walk starts from its index entries
-    (name, key, job_id: already in job order), else from the jobs; every other indexed
-    condition narrows through its own index. A job may come twice from a multi-valued
-    attribute's equal values: ``run`` skips the repeat."""
+    The walk starts from a condition that names few rows directly: an ``eq`` on an indexed
+    attribute (its index entries are already in job order), else the owner or jobid, else the
+    first indexed condition (its matching job ids). The other conditions are probed per
+    candidate (EXISTS on the job's values), so no query gathers every job of a broad condition.
+    A job may come twice from a multi-valued attribute's equal values: ``run`` skips repeats."""
     columns = (jobs.c.id, jobs.c.jobid, jobs.c.key, jobs.c.owner, jobs.c.source)
     driver = next((c for c in plan.indexed if c.op == "eq" and c.attr not in _SYSTEM_COLUMNS), None)
-    if driver is None:
-        base, position = sa.select(*columns), jobs.c.id
-    else:
+    if driver is not None:
         joined = values.join(jobs, jobs.c.id == values.c.job_id)
         base = sa.select(*columns).select_from(joined)
         base = base.where(values.c.name == driver.attr, values.c.key == driver.key)
         if driver.origin is not None:
             base = base.where(values.c.origin == driver.origin)
         position = values.c.job_id
+    else:
+        base, position = sa.select(*columns), jobs.c.id
+        on_job = [c for c in plan.indexed if c.attr in _SYSTEM_COLUMNS]
+        if not on_job and plan.owner is None and plan.indexed:
+            driver = plan.indexed[0]  # the only way in: the job ids it matches
+            base = base.where(jobs.c.id.in_(_matching(driver)))
     if plan.owner is not None:
         base = base.where(jobs.c.owner == plan.owner)
     for c in plan.indexed:
         if c is not driver:
-            base = base.where(_narrowing(c))
+            base = base.where(_probe(c))
     return base.order_by(position), position
 
 
@@ -261,7 +266,8 @@ def _range(column: Any, c: CompiledCondition) -> Any:
     return sa.true()  # exists, or an empty prefix
 
 
-def _narrowing(c: CompiledCondition) -> Any:
+def _probe(c: CompiledCondition) -> Any:
+    """``c`` as a per-job test: on the job's own columns, or EXISTS among its values."""
     column = _SYSTEM_COLUMNS.get(c.attr)
     if column is not None:  # owner and jobid are columns of the job itself, whole texts
         if c.origin not in (None, "SYSTEM"):
@@ -271,7 +277,17 @@ def _narrowing(c: CompiledCondition) -> Any:
         if c.op == "in":
             return column.in_(c.values)
         return _range(column, c) if c.op == "prefix" else sa.true()
-    sub = sa.select(values.c.job_id).where(values.c.name == c.attr, _range(values.c.key, c))
+    probe = sa.exists().where(values.c.job_id == jobs.c.id, *_value_terms(c))
+    return probe
+
+
+def _matching(c: CompiledCondition) -> Any:
+    """The ids of the jobs with a value that may satisfy ``c`` (from the (name, key) index)."""
+    return sa.select(values.c.job_id).where(*_value_terms(c))
+
+
+def _value_terms(c: CompiledCondition) -> list[Any]:
+    terms = [values.c.name == c.attr, _range(values.c.key, c)]
     if c.origin is not None:
-        sub = sub.where(values.c.origin == c.origin)
-    return jobs.c.id.in_(sub)
+        terms.append(values.c.origin == c.origin)
+    return terms
