@@ -277,17 +277,18 @@ def _probe(c: CompiledCondition) -> Any:
         if c.op == "in":
             return column.in_(c.values)
         return _range(column, c) if c.op == "prefix" else sa.true()
-    probe = sa.exists().where(values.c.job_id == jobs.c.id, *_value_terms(c))
-    return probe
+    # Its own alias: the walk may itself come from index_values (an eq's entries).
+    probe = values.alias("probe")
+    return sa.exists().where(probe.c.job_id == jobs.c.id, *_value_terms(c, probe))
 
 
 def _matching(c: CompiledCondition) -> Any:
     """The ids of the jobs with a value that may satisfy ``c`` (from the (name, key) index)."""
-    return sa.select(values.c.job_id).where(*_value_terms(c))
+    return sa.select(values.c.job_id).where(*_value_terms(c, values))
 
 
-def _value_terms(c: CompiledCondition) -> list[Any]:
-    terms = [values.c.name == c.attr, _range(values.c.key, c)]
+def _value_terms(c: CompiledCondition, table: Any) -> list[Any]:
+    terms = [table.c.name == c.attr, _range(table.c.key, c)]
     if c.origin is not None:
-        terms.append(values.c.origin == c.origin)
+        terms.append(table.c.origin == c.origin)
     return terms
