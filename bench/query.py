@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import secrets
 import statistics
 import sys
 import time
@@ -40,13 +41,15 @@ from typing import Any
 
 from results import Figure, record
 from serverctl import throwaway_postgres
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
 
-from jp_primary.attributes.conditions import Condition
+from jp_primary.attributes.conditions import Condition, compile_conditions
 from jp_primary.attributes.registry import TypeRegistry
 from jp_primary.auth.identity import Identity, Role
 from jp_primary.db import migrate
 from jp_primary.db.repositories import identities, values
+from jp_primary.db.repositories import query as query_sql
 from jp_primary.db.session import Database, create_db_engine, new_session
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services.query import Query, QueryService
@@ -195,6 +198,23 @@ def measure(service: QueryService, jobs: int, repeat: int) -> dict[str, list[flo
     return times
 
 
+def measure_sql(engine: Engine, types: TypeRegistry, jobs: int, repeat: int) -> dict[str, float]:
+    """p50 of the database part alone: ``find_jobs`` in one session on this thread (no thread
+    hop, no event loop), to tell the SQL from the service and machine around it."""
+    rng = random.Random(7)
+    times: dict[str, list[float]] = {}
+    with new_session(engine, types) as session:
+        for _ in range(repeat):
+            for name, (who, where) in selective_queries(rng, jobs).items():
+                compiled = compile_conditions(where, types)
+                owner = None if who.roles else who.subject
+                began = time.perf_counter()
+                query_sql.find_jobs(session, compiled, after=0, limit=101, owner=owner)
+                times.setdefault(name, []).append((time.perf_counter() - began) * 1000)
+            session.rollback()
+    return {name: statistics.median(samples) for name, samples in times.items()}
+
+
 def full_scan(service: QueryService) -> tuple[int, float]:
     async def scan() -> int:
         seen, after = 0, None
@@ -219,11 +239,14 @@ def main() -> int:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE)
     parser.add_argument("--sizes", default="100000,1000000", help="job counts, ascending")
     parser.add_argument("--repeat", type=int, default=50, help="draws of each query per size")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database afterwards (prints its URL)"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     types = PluginRegistry().attribute_types()
     results: dict[int, dict[str, Any]] = {}
-    with throwaway_postgres(args.database_url) as url:
+    with _database(args.database_url, args.keep) as url:
         migrate.upgrade(url)
         engine = create_db_engine(url, pool_size=2)
         service = QueryService(Database(engine, types), types, timeout_seconds=60)
@@ -235,20 +258,41 @@ def main() -> int:
             loaded = size
             measure(service, size, 3)  # warm the caches the measured runs will also have
             times = measure(service, size, args.repeat)
+            sql = measure_sql(engine, types, size, args.repeat)
             scanned, seconds = full_scan(service)
-            results[size] = {"times": times, "scan": scanned / seconds}
-            report(size, times, scanned, seconds)
+            results[size] = {"times": times, "scan": scanned / seconds, "sql": sql}
+            report(size, times, sql, scanned, seconds)
         engine.dispose()
     record_figures(results, sizes)
     return 0
 
 
-def report(size: int, times: dict[str, list[float]], scanned: int, seconds: float) -> None:
-    print(
-        f"\n{size:,} jobs: first page (100) of each query, {len(next(iter(times.values())))} draws"
-    )
+@contextmanager
+def _database(server: str, keep: bool) -> Iterator[str]:
+    if not keep:
+        with throwaway_postgres(server) as url:
+            yield url
+        return
+    name = f"jp_bench_query_{secrets.token_hex(3)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    print(f"database kept: {url}")
+    yield url
+
+
+def report(
+    size: int, times: dict[str, list[float]], sql: dict[str, float], scanned: int, seconds: float
+) -> None:
+    draws = len(next(iter(times.values())))
+    print(f"\n{size:,} jobs: first page (100) of each query, {draws} draws (SQL alone: p50)")
     for name, samples in times.items():
-        print(f"  {name:24} p50 {statistics.median(samples):7.1f} ms   p95 {p95(samples):7.1f} ms")
+        print(
+            f"  {name:24} p50 {statistics.median(samples):7.1f} ms   p95 {p95(samples):7.1f} ms"
+            f"   SQL p50 {sql[name]:7.1f} ms"
+        )
     print(f"  full keyset scan: {scanned:,} jobs in {seconds:.1f} s = {scanned / seconds:,.0f}/s\n")
 
 
@@ -268,6 +312,10 @@ def record_figures(results: dict[int, dict[str, Any]], sizes: list[int]) -> None
                     target=f"< {P95_TARGET_MS:g} ms" if at_target else "",
                     met=(value < P95_TARGET_MS) if at_target else None,
                 )
+            )
+        for name, value in results[size]["sql"].items():
+            figures.append(
+                Figure("query", f"p50 SQL alone, {name}, {size:,} jobs", round(value, 2), "ms")
             )
         scan = results[size]["scan"]
         figures.append(

@@ -7,6 +7,7 @@ service's registry (``jp_primary.testing.jobsets.store``), as an upload's extrac
 
 from __future__ import annotations
 
+import random
 import re
 import secrets
 import threading
@@ -28,6 +29,7 @@ from jp_primary.config import DatabaseSettings
 from jp_primary.db.session import create_db_engine, new_session
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.testing.jobsets import SyntheticJob, store
+from jp_primary.testing.lbdumps import generate_job
 from jp_primary.testing.queries import BUILTIN_ATTRIBUTES, conditions, expected, job_values
 from tests.helpers import LB_HOST, Api, make_settings, new_jobid, register_job
 
@@ -379,3 +381,28 @@ def test_differential_api_answers_as_brute_force(
     answer = query(api, ADMIN, where=body, limit=1000)
     assert set(keys(answer)) == expected(made, compiled)
     assert keys(answer) == [k for k in made_keys if k in set(keys(answer))]  # in job order
+
+
+def test_values_derived_from_an_uploaded_lb_dump_are_typed_and_queryable(api: Api) -> None:
+    """End to end: the service keys what its plugins derive with their declared types."""
+    owner, scope = someone(), secrets.token_hex(6)
+    jobid = new_jobid()
+    key = register_job(api, owner, jobid=jobid)
+    dump = "\n".join(generate_job(random.Random(3), "done", jobid=jobid)).encode()
+    stored_file = api.client.put(f"/v1/jobs/{key}/files/lb", content=dump, headers=api.auth(owner))
+    assert stored_file.status_code in (200, 201), stored_file.text
+    tag(api, key, owner, "scope", scope)
+    base = [{"attr": "tag:scope", "op": "eq", "value": scope}]
+
+    def run(*where: dict[str, Any]) -> list[str]:
+        return keys(query(api, owner, where=[*base, *where]))
+
+    assert run({"attr": "lb:status", "op": "eq", "value": "DONE"}) == [key]
+    assert run({"attr": "lb:status", "op": "lt", "value": "Cleared"}) == [key]  # Done < Cleared
+    assert run({"attr": "lb:doneCode", "op": "eq", "value": "0"}) == [key]  # OK
+    assert run({"attr": "lb:doneCode", "op": "gt", "value": "0"}) == []
+    assert run({"attr": "lb:lastUpdateTime", "op": "gt", "value": "2000-01-01T00:00:00+05:00"}) == [
+        key
+    ]
+    answer = query(api, owner, where=base, select=["lb:status"], latest=True).json()
+    assert [v["value"] for v in answer["jobs"][0]["values"]] == ["Done"]

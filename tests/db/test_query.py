@@ -202,3 +202,32 @@ def test_keyset_pages_cover_every_match_once(engine: Engine) -> None:
             after = page[-1].id
     assert len(seen) == 20
     assert seen == sorted(set(seen))
+
+
+def test_pages_walked_along_an_equality_count_each_job_once(engine: Engine) -> None:
+    """Equalities only, over all jobs: the page walks the index of one equality in job order;
+    a job holding that value twice is still one job, and pages stay full."""
+    twice = [(ATTRS["string"], "same", "USER"), (ATTRS["string"], "same", "FILE")]
+    made = _jobs([twice for _ in range(9)] + [[(ATTRS["string"], "other", "USER")]], "")
+    scope = secrets.token_hex(8)
+    made = _jobs([list(job.values[1:]) for job in made], scope)
+    with new_session(engine, TYPES) as session:
+        store(session, made)
+        session.commit()
+    compiled = compile_conditions(
+        [
+            Condition("tag:q9scope", "eq", scope),
+            Condition(ATTRS["string"], "eq", "same"),
+            Condition(ATTRS["string"], "ne", "nothing"),
+        ],
+        TYPES,
+    )
+    pages: list[list[int]] = []
+    after = 0
+    with new_session(engine, TYPES) as session:
+        while page := query_sql.find_jobs(session, compiled, after=after, limit=4):
+            pages.append([job.id for job in page])
+            after = page[-1].id
+    assert [len(p) for p in pages] == [4, 4, 1]
+    flat = [job_id for p in pages for job_id in p]
+    assert flat == sorted(set(flat))

@@ -107,18 +107,73 @@ def _page(
     owner_id: int | None,
     dialect: str,
 ) -> Select[tuple[int, str, str, str]]:
-    # The owner's id, not their subject: a constant lets the planner walk (owner_id, id).
-    stmt = (
-        select(_JOBS.c.id, _JOBS.c.key, _JOBS.c.jobid, _OWNER.c.subject)
-        .join(_OWNER, _OWNER.c.id == _JOBS.c.owner_id)
-        .where(_JOBS.c.id > after)
+    stmt = select(_JOBS.c.id, _JOBS.c.key, _JOBS.c.jobid, _OWNER.c.subject).join(
+        _OWNER, _OWNER.c.id == _JOBS.c.owner_id
     )
+    driver = _driver(conditions, owner_id)
+    if driver is not None:
+        page = _driven_page(driver, conditions, after, limit, dialect)
+        return stmt.where(_JOBS.c.id.in_(page)).order_by(_JOBS.c.id)
+    stmt = stmt.where(_JOBS.c.id > after)
     if owner_id is not None:
+        # The owner's id, not their subject: a constant lets the planner walk (owner_id, id).
         stmt = stmt.where(_JOBS.c.owner_id == owner_id)
     for condition in conditions:
         matching = select(_VALUES.c.job_id).where(_condition_sql(condition, dialect))
         stmt = stmt.where(_JOBS.c.id.in_(matching))
     return stmt.order_by(_JOBS.c.id).limit(limit)
+
+
+def _driver(
+    conditions: Sequence[CompiledCondition], owner_id: int | None
+) -> CompiledCondition | None:
+    """The condition whose index range yields the page in job order, when the plan is clear.
+
+    An ``eq`` on one key reads ``(name, index_key, job_id)`` in job id order: walking it and
+    checking the other conditions on each job stops after ``limit`` jobs, whatever the number of
+    jobs. That is the plan for a query over all jobs whose conditions are equalities (and
+    ``ne``/``exists``/``in``). With a range condition (``within`` a day, ``prefix``, ``lt``/``gt``)
+    or an owner's own jobs, which side is smaller depends on the data: the planner decides, on
+    the statistics."""
+    if owner_id is not None or any(c.op in _RANGES for c in conditions):
+        return None
+    exact = [c for c in conditions if c.op == "eq"]
+    # A string operand longer than the key also compares the text: not a clean index walk.
+    return next((c for c in exact if len(c.value or "") < KEY_CHARS), None)
+
+
+_RANGES = frozenset({"lt", "gt", "within", "prefix"})
+
+
+def _driven_page(
+    driver: CompiledCondition,
+    conditions: Sequence[CompiledCondition],
+    after: int,
+    limit: int,
+    dialect: str,
+) -> Select[tuple[int]]:
+    """The page's job ids: the driver's index walked in job order, the others checked per job
+    (DISTINCT: a job with the driver's value twice counts once)."""
+    walked = _VALUES.alias("walked")
+    stmt = (
+        select(walked.c.job_id)
+        .distinct()
+        .where(
+            walked.c.name == driver.attr,
+            walked.c.index_key == _p(driver.key or ""),
+            walked.c.job_id > after,
+        )
+    )
+    if driver.origin is not None:
+        stmt = stmt.where(walked.c.origin == driver.origin)
+    for condition in conditions:
+        if condition is driver:
+            continue
+        probe = select(_VALUES.c.job_id).where(
+            _VALUES.c.job_id == walked.c.job_id, _condition_sql(condition, dialect)
+        )
+        stmt = stmt.where(probe.exists())
+    return stmt.order_by(walked.c.job_id).limit(limit)
 
 
 def _condition_sql(c: CompiledCondition, dialect: str) -> ColumnElement[bool]:
@@ -193,8 +248,8 @@ def _successor(prefix: str) -> str | None:
 
 @contextmanager
 def _statement_timeout(session: Session, dialect: str, timeout_ms: int | None) -> Iterator[None]:
-    """``SET LOCAL statement_timeout`` on PostgreSQL around the statements inside; the
-    database's cancellation becomes ``QueryCancelled``."""
+    """``SET LOCAL statement_timeout`` on PostgreSQL for the rest of the transaction (a query's
+    own: the service runs each in one); the database's cancellation becomes ``QueryCancelled``."""
     if dialect != "postgresql" or not timeout_ms:
         yield
         return
@@ -205,7 +260,6 @@ def _statement_timeout(session: Session, dialect: str, timeout_ms: int | None) -
         if _is_cancel(exc):
             raise QueryCancelled(str(exc.orig)) from None
         raise
-    session.execute(text("SET LOCAL statement_timeout = 0"))
 
 
 def _is_cancel(exc: BaseException) -> bool:
