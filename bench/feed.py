@@ -89,6 +89,8 @@ def populate(url: str, jobs: int) -> None:
         conn.execute(text("UPDATE change_counter SET last_seq = :s WHERE id = 1"), {"s": seq})
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT setval('jobs_id_seq', :n)"), {"n": jobs})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))  # as autovacuum would have by now on a live database
     engine.dispose()
 
 

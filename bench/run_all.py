@@ -46,6 +46,7 @@ def benchmarks(database: str) -> dict[str, tuple[list[str], list[str]]]:
         "upload": ("", "--size-mib 64 --repeat 1"),
         "storage": ("", "--size-mib 32 --repeat 1"),
         "load": (pg, f"{pg} --duration 10 --baseline-duration 5 --control-duration 4 --jobs 50"),
+        "feed": (pg, f"{pg} --jobs 5000 --duration 10"),
         "query": (pg, f"{pg} --sizes 20000 --repeat 10"),
         "importer": (pg, f"{pg} --dumps 1000 --runs 50"),
         "index": ("", "--quick"),

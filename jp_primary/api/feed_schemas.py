@@ -5,26 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from jp_primary.text import AttributeNameText, UrlText, ValueText
-
-
-class StrictIn(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
-
-
-class FeedConditionIn(StrictIn):
-    """One condition, as in the ``where`` of ``POST /v1/query``."""
-
-    attr: AttributeNameText = Field(examples=["lb:status"])
-    op: str = Field(
-        max_length=16, description="eq, ne, lt, gt, within, exists, in, prefix", examples=["eq"]
-    )
-    value: ValueText | None = None
-    value2: ValueText | None = Field(None, description="Upper bound of within (inclusive)")
-    values: list[ValueText] | None = Field(None, max_length=1000, description="Operands of in")
-    origin: str | None = Field(None, max_length=8, description="SYSTEM, USER or FILE")
+from jp_primary.api.query_schemas import ConditionIn
+from jp_primary.api.schemas import StrictIn
+from jp_primary.text import AttributeNameText, UrlText
 
 
 class FeedIn(StrictIn):
@@ -36,8 +21,10 @@ class FeedIn(StrictIn):
     attributes: list[AttributeNameText] = Field(
         max_length=1000, description="Attributes whose values are sent (aliases accepted)"
     )
-    conditions: list[FeedConditionIn] = Field(
-        default_factory=list, max_length=64, description="All must hold (AND)"
+    conditions: list[ConditionIn] = Field(
+        default_factory=list,
+        max_length=1000,
+        description="As the where of POST /v1/query: all must hold (AND), at most 64",
     )
     history: bool = Field(False, description="Send the jobs matching now, then history_done")
     continuous: bool = Field(False, description="Then send every later change in seq order")

@@ -151,7 +151,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         engine = create_db_engine(settings.database_url, settings.database.pool_size)
         plugins = PluginRegistry()
         plugins.load()
-        feed_engine = build_engine(Database(engine), plugins, settings.feed.batch_jobs)
+        database = Database(engine, plugins.attribute_types())
+        feed_engine = build_engine(database, plugins, settings.feed.batch_jobs)
         worker = asyncio.create_task(
             FeedDispatcher(feed_engine, dispatch_settings(settings.feed)).run()
         )

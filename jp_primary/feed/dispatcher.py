@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Literal
@@ -104,9 +105,9 @@ class FeedDispatcher:
                 await self.db.run(lambda s: feeds.release(s, self.worker_id, held))
             await self.client.aclose()
 
-    async def _guarded(self, step: object) -> None:
+    async def _guarded(self, step: Callable[[], Awaitable[None]]) -> None:
         try:
-            await step()  # type: ignore[operator]
+            await step()
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -187,6 +188,9 @@ class FeedDispatcher:
         until = now + timedelta(seconds=self.settings.lease_seconds)
         return self.engine.next_push_sync(session, feed_id, self.worker_id, now, until)
 
+    def _cut_ahead(self, session: Session, push: PushBatch) -> None:
+        self.engine.cut_ahead_sync(session, push, self.worker_id, utcnow())
+
     def _ack_and_next(self, session: Session, push: PushBatch) -> PushBatch | None | Literal[False]:
         if not self.engine.ack_sync(session, push, self.worker_id, utcnow()):
             return False
@@ -200,7 +204,14 @@ class FeedDispatcher:
             metrics.RETRIES.labels(feed_id).inc()
         self.tried[feed_id] = number
         assert push.feed.destination is not None
-        error = await self._post(push.feed.destination, push.body())
+        # Cut the following batch while this one travels (stored, so nothing is lost if this
+        # one fails; it is sent only after this one is acknowledged).
+        ahead = asyncio.create_task(self.db.run(lambda s: self._cut_ahead(s, push)))
+        try:
+            error = await self._post(push.feed.destination, push.body())
+        finally:
+            with contextlib.suppress(Exception):
+                await ahead
         now = utcnow()
         if error is None:
             following = await self.db.run(lambda s: self._ack_and_next(s, push))

@@ -15,12 +15,12 @@ from typing import Any, Literal
 
 from sqlmodel import Session
 
-from jp_primary.attributes.registry import TypeRegistry, default_registry
+from jp_primary.attributes.registry import TypeRegistry
 from jp_primary.db.repositories import feed_values, feeds, values
 from jp_primary.db.repositories.feeds import Feed, StoredBatch
 from jp_primary.db.session import Database
 from jp_primary.errors import BadRequest, Conflict, Gone, NotFound
-from jp_primary.feed import tokens
+from jp_primary.feed import metrics, tokens
 from jp_primary.feed.cutter import CutLimits, cut_next
 from jp_primary.feed.spec import Subscription, selection_of
 from jp_primary.plugins.registry import PluginRegistry
@@ -138,6 +138,7 @@ class FeedEngine:
                 oldest = feed_values.first_after(session, position)
                 at = feed_values.seq_recorded_at(session, oldest) if oldest else None
                 seconds = max(0.0, (now - at).total_seconds()) if at else 0.0
+            metrics.HEAD.set(head)
             return FeedState(feed, phase_of(feed, now), head, lag, seconds)
 
         return await self.db.run(read)
@@ -258,6 +259,14 @@ class FeedEngine:
             feed = fresh
         return None if batch is None else PushBatch(feed, batch)
 
+    def cut_ahead_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> None:
+        """Cut the batch after ``push`` (in flight) if it is not cut yet: the worker prepares
+        the next batch while the receiver reads this one."""
+        feed = feeds.get(session, push.feed.id, lock=True)
+        if feed is None or feed.lease_owner != worker or feed.built_batch != push.batch.number:
+            return
+        self._cut(session, feed, now, self.limits.max_jobs)
+
     def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
         """Record that ``push`` was acknowledged; False when the lease was lost meanwhile."""
         number = push.batch.number
@@ -300,12 +309,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def type_registry(plugins: PluginRegistry) -> TypeRegistry:
-    """The attribute types of the system attributes and of the installed plugins."""
-    found = [plugins.plugin_for(c) for c in plugins.classes()]
-    unique = {id(p): p for p in found if p is not None}
-    return default_registry(unique.values())
-
-
 def build_engine(db: Database, plugins: PluginRegistry, batch_jobs: int = 200) -> FeedEngine:
-    return FeedEngine(db, type_registry(plugins), CutLimits(max_jobs=batch_jobs))
+    """The engine with the attribute types of the system and of the installed plugins."""
+    return FeedEngine(db, plugins.attribute_types(), CutLimits(max_jobs=batch_jobs))

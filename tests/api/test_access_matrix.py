@@ -151,21 +151,6 @@ CASES: list[Case] = [
     ("GET", "/v1/whoami", EVERYONE | {"anonymous": 401}, lambda w: {"url": "/v1/whoami"}),
     (
         "POST",
-        "/v1/query",
-        EVERYONE | {"anonymous": 401},  # owners get their own jobs, the others all of them
-        lambda w: {
-            "url": "/v1/query",
-            "json": {"where": [{"attr": "system:jobId", "op": "eq", "value": w.jobid}]},
-        },
-    ),
-    (
-        "POST",
-        "/v1/jobs/attributes",
-        EVERYONE | {"anonymous": 401},  # jobs the caller may not read are listed as forbidden
-        lambda w: {"url": "/v1/jobs/attributes", "json": {"keys": [w.key]}},
-    ),
-    (
-        "POST",
         "/v1/feeds",
         FEEDS | {"indexer": 201, "admin": 201},
         lambda w: {"url": "/v1/feeds", "json": FEED_BODY},
@@ -194,6 +179,21 @@ CASES: list[Case] = [
         "/v1/feeds/{feed_id}/changes",
         FEEDS | {"indexer": 200},
         lambda w: {"url": f"/v1/feeds/{w.feed()}/changes"},
+    ),
+    (
+        "POST",
+        "/v1/query",
+        EVERYONE | {"anonymous": 401},  # owners get their own jobs, the others all of them
+        lambda w: {
+            "url": "/v1/query",
+            "json": {"where": [{"attr": "system:jobId", "op": "eq", "value": w.jobid}]},
+        },
+    ),
+    (
+        "POST",
+        "/v1/jobs/attributes",
+        EVERYONE | {"anonymous": 401},  # jobs the caller may not read are listed as forbidden
+        lambda w: {"url": "/v1/jobs/attributes", "json": {"keys": [w.key]}},
     ),
     (
         "GET",

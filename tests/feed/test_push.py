@@ -17,8 +17,9 @@ RED = [{"attr": "tag:color", "op": "eq", "value": "red"}]
 
 
 @pytest.mark.slow
-def test_push_survives_a_receiver_that_fails_every_way(tmp_path: Path, database_url: str) -> None:
-    receiver = Receiver(tmp_path)
+def test_push_survives_a_receiver_that_fails_every_way(
+    tmp_path: Path, database_url: str, receiver: Receiver
+) -> None:
     receiver.start("error")
     settings = {"JP_FEED_BATCH_JOBS": "3", **FAST_FEEDS}
     with ServiceProcess(tmp_path / "home", database_url, **settings) as service:
@@ -80,9 +81,8 @@ def test_push_survives_a_receiver_that_fails_every_way(tmp_path: Path, database_
 
 @pytest.mark.slow
 def test_sigkill_mid_history_resumes_after_the_last_acknowledged_batch(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, receiver: Receiver
 ) -> None:
-    receiver = Receiver(tmp_path)
     receiver.start("ok")
     receiver.set_mode("ok", 0.15)  # a slow reader, so the kill lands mid-history
     settings = {"JP_FEED_BATCH_JOBS": "3", **FAST_FEEDS}

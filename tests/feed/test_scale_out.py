@@ -21,8 +21,9 @@ LEASE = float(FAST_FEEDS["JP_FEED_LEASE_SECONDS"])
 
 @pytest.mark.slow
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_killed_process_loses_its_feeds_to_the_others(tmp_path: Path, database_url: str) -> None:
-    receiver = Receiver(tmp_path)
+def test_a_killed_process_loses_its_feeds_to_the_others(
+    tmp_path: Path, database_url: str, receiver: Receiver
+) -> None:
     receiver.start("ok")
     receiver.set_mode("ok", 0.05)
     settings = {"JP_FEED_BATCH_JOBS": "4", **FAST_FEEDS}

@@ -70,17 +70,14 @@ def values_of_jobs(
     if not job_ids or not names_lower:
         return []
     v = _VALUES.c
+    # The seq bounds are applied here, not in SQL: with them PostgreSQL may pick the seq index
+    # (a range over the whole table) over the job's rows, e.g. before statistics exist.
     stmt = (
         sa_select(v.job_id, v.name, v.value, v.origin, v.origin_detail, v.timestamp, v.seq)
-        .where(
-            v.job_id.in_(job_ids),
-            func.lower(v.name).in_(names_lower),
-            v.seq <= max_seq,
-            v.seq > min_seq,
-        )
+        .where(v.job_id.in_(job_ids), func.lower(v.name).in_(names_lower))
         .order_by(v.job_id, v.seq)
     )
-    return [FeedValue(*row) for row in session.execute(stmt)]
+    return [FeedValue(*row) for row in session.execute(stmt) if min_seq < row[6] <= max_seq]
 
 
 def changes(session: Session, after: int, upto: int, limit: int) -> list[tuple[int, int, str]]:
