@@ -48,7 +48,7 @@ def benchmarks(database: str) -> dict[str, tuple[list[str], list[str]]]:
         "load": (pg, f"{pg} --duration 10 --baseline-duration 5 --control-duration 4 --jobs 50"),
         "feed": (pg, f"{pg} --jobs 5000 --duration 10"),
         "query": (pg, f"{pg} --sizes 20000 --repeat 10"),
-        "importer": (pg, f"{pg} --dumps 1000 --runs 50"),
+        "importer": (pg, f"{pg} --dumps 1000 --runs 50 --baseline-dumps 300"),
         "index": ("", "--quick"),
     }
     return {name: (shlex.split(full), shlex.split(quick)) for name, (full, quick) in plan.items()}
