@@ -31,6 +31,7 @@ from jp_primary.index.tables import jobs, values
 _SYSTEM_COLUMNS = {SYSTEM_OWNER: jobs.c.owner, SYSTEM_JOBID: jobs.c.jobid}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_CHUNK = 2000
+ESTIMATE_CAP = 5000  # index entries counted per condition when choosing where to start
 _SELECTIVE = frozenset({"eq", "in", "lt", "gt", "within", "prefix", "exists"})
 
 
@@ -122,7 +123,7 @@ class QueryEngine:
         return Plan(compiled, indexed, select, request.latest, limit, _after(request.after), owner)
 
     def run(self, conn: Connection, plan: Plan) -> QueryPage:
-        base, position_of = _candidates(plan)
+        base, position_of = _candidates(plan, _narrowest(conn, plan))
         budget = None if plan.indexed else self.limits.unindexed_scan
         chunk = min(plan.limit + 1, MAX_CHUNK)  # an indexed eq mostly yields matches
         found: list[FoundJob] = []
@@ -155,29 +156,60 @@ class QueryEngine:
         return matches(plan.compiled, by_name)
 
 
-def _candidates(plan: Plan) -> tuple[Any, Any]:
+def _narrowest(conn: Connection, plan: Plan) -> CompiledCondition | None:
+    """The condition on indexed values that names the fewest entries, counted up to
+    ``ESTIMATE_CAP`` through the (name, key) index; None when the job's own columns (owner,
+    jobid) or the owner isolation name fewer. A few bounded index probes per query."""
+    best: tuple[int, CompiledCondition] | None = None
+    for c in plan.indexed:
+        if c.attr in _SYSTEM_COLUMNS:
+            continue
+        entries = sa.select(sa.literal(1)).where(*_value_terms(c, values)).limit(ESTIMATE_CAP)
+        found = conn.execute(sa.select(sa.func.count()).select_from(entries.subquery()))
+        count = int(found.scalar_one())
+        if best is None or count < best[0]:
+            best = (count, c)
+    if best is None:
+        return None
+    direct = [_job_count(conn, c) for c in plan.indexed if c.attr in _SYSTEM_COLUMNS]
+    if plan.owner is not None:
+        owned = sa.select(sa.literal(1)).where(jobs.c.owner == plan.owner).limit(ESTIMATE_CAP)
+        direct.append(
+            int(conn.execute(sa.select(sa.func.count()).select_from(owned.subquery())).scalar_one())
+        )
+    return None if direct and min(direct) <= best[0] else best[1]
+
+
+def _job_count(conn: Connection, c: CompiledCondition) -> int:
+    if c.op in ("eq", "in", "prefix") and c.origin in (None, "SYSTEM"):
+        rows = sa.select(sa.literal(1)).where(_probe(c)).limit(ESTIMATE_CAP)
+        return int(
+            conn.execute(sa.select(sa.func.count()).select_from(rows.subquery())).scalar_one()
+        )
+    return ESTIMATE_CAP + 1  # exists/ne on owner or jobid: every job
+
+
+def _candidates(plan: Plan, driver: CompiledCondition | None) -> tuple[Any, Any]:
     """The candidate jobs in id order, and the column their position is read from.
 
-    With an ``eq`` on an indexed attribute the walk starts from its index entries
-    (name, key, job_id: already in job order), else from the jobs; every other indexed
-    condition narrows through its own index. A job may come twice from a multi-valued
-    attribute's equal values: ``run`` skips the repeat."""
+    The walk starts from ``driver`` (``_narrowest``): an ``eq`` walks its index entries, already
+    in job order; another operator gathers the job ids it matches (few, or it would not have
+    been chosen). Without one it walks the jobs of the owner or jobid conditions. Every other
+    condition is probed per candidate (EXISTS on the job's values). A job may come twice from a
+    multi-valued attribute's equal values: ``run`` skips repeats."""
     columns = (jobs.c.id, jobs.c.jobid, jobs.c.key, jobs.c.owner, jobs.c.source)
-    driver = next((c for c in plan.indexed if c.op == "eq" and c.attr not in _SYSTEM_COLUMNS), None)
-    if driver is None:
-        base, position = sa.select(*columns), jobs.c.id
-    else:
+    base, position = sa.select(*columns), jobs.c.id
+    if driver is not None and driver.op == "eq":
         joined = values.join(jobs, jobs.c.id == values.c.job_id)
-        base = sa.select(*columns).select_from(joined)
-        base = base.where(values.c.name == driver.attr, values.c.key == driver.key)
-        if driver.origin is not None:
-            base = base.where(values.c.origin == driver.origin)
+        base = sa.select(*columns).select_from(joined).where(*_value_terms(driver, values))
         position = values.c.job_id
+    elif driver is not None:
+        base = base.where(jobs.c.id.in_(_matching(driver)))
     if plan.owner is not None:
         base = base.where(jobs.c.owner == plan.owner)
     for c in plan.indexed:
         if c is not driver:
-            base = base.where(_narrowing(c))
+            base = base.where(_probe(c))
     return base.order_by(position), position
 
 
@@ -261,7 +293,8 @@ def _range(column: Any, c: CompiledCondition) -> Any:
     return sa.true()  # exists, or an empty prefix
 
 
-def _narrowing(c: CompiledCondition) -> Any:
+def _probe(c: CompiledCondition) -> Any:
+    """``c`` as a per-job test: on the job's own columns, or EXISTS among its values."""
     column = _SYSTEM_COLUMNS.get(c.attr)
     if column is not None:  # owner and jobid are columns of the job itself, whole texts
         if c.origin not in (None, "SYSTEM"):
@@ -271,7 +304,18 @@ def _narrowing(c: CompiledCondition) -> Any:
         if c.op == "in":
             return column.in_(c.values)
         return _range(column, c) if c.op == "prefix" else sa.true()
-    sub = sa.select(values.c.job_id).where(values.c.name == c.attr, _range(values.c.key, c))
+    # Its own alias: the walk may itself come from index_values (an eq's entries).
+    probe = values.alias("probe")
+    return sa.exists().where(probe.c.job_id == jobs.c.id, *_value_terms(c, probe))
+
+
+def _matching(c: CompiledCondition) -> Any:
+    """The ids of the jobs with a value that may satisfy ``c`` (from the (name, key) index)."""
+    return sa.select(values.c.job_id).where(*_value_terms(c, values))
+
+
+def _value_terms(c: CompiledCondition, table: Any) -> list[Any]:
+    terms = [table.c.name == c.attr, _range(table.c.key, c)]
     if c.origin is not None:
-        sub = sub.where(values.c.origin == c.origin)
-    return jobs.c.id.in_(sub)
+        terms.append(table.c.origin == c.origin)
+    return terms

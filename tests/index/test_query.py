@@ -101,6 +101,15 @@ QUERIES = [
     [{"attr": "jp:regtime", "op": "gt", "value": "2026-01-20T00:00:00Z", "origin": "SYSTEM"}],
     [{"attr": "jp:regtime", "op": "gt", "value": "2026-01-20T00:00:00Z", "origin": "USER"}],
     [{"attr": "jp:owner", "op": "eq", "value": BOB}, {"attr": "lb:status", "op": "exists"}],
+    [
+        {"attr": "lb:status", "op": "eq", "value": "Done"},
+        {"attr": "jp:regtime", "op": "within", "value": "2026-01-05", "value2": "2026-01-20"},
+    ],
+    [
+        {"attr": "jp:regtime", "op": "gt", "value": "2026-01-15T00:00:00Z"},
+        {"attr": "lb:status", "op": "in", "values": ["Done", "Running"]},
+        {"attr": "tag:color", "op": "exists"},
+    ],
 ]
 
 
