@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 FeedId = Annotated[str, Path(max_length=64, pattern="^[A-Za-z0-9]+$")]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, responses=responses(400, 401, 403, 422))
+@router.post("", status_code=status.HTTP_201_CREATED, responses=responses(400, 401, 403, 413, 422))
 async def subscribe(
     body: schemas.FeedIn, services: Services, caller: Caller = Indexer
 ) -> schemas.FeedCreatedOut:

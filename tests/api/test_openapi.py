@@ -25,6 +25,8 @@ def test_raw_upload_bodies_and_errors_are_declared() -> None:
         for operation in path.values():
             if operation.get("requestBody", {}).get("content", {}).get("application/json"):
                 assert "400" in operation["responses"], operation["operationId"]
+                # Every JSON body is capped (JP_MAX_JSON_BODY): the 413 is part of the contract.
+                assert "413" in operation["responses"], operation["operationId"]
 
 
 def test_every_route_has_a_summary() -> None:

@@ -309,9 +309,9 @@ def test_bulk_values_by_jobid_and_key_with_unknown_and_forbidden(api: Api) -> No
     assert api.client.post(url, json=many, headers=headers).status_code == 422
 
 
+# Statement timeouts are PostgreSQL's (SQLite runs in-process, one statement at a time).
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_statement_timeout_is_503_with_retry_after(api: Api, tmp_path: Path) -> None:
-    if not api.settings.database_url.startswith("postgresql"):
-        pytest.skip("statement timeouts are PostgreSQL's; SQLite runs in-process, one at a time")
     owner = someone()
     stored(api, owner, *[[(f"{LB_TAG}:t{n}", "y", "USER") for n in range(64)] for _ in range(50)])
     settings = make_settings(tmp_path / "strict", api.settings.database_url)

@@ -3,6 +3,7 @@ continuous records, tokens, expiry, tombstones."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
@@ -84,31 +85,33 @@ def test_only_indexers_and_admins_subscribe(api: Api) -> None:
 
 
 def test_history_then_continuous_full_record_then_new_values(api: Api) -> None:
+    # The database is shared by the session's tests: a colour no other test uses.
+    colour = f"red-{secrets.token_hex(4)}"
     red, blue = register_job(api), register_job(api)
-    tag(api, red, "color", "red")
+    tag(api, red, "color", colour)
     tag(api, blue, "color", "blue")
     feed = created(
         subscribe(
             api,
             attributes=["tag:color", "tag:size", "system:owner"],
-            conditions=[{"attr": "tag:color", "op": "eq", "value": "red"}],
+            conditions=[{"attr": "tag:color", "op": "eq", "value": colour}],
         )
     )
     first = pull(api, feed).json()
     assert first["history_done"] is True
     assert [r["jobid"].rsplit("/", 1)[1] for r in first["records"]] == [red]
     names = {v["name"].rsplit(":", 1)[1]: v["value"] for v in first["records"][0]["values"]}
-    assert names == {"color": "red", "owner": ALICE}
+    assert names == {"color": colour, "owner": ALICE}
 
     later = register_job(api)
     tag(api, later, "size", "L")  # not matching yet: nothing
-    tag(api, later, "color", "red")  # matches now: its full record, size included
+    tag(api, later, "color", colour)  # matches now: its full record, size included
     tag(api, red, "size", "S")  # sent before: only the new value
     records, _ = drain(api, feed, first["next"])
     by_key = {r["jobid"].rsplit("/", 1)[1]: r for r in records}
     assert set(by_key) == {later, red}
     full = sorted(v["value"] for v in by_key[later]["values"])
-    assert full == sorted(["L", "red", ALICE])
+    assert full == sorted(["L", colour, ALICE])
     assert [v["value"] for v in by_key[red]["values"]] == ["S"]
     seqs = [v["seq"] for r in records for v in r["values"]]
     assert seqs == sorted(seqs) or len(records) == 2
@@ -194,22 +197,24 @@ def test_a_job_that_stops_matching_is_removed_with_its_values_retracted(api: Api
     from tests.helpers import LB_HOST, new_jobid, post_job
 
     jobid = new_jobid()
-    key = register_job(api, BOB, jobid=jobid)  # Bob squats the jobid
+    # A squatter of its own: the database is shared by the session's tests.
+    squatter = f"/DC=org/DC=example/CN=squatter-{secrets.token_hex(4)}"
+    key = register_job(api, squatter, jobid=jobid)  # the squatter takes the jobid first
     owner = "system:owner"
     feed = created(
         subscribe(
             api,
             attributes=[owner],
-            conditions=[{"attr": owner, "op": "eq", "value": BOB}],
+            conditions=[{"attr": owner, "op": "eq", "value": squatter}],
             notify_removed=True,
         )
     )
-    tag(api, key, "color", "red", owner=BOB)  # not a requested attribute: nothing to send
+    tag(api, key, "color", "red", owner=squatter)  # not a requested attribute: nothing to send
     history, token = drain(api, feed)
     assert [r["jobid"] for r in history] == [jobid]
-    before = api.client.get(f"/v1/jobs/{key}/attributes", headers=api.auth(BOB)).json()
+    before = api.client.get(f"/v1/jobs/{key}/attributes", headers=api.auth(squatter)).json()
     old_seqs = sorted(v["seq"] for v in before["values"])
-    # L&B registers the jobid for Alice: the takeover removes Bob's values.
+    # L&B registers the jobid for Alice: the takeover removes the squatter's values.
     taken = post_job(api, jobid, LB_HOST, ALICE, Role.TRUSTED)
     assert taken.status_code == 201, taken.text
     records, _ = drain(api, feed, token)

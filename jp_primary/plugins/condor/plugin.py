@@ -29,8 +29,8 @@ from jp_primary.plugins.lb.record import job_record
 
 _C = f"{CONDOR_LOG}:"
 # Types for the attribute type library (batch queries compare these as numbers and times): the
-# Condor summary's, and the L&B values' exactly as the ``lb`` plugin declares them (the same
-# names from two plugins must agree); the rest (hosts, reasons, jobids) are strings.
+# Condor summary's. The L&B values this plugin derives are declared once, by the ``lb`` plugin
+# shipped beside it; the rest (hosts, reasons, jobids) are strings.
 ATTRIBUTE_TYPES: dict[str, str] = {
     "condor:cluster": "integer",
     "condor:proc": "integer",
@@ -46,27 +46,6 @@ ATTRIBUTE_TYPES: dict[str, str] = {
     "condor:abortTime": "timestamp",
     "condor:holdTime": "timestamp",
     "condor:finalStatusTime": "timestamp",
-    "lb:status": "lb_state",
-    "lb:finalStatus": "lb_state",
-    "lb:doneCode": "lb_done_code",
-    "lb:finalDoneStatus": "lb_done_code",
-    "lb:LRMSDoneStatus": "lb_done_code",
-    "lb:exitCode": "integer",
-    "lb:childrenNum": "integer",
-    "lb:nsubjobs": "integer",
-    "lb:resubmitted": "boolean",
-    "lb:retryCount": "boolean",
-    "lb:cancelling": "boolean",
-    "lb:payloadRunning": "boolean",
-    "lb:suspended": "boolean",
-    "lb:removeFromProxy": "boolean",
-    "lb:stateEnterTime": "timestamp",
-    "lb:lastUpdateTime": "timestamp",
-    "lb:finalStatusDate": "timestamp",
-    "lb:stateEnterTimes": "xml",
-    "lb:possibleCeNodes": "xml",
-    "lb:fullStatusHistory": "xml",
-    "lb:lastStatusHistory": "xml",
 }
 
 
