@@ -2,41 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from sqlalchemy import Engine
 
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.pool import ConnectionPoolEntry
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
-    # WAL + NORMAL survives a SIGKILL (the index must keep its place); writers wait, not fail.
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
-def _begin_immediate(conn: Any) -> None:
-    # A deferred transaction that reads then writes can fail with "database is locked".
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+from jp_primary.engines import create_sql_engine
 
 
 def create_index_engine(url: str, pool_size: int = 5) -> Engine:
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            url,
-            connect_args={"check_same_thread": False, "isolation_level": None, "timeout": 30},
-            pool_size=pool_size,
-            max_overflow=2 * pool_size,
-        )
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _begin_immediate)
-        return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return create_sql_engine(url, pool_size)

@@ -1,0 +1,46 @@
+"""SQLAlchemy engines for SQLite (embedded default) and PostgreSQL, shared by the service's
+database (``db/session.py``) and the index server's own (``index/session.py``), which must not
+import the service's ``db`` package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import ConnectionPoolEntry
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
+    # WAL + NORMAL survives a killed process (only power loss may drop the last transactions);
+    # the busy timeout makes concurrent writers wait instead of failing.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin_immediate(conn: Any) -> None:
+    # Take the write lock at BEGIN: a deferred transaction that reads and then writes can fail
+    # with "database is locked" under concurrency instead of waiting.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_sql_engine(url: str, pool_size: int) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "isolation_level": None, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=2 * pool_size,
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin_immediate)
+        return engine
+    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
