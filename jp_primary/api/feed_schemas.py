@@ -19,7 +19,10 @@ class FeedIn(StrictIn):
         "(GET /v1/feeds/{feed_id}/changes)",
     )
     attributes: list[AttributeNameText] = Field(
-        max_length=1000, description="Attributes whose values are sent (aliases accepted)"
+        max_length=1000,
+        description="Attributes whose values are sent (aliases accepted); an entry ending "
+        "in * selects every attribute whose qualified name starts with the expanded prefix "
+        "(tag:* = every user tag); * only at the end, a bare * is refused (422)",
     )
     conditions: list[ConditionIn] = Field(
         default_factory=list,

@@ -66,6 +66,12 @@ def expand(name: str) -> str:
     return name
 
 
+def pattern_prefix(qualified: str) -> str | None:
+    """The prefix a namespace pattern selects (``<prefix>*``, as the type registry writes
+    patterns), or None when ``qualified`` is a plain name."""
+    return qualified[:-1] if qualified.endswith("*") else None
+
+
 def tag_attribute(tag_name: str) -> str:
     """The attribute a user tag is recorded under: its own qualified name, or jp-lbtag."""
     expanded = expand(tag_name)

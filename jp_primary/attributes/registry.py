@@ -13,7 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
-from jp_primary.attributes.names import SYSTEM_JOBID, SYSTEM_OWNER, SYSTEM_REGTIME, expand
+from jp_primary.attributes.names import (
+    SYSTEM_JOBID,
+    SYSTEM_OWNER,
+    SYSTEM_REGTIME,
+    expand,
+    pattern_prefix,
+)
 from jp_primary.attributes.types import STRING, AttributeType, type_named
 
 # The attributes the service itself records (origin SYSTEM).
@@ -34,7 +40,7 @@ class Declaration:
 
     @property
     def is_pattern(self) -> bool:
-        return self.pattern.endswith("*")
+        return pattern_prefix(self.pattern) is not None
 
 
 class TypeRegistry:

@@ -32,7 +32,12 @@ def register(sub: Any) -> None:
     action = feed.add_subparsers(dest="action", required=True)
     tail = action.add_parser("tail", help="subscribe in pull mode and print records (JSON lines)")
     _client_options(tail)
-    tail.add_argument("--attr", action="append", required=True, help="attribute to receive")
+    tail.add_argument(
+        "--attr",
+        action="append",
+        required=True,
+        help="attribute to receive (tag:* = a whole namespace)",
+    )
     tail.add_argument(
         "--where",
         action="append",

@@ -88,7 +88,11 @@ def _history(
         exhausted = len(ids) < want
         scanned += len(ids)
         heads = feed_values.job_heads(session, ids)
-        by_job = _by_job(feed_values.values_of_jobs(session, ids, needed, feed.snapshot_seq))
+        by_job = _by_job(
+            feed_values.values_of_jobs(
+                session, ids, needed, feed.snapshot_seq, prefixes_lower=selection.prefixes_lower
+            )
+        )
         for job_id in ids:
             vals = by_job.get(job_id, [])
             # No value up to S: the job was registered after the snapshot (continuous has it).
@@ -157,11 +161,11 @@ def _window(
     tombs = feed_values.tombstones(session, cursor, upto)
     events.extend((a, j, None) for a, j, _ in tombs)
     events.sort(key=lambda e: e[0])
-    needed = selection.needed_lower
+    needs = selection.needs
     order: list[int] = []
     seen: set[int] = set()
     for seq, job_id, name in events:
-        if name is not None and name.lower() not in needed:
+        if name is not None and not needs(name.lower()):
             continue
         if job_id not in seen:
             if len(order) == max_jobs:
@@ -213,7 +217,11 @@ def _continuous_records(
     if not order:
         return [], [], []
     needed = sorted(selection.needed_lower)
-    by_job = _by_job(feed_values.values_of_jobs(session, order, needed, upto))
+    by_job = _by_job(
+        feed_values.values_of_jobs(
+            session, order, needed, upto, prefixes_lower=selection.prefixes_lower
+        )
+    )
     heads = feed_values.job_heads(session, order)
     already = feeds.sent_among(session, feed.id, order)
     records: list[dict[str, Any]] = []

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Protocol
 
 from jp_primary.attributes.conditions import CompiledCondition, matches
@@ -37,20 +37,35 @@ class Value(Protocol):
 
 @dataclass(frozen=True)
 class Selection:
-    """What a feed asks for: requested attribute names and compiled conditions."""
+    """What a feed asks for: requested attribute names and namespace patterns, and compiled
+    conditions. Names compare case-insensitively, patterns too (by their lowered prefix)."""
 
     attributes: tuple[str, ...]  # qualified names
     conditions: tuple[CompiledCondition, ...]
     condition_names: tuple[str, ...]  # the qualified names the conditions look at
+    prefixes: tuple[str, ...] = ()  # qualified prefixes of the requested patterns (no "*")
 
-    @property
+    @cached_property  # read per value: computed once
     def requested_lower(self) -> frozenset[str]:
         return frozenset(n.lower() for n in self.attributes)
 
-    @property
+    @cached_property
     def needed_lower(self) -> frozenset[str]:
-        """Names whose values a feed reads: requested ones and those its conditions test."""
+        """Exact names whose values a feed reads: requested ones and those its conditions
+        test (the patterns' names are in ``prefixes_lower``)."""
         return self.requested_lower | {n.lower() for n in self.condition_names}
+
+    @cached_property
+    def prefixes_lower(self) -> tuple[str, ...]:
+        return tuple(p.lower() for p in self.prefixes)
+
+    def requests(self, name_lower: str) -> bool:
+        """Whether a value of this (lowered) name is sent."""
+        return name_lower in self.requested_lower or name_lower.startswith(self.prefixes_lower)
+
+    def needs(self, name_lower: str) -> bool:
+        """Whether a value of this (lowered) name is sent or tested by a condition."""
+        return name_lower in self.needed_lower or name_lower.startswith(self.prefixes_lower)
 
 
 def job_matches(selection: Selection, values: Iterable[Value]) -> bool:
@@ -110,8 +125,8 @@ def requested_values(
     selection: Selection, values: Sequence[Value], after_seq: int = 0
 ) -> list[dict[str, Any]]:
     """The bodies of the requested values with ``seq > after_seq``, in seq order."""
-    wanted = selection.requested_lower
-    return [value_body(v) for v in values if v.seq > after_seq and v.name.lower() in wanted]
+    wanted = selection.requests
+    return [value_body(v) for v in values if v.seq > after_seq and wanted(v.name.lower())]
 
 
 def encode(records: Sequence[Mapping[str, Any]]) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jp_primary.attributes.conditions import Condition, ConditionError, compile_conditions
-from jp_primary.attributes.names import expand
+from jp_primary.attributes.names import expand, pattern_prefix
 from jp_primary.attributes.registry import TypeRegistry
 from jp_primary.errors import InvalidInput
 from jp_primary.feed.matcher import Selection
@@ -17,7 +17,7 @@ CONDITION_FIELDS = ("attr", "op", "value", "value2", "values", "origin")
 
 @dataclass(frozen=True)
 class Subscription:
-    attributes: list[str]  # qualified names
+    attributes: list[str]  # qualified names and namespace patterns (``<prefix>*``)
     conditions: list[dict[str, Any]]  # the wire objects, stored as given
     history: bool
     continuous: bool
@@ -27,15 +27,24 @@ class Subscription:
 
 
 def qualified_attributes(names: Sequence[str]) -> list[str]:
-    """Aliases expanded, each name once (first spelling kept), in the given order."""
+    """Aliases expanded, each name once (first spelling kept), in the given order.
+
+    An entry ending in ``*`` is a namespace pattern (``tag:*``): it selects every attribute whose
+    qualified name starts with the expanded prefix. ``*`` is allowed only at the end, and a
+    pattern needs a namespace, so a bare ``*`` (every attribute) is refused."""
     out: list[str] = []
     seen: set[str] = set()
     for index, name in enumerate(names):
+        if "*" in name[:-1]:
+            raise InvalidInput(
+                f"attributes[{index}]: {name!r} has '*' before its end; a pattern is a prefix "
+                "followed by one '*' (tag:*)"
+            )
         qualified = expand(name)
         if ":" not in qualified:
             raise InvalidInput(
                 f"attributes[{index}]: {name!r} has no namespace; write it with an alias "
-                "(lb:status, tag:color, system:owner) or the full namespace URI"
+                "(lb:status, tag:color, system:owner, tag:*) or the full namespace URI"
             )
         if qualified.lower() not in seen:
             seen.add(qualified.lower())
@@ -64,4 +73,6 @@ def selection_of(
     except ConditionError as exc:
         raise InvalidInput(f"conditions[{exc.index}]: {exc.message}") from None
     names = tuple(dict.fromkeys(c.attr for c in compiled))
-    return Selection(tuple(attributes), tuple(compiled), names)
+    exact = tuple(a for a in attributes if pattern_prefix(a) is None)
+    prefixes = tuple(p for p in map(pattern_prefix, attributes) if p is not None)
+    return Selection(exact, tuple(compiled), names, prefixes)

@@ -286,3 +286,44 @@ def test_metrics_show_the_change_sequence_head_and_feed_lag(api: Api) -> None:
     found = re.search(r"^jp_change_seq_head (\S+)$", text, re.M)
     assert found is not None
     assert float(found.group(1)) >= seq
+
+
+def test_namespace_patterns_select_by_prefix_in_history_and_continuous(api: Api) -> None:
+    from uuid import uuid4
+
+    from jp_primary.attributes.names import LB_TAG
+
+    mark = uuid4().hex  # the database is shared by the session's tests: values of our own
+    job = register_job(api)
+    tag(api, job, "run", mark)
+    tag(api, job, f"p_{mark}", "under")
+    tag(api, job, f"pX{mark}", "other")  # "_" is a literal, not LIKE's any-character
+    only_ours = [{"attr": "tag:run", "op": "eq", "value": mark}]
+    every_tag = created(subscribe(api, attributes=["tag:*"], conditions=only_ours))
+    prefixed = created(
+        subscribe(api, attributes=[f"{LB_TAG}:P_{mark}*"], conditions=only_ours)  # any case
+    )
+    history, token = drain(api, every_tag)
+    assert [r["jobid"].rsplit("/", 1)[1] for r in history] == [job]
+    sent = {v["name"]: v["value"] for v in history[0]["values"]}
+    assert sent == {
+        f"{LB_TAG}:run": mark,
+        f"{LB_TAG}:p_{mark}": "under",
+        f"{LB_TAG}:pX{mark}": "other",
+    }
+    narrow, narrow_token = drain(api, prefixed)
+    assert [v["value"] for r in narrow for v in r["values"]] == ["under"]
+
+    tag(api, job, f"p_{mark}", "again")  # continuous: the new value on both feeds
+    tag(api, job, f"pX{mark}", "only-wide")
+    later, _ = drain(api, every_tag, token)
+    assert sorted(v["value"] for r in later for v in r["values"]) == ["again", "only-wide"]
+    later, _ = drain(api, prefixed, narrow_token)
+    assert [v["value"] for r in later for v in r["values"]] == ["again"]
+
+
+@pytest.mark.parametrize("pattern", ["*", "tag:*x", "ta*g:color", "nosuch*"])
+def test_bad_patterns_are_422(api: Api, pattern: str) -> None:
+    answer = subscribe(api, attributes=[pattern])
+    assert answer.status_code == 422, answer.text
+    assert "attributes[0]" in answer.json()["detail"]

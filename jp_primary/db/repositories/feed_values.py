@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
@@ -64,20 +64,38 @@ def values_of_jobs(
     names_lower: Sequence[str],
     max_seq: int,
     min_seq: int = 0,
+    prefixes_lower: Sequence[str] = (),
 ) -> list[FeedValue]:
-    """Values of ``job_ids`` whose name is one of ``names_lower`` (compared case-insensitively,
-    as everywhere) with ``min_seq < seq <= max_seq``, by job and then seq."""
-    if not job_ids or not names_lower:
+    """Values of ``job_ids`` whose name is one of ``names_lower`` or starts with one of
+    ``prefixes_lower`` (compared case-insensitively, as everywhere) with
+    ``min_seq < seq <= max_seq``, by job and then seq."""
+    if not job_ids or not (names_lower or prefixes_lower):
         return []
     v = _VALUES.c
+    lowered = func.lower(v.name)
+    # A prefix is a LIKE pattern with its own wildcards escaped (names may hold "_" and "%");
+    # the job_id condition keeps the scan to the jobs' rows either way.
+    by_name = or_(
+        lowered.in_(names_lower),
+        *(lowered.like(_like_prefix(p), escape=_ESCAPE) for p in prefixes_lower),
+    )
     # The seq bounds are applied here, not in SQL: with them PostgreSQL may pick the seq index
     # (a range over the whole table) over the job's rows, e.g. before statistics exist.
     stmt = (
         sa_select(v.job_id, v.name, v.value, v.origin, v.origin_detail, v.timestamp, v.seq)
-        .where(v.job_id.in_(job_ids), func.lower(v.name).in_(names_lower))
+        .where(v.job_id.in_(job_ids), by_name)
         .order_by(v.job_id, v.seq)
     )
     return [FeedValue(*row) for row in session.execute(stmt) if min_seq < row[6] <= max_seq]
+
+
+_ESCAPE = "\\"
+
+
+def _like_prefix(prefix: str) -> str:
+    """A LIKE pattern matching the names that start with ``prefix`` literally."""
+    escaped = prefix.replace(_ESCAPE, _ESCAPE * 2).replace("%", _ESCAPE + "%")
+    return escaped.replace("_", _ESCAPE + "_") + "%"
 
 
 def changes(session: Session, after: int, upto: int, limit: int) -> list[tuple[int, int, str]]:
