@@ -23,6 +23,7 @@ from sqlalchemy import Connection
 
 from jp_primary.attributes.conditions import CompiledCondition, Condition, ConditionError, matches
 from jp_primary.attributes.names import SYSTEM_JOBID, SYSTEM_OWNER, expand
+from jp_primary.attributes.types import BooleanType, EnumType
 from jp_primary.errors import InvalidInput
 from jp_primary.index.catalog import Catalog
 from jp_primary.index.config import QuerySection
@@ -159,16 +160,20 @@ class QueryEngine:
 def _narrowest(conn: Connection, plan: Plan) -> CompiledCondition | None:
     """The condition on indexed values that names the fewest entries, counted up to
     ``ESTIMATE_CAP`` through the (name, key) index; None when the job's own columns (owner,
-    jobid) or the owner isolation name fewer. A few bounded index probes per query."""
-    best: tuple[int, CompiledCondition] | None = None
+    jobid) or the owner isolation name fewer. A few bounded index probes per query.
+
+    Equal counts -- in practice several conditions all past the cap -- are broken by
+    ``_spread``: a condition on a value of few possible values (a state, a done code, a boolean)
+    or a bare ``exists`` goes last, since past the cap it is most likely the broad one."""
+    best: tuple[int, int, CompiledCondition] | None = None
     for c in plan.indexed:
         if c.attr in _SYSTEM_COLUMNS:
             continue
         entries = sa.select(sa.literal(1)).where(*_value_terms(c, values)).limit(ESTIMATE_CAP)
         found = conn.execute(sa.select(sa.func.count()).select_from(entries.subquery()))
         count = int(found.scalar_one())
-        if best is None or count < best[0]:
-            best = (count, c)
+        if best is None or (count, _spread(c)) < best[:2]:
+            best = (count, _spread(c), c)
     if best is None:
         return None
     direct = [_job_count(conn, c) for c in plan.indexed if c.attr in _SYSTEM_COLUMNS]
@@ -177,7 +182,19 @@ def _narrowest(conn: Connection, plan: Plan) -> CompiledCondition | None:
         direct.append(
             int(conn.execute(sa.select(sa.func.count()).select_from(owned.subquery())).scalar_one())
         )
-    return None if direct and min(direct) <= best[0] else best[1]
+    return None if direct and min(direct) <= best[0] else best[2]
+
+
+def _spread(c: CompiledCondition) -> int:
+    """How broad ``c`` is likely to be when counting cannot tell (both past the cap): 0 for a
+    condition on a type of many values (a time window, a number, a string), 1 for one on a type
+    of few values (states, done codes, booleans: a handful of keys share every job), 2 for a
+    bare ``exists`` (every job with the attribute). A guess from the type alone, no query."""
+    if c.op == "exists" or (c.op == "prefix" and not c.value):
+        return 2
+    if isinstance(c.type, EnumType | BooleanType):
+        return 1
+    return 0
 
 
 def _job_count(conn: Connection, c: CompiledCondition) -> int:

@@ -4,12 +4,16 @@ primary_storage per job, owner isolation, the indexed-attribute rule, paging."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from jp_primary.attributes.conditions import Condition, matches
+from jp_primary.attributes.names import expand
 from jp_primary.auth.identity import Role
+from jp_primary.index import query
+from jp_primary.index.query import QueryRequest
 from jp_primary.index.typelib import build_types
 from tests.helpers import ALICE, BOB, new_jobid
 from tests.index.conftest import IndexApi
@@ -183,3 +187,27 @@ def test_bad_conditions_say_what_to_fix(index: IndexApi) -> None:
         assert words in response.json()["detail"]
     assert index.query(ALICE, where=[], after="bogus", limit=1).status_code == 422
     assert index.client.post("/v1/query", json={"where": []}).status_code == 401
+
+
+def test_a_tie_past_the_cap_starts_from_the_range_not_the_state(
+    index: IndexApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both conditions name more entries than the planner counts: it walks the time window,
+    not ``status = Done`` (a state shared by most jobs), and the answer stays the library's."""
+    records = _load(index)
+    where = [
+        {"attr": "lb:status", "op": "eq", "value": "Done"},
+        {"attr": "jp:regtime", "op": "within", "value": "2026-01-05", "value2": "2026-01-20"},
+    ]
+    engine = index.services.queries
+    plan = engine.plan(QueryRequest(where=[Condition(**c) for c in where]), owner=None)
+    with index.services.db.engine.connect() as conn:
+        # Counted up to 2 entries, both conditions tie, whichever comes first in the request.
+        monkeypatch.setattr(query, "ESTIMATE_CAP", 2)
+        for ordered in (plan, replace(plan, indexed=plan.indexed[::-1])):
+            chosen = query._narrowest(conn, ordered)
+            assert chosen is not None
+            assert (chosen.attr, chosen.op) == (expand("jp:regtime"), "within")
+    found = {j["jobid"] for j in _all(index, ADMIN, Role.ADMIN, where=where, limit=7)}
+    assert found
+    assert found == _oracle(records, where, None)
