@@ -9,16 +9,16 @@
    jobs/s and >= 0.5 x the **baseline**: the same rows streamed by a plain ``SELECT`` (jobs and
    values in key order), cut into 200-job batches of the same JSON shape and POSTed to the same
    receiver. The feed-worker's RSS growth during the history: target < 64 MiB.
-2. **Continuous latency**: FEEDS continuous push feeds; a writer commits one tag value per
-   transaction at RATE commits/s for DURATION s; latency = arrival at the receiver - commit
-   time, over every value of every feed; target p99 < 500 ms.
+2. **Continuous latency**: FEEDS continuous push feeds; WRITERS writer threads (own
+   connections) commit one tag value per transaction each, RATE commits/s in all, for DURATION
+   s; latency = arrival at the receiver - commit time, over every value of every feed; target
+   p99 < 500 ms at the full rate.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import random
 import subprocess
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 from procmem import MIB, RssSampler
 from results import Figure, record
 from serverctl import bench_home, free_port, throwaway_postgres
@@ -160,7 +161,7 @@ def baseline(url: str, destination: str, jobs: int) -> float:
             number += 1
             body = {"feed_id": "baseline", "batch": number, "history_done": done,
                     "records": records}  # fmt: skip
-            client.post(destination, content=json.dumps(body, separators=(",", ":")))
+            client.post(destination, content=orjson.dumps(body))  # the feed's encoder too
             records = []
 
         for row in conn.execution_options(stream_results=True, yield_per=10000).execute(query):
@@ -186,30 +187,46 @@ def baseline(url: str, destination: str, jobs: int) -> float:
     return jobs / (time.perf_counter() - started)
 
 
-class Writer(threading.Thread):
-    """Commits one tag value per transaction at ``rate`` per second; seq -> commit time."""
+class Writer:
+    """Commits one tag value per transaction at ``rate`` per second in all, through the
+    service's own write path, from ``threads`` writers (connections) sharing the rate: one
+    connection waits for its fsync before its next commit, so one alone tops out below 200/s,
+    as one client of the service would. seq -> commit time."""
 
-    def __init__(self, url: str, jobs: int, rate: float, duration: float) -> None:
-        super().__init__(daemon=True)
-        self.db = Database(create_db_engine(url))
-        self.jobs, self.rate, self.duration = jobs, rate, duration
+    def __init__(self, url: str, jobs: int, rate: float, duration: float, threads: int) -> None:
+        self.db = Database(create_db_engine(url, pool_size=threads))
+        self.jobs, self.rate, self.duration, self.threads = jobs, rate, duration, threads
         self.committed: dict[int, float] = {}
+        self.achieved = 0.0
 
     def run(self) -> None:
-        rng = random.Random(8)
         started = time.perf_counter()
+        workers = [
+            threading.Thread(target=self._write, args=(i, started), daemon=True)
+            for i in range(self.threads)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        self.achieved = len(self.committed) / (time.perf_counter() - started)
+        self.db.engine.dispose()
+
+    def _write(self, index: int, started: float) -> None:
+        rng = random.Random(8 + index)
+        rate = self.rate / self.threads
+        # Each writer's schedule is offset, so the commits are spread evenly over time.
+        offset = index / self.rate
         n = 0
-        while (elapsed := time.perf_counter() - started) < self.duration:
-            due = started + n / self.rate
+        while time.perf_counter() - started < self.duration:
+            due = started + offset + n / rate
             if due > time.perf_counter():
                 time.sleep(due - time.perf_counter())
             job = rng.randint(1, self.jobs)
-            new = values.NewValue(rng.choice(TAGS), f"w{n}", "USER", datetime.now(UTC))
+            new = values.NewValue(rng.choice(TAGS), f"w{index}-{n}", "USER", datetime.now(UTC))
             (seq,) = self.db.run_sync(lambda s, job=job, new=new: values.append(s, job, [new]))
             self.committed[seq] = time.time()
             n += 1
-        self.achieved = n / elapsed
-        self.db.engine.dispose()
 
 
 def percentile(data: list[float], p: float) -> float:
@@ -224,6 +241,7 @@ def main() -> int:
     parser.add_argument("--feeds", type=int, default=5)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=60.0)
+    parser.add_argument("--writers", type=int, default=4, help="writer threads sharing --rate")
     args = parser.parse_args()
     if args.database_url:
         with throwaway_postgres(args.database_url) as url:
@@ -279,7 +297,7 @@ class LogTail:
         end = data.rfind(b"\n") + 1
         self.offset += end
         for line in data[:end].splitlines():
-            entry = json.loads(line)
+            entry = orjson.loads(line)
             if not entry["acked"]:
                 continue
             feed = entry["feed_id"]
@@ -317,9 +335,8 @@ def measure(
 
     feeds = [subscriber(destination, history=False) for _ in range(args.feeds)]
     time.sleep(2.0)  # claimed by the worker
-    writer = Writer(url, args.jobs, args.rate, args.duration)
-    writer.start()
-    writer.join()
+    writer = Writer(url, args.jobs, args.rate, args.duration, args.writers)
+    writer.run()
     wanted = set(writer.committed)
     wait_for(
         lambda: all(tail.poll().seqs.get(f, set()) >= wanted for f in feeds),
@@ -335,7 +352,8 @@ def measure(
         if s in writer.committed
     ]
     p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
-    print(f"continuous: {len(wanted)} commits at {writer.achieved:.0f}/s, {args.feeds} feeds: "
+    print(f"continuous: {len(wanted)} commits at {writer.achieved:.0f}/s ({args.writers} writers), "
+          f"{args.feeds} feeds: "
           f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms",
           flush=True)  # fmt: skip
     record(
@@ -345,8 +363,10 @@ def measure(
                baseline=plain, ratio=ratio, target=">= 0.5", met=ratio >= 0.5),
         Figure("feed", f"feed-worker RSS growth during the history, {kind}", growth / MIB, "MiB",
                target="< 64 MiB", met=growth < 64 * MIB),
+        # Met only at the rate asked for: a writer that fell behind measured a lighter load.
         Figure("feed", f"continuous p99 commit->receipt, {args.rate:.0f}/s, {args.feeds} feeds, "
-               f"{kind}", p99 * 1000, "ms", target="< 500 ms", met=p99 < 0.5),
+               f"{kind}", p99 * 1000, "ms",
+               target="< 500 ms", met=p99 < 0.5 and writer.achieved >= 0.95 * args.rate),
     )  # fmt: skip
     return 0
 

@@ -84,20 +84,21 @@ def _history(
     size, after, scanned, exhausted, full = 0, feed.history_after_job, 0, False, False
     while len(records) < limits.max_jobs and scanned < limits.scan_rows and not (exhausted or full):
         want = limits.max_jobs - len(records)
-        ids = feed_values.job_ids_after(session, after, want)
+        jobs = feed_values.jobs_after(session, after, want)
+        ids = [job.id for job in jobs]
         exhausted = len(ids) < want
         scanned += len(ids)
-        heads = feed_values.job_heads(session, ids)
         by_job = _by_job(
             feed_values.values_of_jobs(
                 session, ids, needed, feed.snapshot_seq, prefixes_lower=selection.prefixes_lower
             )
         )
-        for job_id in ids:
+        for job in jobs:
+            job_id = job.id
             vals = by_job.get(job_id, [])
             # No value up to S: the job was registered after the snapshot (continuous has it).
             if vals and job_matches(selection, vals):
-                record = JobRecord(heads[job_id].jobid, heads[job_id].owner)
+                record = JobRecord(job.jobid, job.owner)
                 record.values = requested_values(selection, vals)
                 body = record.body()
                 cost = size_estimate(body)

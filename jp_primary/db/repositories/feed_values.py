@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, or_
 from sqlalchemy import select as sa_select
@@ -19,8 +20,9 @@ from jp_primary.db.models import AttributeValueRow, IdentityRow, JobRow, Retract
 _VALUES = SQLModel.metadata.tables["attribute_values"]
 
 
-@dataclass(frozen=True)
-class FeedValue:
+class FeedValue(NamedTuple):
+    """A tuple, not a dataclass: a history batch builds thousands of them (cheap to make)."""
+
     job_id: int
     name: str
     value: str
@@ -37,23 +39,25 @@ class JobHead:
     owner: str
 
 
-def job_ids_after(session: Session, after: int, limit: int) -> list[int]:
-    """The next ``limit`` job ids above ``after`` (history walks jobs in id order)."""
-    stmt = select(JobRow.id).where(col(JobRow.id) > after).order_by(col(JobRow.id)).limit(limit)
-    return [int(i) for i in session.exec(stmt) if i is not None]
+def _heads() -> Any:
+    return select(JobRow.id, JobRow.jobid, IdentityRow.subject).join(
+        IdentityRow, col(IdentityRow.id) == col(JobRow.owner_id)
+    )
+
+
+def jobs_after(session: Session, after: int, limit: int) -> list[JobHead]:
+    """The next ``limit`` jobs above id ``after`` (history walks jobs in id order)."""
+    stmt = _heads().where(col(JobRow.id) > after).order_by(col(JobRow.id)).limit(limit)
+    return [JobHead(int(i), jobid, owner) for i, jobid, owner in session.exec(stmt).all()]
 
 
 def job_heads(session: Session, job_ids: Sequence[int]) -> dict[int, JobHead]:
     if not job_ids:
         return {}
-    stmt = (
-        select(JobRow.id, JobRow.jobid, IdentityRow.subject)
-        .join(IdentityRow, col(IdentityRow.id) == col(JobRow.owner_id))
-        .where(col(JobRow.id).in_(job_ids))
-    )
+    stmt = _heads().where(col(JobRow.id).in_(job_ids))
     return {
         int(i): JobHead(int(i), jobid, owner)
-        for i, jobid, owner in session.exec(stmt)
+        for i, jobid, owner in session.exec(stmt).all()
         if i is not None
     }
 
@@ -86,7 +90,9 @@ def values_of_jobs(
         .where(v.job_id.in_(job_ids), by_name)
         .order_by(v.job_id, v.seq)
     )
-    return [FeedValue(*row) for row in session.execute(stmt) if min_seq < row[6] <= max_seq]
+    # All rows at once (fetchall), not row by row: a history batch reads thousands.
+    rows = session.execute(stmt).all()
+    return [FeedValue._make(row) for row in rows if min_seq < row[6] <= max_seq]
 
 
 _ESCAPE = "\\"
