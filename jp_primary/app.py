@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from fastapi import FastAPI
 
@@ -32,6 +33,7 @@ from jp_primary.api.metrics import MetricsMiddleware
 from jp_primary.api.web import pages, static_files
 from jp_primary.config import Settings, load_settings
 from jp_primary.feed.dispatcher import FeedDispatcher, dispatch_settings
+from jp_primary.feed.maintenance import purge_forever
 from jp_primary.services.container import AppServices
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         services = AppServices.build(settings)
         app.state.services = services
         background = [asyncio.create_task(_expire_uploads(services, EXPIRY_INTERVAL))]
+        # Expired feeds and unneeded tombstones go whether or not this process delivers feeds.
+        grace = timedelta(seconds=settings.feed.purge_grace)
+        background.append(asyncio.create_task(purge_forever(services.feeds.engine, grace)))
         if settings.feed.worker:  # one push-feed worker per process (docs/feeds.md)
             worker = FeedDispatcher(services.feeds.engine, dispatch_settings(settings.feed))
             background.append(asyncio.create_task(worker.run()))

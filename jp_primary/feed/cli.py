@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from jp_primary.errors import ConfigurationError
     from jp_primary.feed.dispatcher import FeedDispatcher, dispatch_settings
     from jp_primary.feed.engine import build_engine
+    from jp_primary.feed.maintenance import purge_forever
     from jp_primary.plugins.registry import PluginRegistry
 
     if migrate.pending(settings.database_url):
@@ -158,8 +160,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
         plugins.load()
         database = Database(engine, plugins.attribute_types())
         feed_engine = build_engine(database, plugins, settings.feed.batch_jobs)
-        worker = asyncio.create_task(
-            FeedDispatcher(feed_engine, dispatch_settings(settings.feed)).run()
+        grace = timedelta(seconds=settings.feed.purge_grace)
+        worker = asyncio.gather(
+            FeedDispatcher(feed_engine, dispatch_settings(settings.feed)).run(),
+            purge_forever(feed_engine, grace),
         )
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

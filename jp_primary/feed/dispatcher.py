@@ -29,7 +29,6 @@ from jp_primary.feed.backoff import retry_delay
 from jp_primary.feed.engine import FeedEngine, PushBatch, utcnow
 
 log = logging.getLogger(__name__)
-MAINTENANCE_INTERVAL = 30.0
 CLAIM_LIMIT = 1000
 
 
@@ -40,7 +39,6 @@ class DispatchSettings:
     retry_base: float = 1.0
     retry_cap: float = 300.0
     poll_interval: float = 0.1
-    purge_grace: float = 86400.0
 
     @property
     def timeout(self) -> float:
@@ -55,7 +53,6 @@ def dispatch_settings(feed: FeedSettings) -> DispatchSettings:
         retry_base=feed.retry_base,
         retry_cap=feed.retry_cap,
         poll_interval=feed.poll_interval,
-        purge_grace=feed.purge_grace,
     )
 
 
@@ -82,16 +79,13 @@ class FeedDispatcher:
 
     async def run(self) -> None:
         """Work push feeds until cancelled; give the leases back on the way out."""
-        last_claim = last_maintenance = -1e9
+        last_claim = -1e9
         try:
             while True:
                 now = time.monotonic()
                 if now - last_claim >= min(1.0, self.settings.lease_seconds / 3):
                     await self._guarded(self._claim)
                     last_claim = now
-                if now - last_maintenance >= MAINTENANCE_INTERVAL:
-                    await self._guarded(self._maintain)
-                    last_maintenance = now
                 await self._guarded(self._schedule)
                 await asyncio.sleep(self.settings.poll_interval)
         finally:
@@ -133,11 +127,6 @@ class FeedDispatcher:
             if feed_id not in self.held:
                 log.info("feed %s: leased by %s", feed_id, self.worker_id)
             self.held.add(feed_id)
-
-    async def _maintain(self) -> None:
-        grace = timedelta(seconds=self.settings.purge_grace)
-        if purged := await self.engine.purge(utcnow(), grace):
-            log.info("purged %d expired feed(s)", purged)
 
     async def _schedule(self) -> None:
         if not self.held:

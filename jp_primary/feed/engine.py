@@ -28,6 +28,14 @@ from jp_primary.plugins.registry import PluginRegistry
 # Cuts that found nothing to send but more to read, tried in one transaction before giving up
 # the row lock (each cut is itself bounded by CutLimits.scan_rows).
 CUTS_PER_TRANSACTION = 8
+# Tombstones younger than this are kept whatever the feeds' cursors say (see ``purge``).
+TOMBSTONE_MIN_AGE = timedelta(minutes=10)
+
+
+@dataclass(frozen=True)
+class Purged:
+    feeds: int
+    tombstones: int
 
 
 @dataclass(frozen=True)
@@ -156,13 +164,22 @@ class FeedEngine:
     async def cancel(self, feed_id: str) -> None:
         await self.db.run(lambda s: feeds.remove(s, [feed_id]))
 
-    async def purge(self, now: datetime, grace: timedelta) -> int:
-        """Remove feeds whose expiry is older than the grace period."""
+    async def purge(self, now: datetime, grace: timedelta) -> Purged:
+        """Remove feeds whose expiry is older than the grace period, and the tombstones no live
+        feed can need any more (docs/feeds.md "Purging")."""
 
-        def run(session: Session) -> int:
+        def run(session: Session) -> Purged:
             ended = feeds.ended_before(session, now - grace)
             feeds.remove(session, ended)
-            return len(ended)
+            # A continuous feed reads tombstones announced after its build cursor; expired
+            # feeds never read again (pulls and refreshes answer 410, workers drop them).
+            floor = feed_values.oldest_live_cursor(session, now)
+            horizon = values.last_seq(session) if floor is None else floor
+            # The age guards a feed being subscribed right now, its row not yet visible here:
+            # its snapshot is a seq read before that, and tombstones announced after it are
+            # younger than TOMBSTONE_MIN_AGE (a subscription is one short transaction).
+            gone = feed_values.purge_tombstones(session, horizon, now - TOMBSTONE_MIN_AGE)
+            return Purged(len(ended), gone)
 
         return await self.db.run(run)
 

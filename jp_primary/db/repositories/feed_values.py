@@ -11,11 +11,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, or_
+from sqlalchemy import delete, func, or_
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
-from jp_primary.db.models import AttributeValueRow, IdentityRow, JobRow, RetractedValueRow
+from jp_primary.db.models import (
+    AttributeValueRow,
+    FeedRow,
+    IdentityRow,
+    JobRow,
+    RetractedValueRow,
+)
 
 _VALUES = SQLModel.metadata.tables["attribute_values"]
 
@@ -126,6 +132,24 @@ def tombstones(session: Session, after: int, upto: int) -> list[tuple[int, int, 
         .order_by(col(r.announced_seq), col(r.seq))
     )
     return [(int(a), int(j), int(s)) for a, j, s in session.exec(stmt)]
+
+
+def oldest_live_cursor(session: Session, now: datetime) -> int | None:
+    """The lowest build cursor of the continuous feeds that have not expired: the first seq such
+    a feed may still read changes and tombstones after (None: no such feed)."""
+    stmt = select(func.min(FeedRow.cursor_seq)).where(
+        col(FeedRow.continuous).is_(True), col(FeedRow.expires_at) > now
+    )
+    found = session.exec(stmt).one()
+    return None if found is None else int(found)
+
+
+def purge_tombstones(session: Session, upto_seq: int, recorded_before: datetime) -> int:
+    """Delete the tombstones announced at or before ``upto_seq`` and recorded before
+    ``recorded_before``; how many went."""
+    r = RetractedValueRow
+    stmt = delete(r).where(col(r.announced_seq) <= upto_seq, col(r.retracted_at) < recorded_before)
+    return int(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
 def seq_recorded_at(session: Session, seq: int) -> datetime | None:
