@@ -24,6 +24,7 @@ from sqlmodel import Session
 
 from jp_primary.config import FeedSettings
 from jp_primary.db.repositories import feeds, values
+from jp_primary.db.repositories.feeds import StoredBatch
 from jp_primary.feed import metrics
 from jp_primary.feed.backoff import retry_delay
 from jp_primary.feed.engine import FeedEngine, PushBatch, utcnow
@@ -172,18 +173,22 @@ class FeedDispatcher:
             log.exception("feed %s: delivery step failed", feed_id)
             self.retry_at[feed_id] = time.monotonic() + self.settings.retry_base
 
-    def _next(self, session: Session, feed_id: str) -> PushBatch | None | Literal[False]:
+    def _next(
+        self, session: Session, feed_id: str, known: StoredBatch | None = None
+    ) -> PushBatch | None | Literal[False]:
         now = utcnow()
         until = now + timedelta(seconds=self.settings.lease_seconds)
-        return self.engine.next_push_sync(session, feed_id, self.worker_id, now, until)
+        return self.engine.next_push_sync(session, feed_id, self.worker_id, now, until, known)
 
-    def _cut_ahead(self, session: Session, push: PushBatch) -> None:
-        self.engine.cut_ahead_sync(session, push, self.worker_id, utcnow())
+    def _cut_ahead(self, session: Session, push: PushBatch) -> StoredBatch | None:
+        return self.engine.cut_ahead_sync(session, push, self.worker_id, utcnow())
 
-    def _ack_and_next(self, session: Session, push: PushBatch) -> PushBatch | None | Literal[False]:
+    def _ack_and_next(
+        self, session: Session, push: PushBatch, known: StoredBatch | None
+    ) -> PushBatch | None | Literal[False]:
         if not self.engine.ack_sync(session, push, self.worker_id, utcnow()):
             return False
-        return self._next(session, push.feed.id)
+        return self._next(session, push.feed.id, known)
 
     async def _deliver(self, push: PushBatch) -> PushBatch | bool | None:
         """The next batch (None: nothing more, False: the lease is lost) after delivering
@@ -196,14 +201,15 @@ class FeedDispatcher:
         # Cut the following batch while this one travels (stored, so nothing is lost if this
         # one fails; it is sent only after this one is acknowledged).
         ahead = asyncio.create_task(self.db.run(lambda s: self._cut_ahead(s, push)))
+        known: StoredBatch | None = None
         try:
             error = await self._post(push.feed.destination, push.body())
         finally:
             with contextlib.suppress(Exception):
-                await ahead
+                known = await ahead  # committed: stored as it is in memory
         now = utcnow()
         if error is None:
-            following = await self.db.run(lambda s: self._ack_and_next(s, push))
+            following = await self.db.run(lambda s: self._ack_and_next(s, push, known))
             if following is not False:
                 metrics.DELIVERED.labels(feed_id).inc()
                 self.retry_at.pop(feed_id, None)

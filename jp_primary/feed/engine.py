@@ -258,17 +258,26 @@ class FeedEngine:
     # -- push -----------------------------------------------------------------------------------
 
     def next_push_sync(
-        self, session: Session, feed_id: str, worker: str, now: datetime, lease_until: datetime
+        self,
+        session: Session,
+        feed_id: str,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+        known: StoredBatch | None = None,
     ) -> PushBatch | None | Literal[False]:
         """The batch to deliver next (the unacknowledged one again, or a new cut), None when
         there is nothing, or False when ``worker`` no longer holds the feed's lease. The lease
-        is renewed to ``lease_until``: a delivery starts with a whole lease ahead of it."""
+        is renewed to ``lease_until``: a delivery starts with a whole lease ahead of it.
+        ``known`` is a batch of this feed stored earlier (cut ahead): used instead of reading
+        it back when it is the one due (a stored batch never changes)."""
         feed = feeds.get(session, feed_id, lock=True)
         if feed is None or feed.lease_owner != worker or feed.expires_at <= now:
             return False
         feeds.set_fields(session, feed_id, lease_until=lease_until)
         if feed.built_batch > feed.acked_batch:
-            batch = feeds.batch(session, feed_id, feed.acked_batch + 1)
+            due = feed.acked_batch + 1
+            batch = known if known and known.number == due else feeds.batch(session, feed_id, due)
         else:
             batch = self._cut(session, feed, now, self.limits.max_jobs)
             fresh = feeds.get(session, feed_id)
@@ -276,13 +285,20 @@ class FeedEngine:
             feed = fresh
         return None if batch is None else PushBatch(feed, batch)
 
-    def cut_ahead_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> None:
+    def cut_ahead_sync(
+        self, session: Session, push: PushBatch, worker: str, now: datetime
+    ) -> StoredBatch | None:
         """Cut the batch after ``push`` (in flight) if it is not cut yet: the worker prepares
-        the next batch while the receiver reads this one."""
+        the next batch while the receiver reads this one. The batch cut, if any.
+
+        Its commit need not wait for the disk: the batch is sent only after the transaction
+        acknowledging ``push`` commits, which makes everything before it durable, this one
+        included; a crash before that loses only a cut nobody has seen (cut again later)."""
         feed = feeds.get(session, push.feed.id, lock=True)
         if feed is None or feed.lease_owner != worker or feed.built_batch != push.batch.number:
-            return
-        self._cut(session, feed, now, self.limits.max_jobs)
+            return None
+        feeds.commit_without_flush_wait(session)
+        return self._cut(session, feed, now, self.limits.max_jobs)
 
     def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
         """Record that ``push`` was acknowledged; False when the lease was lost meanwhile."""

@@ -57,6 +57,10 @@ class Selection:
         return self.requested_lower | {n.lower() for n in self.condition_names}
 
     @cached_property
+    def condition_lower(self) -> frozenset[str]:
+        return frozenset(n.lower() for n in self.condition_names)
+
+    @cached_property
     def prefixes_lower(self) -> tuple[str, ...]:
         return tuple(p.lower() for p in self.prefixes)
 
@@ -70,13 +74,18 @@ class Selection:
 
 
 def job_matches(selection: Selection, values: Iterable[Value]) -> bool:
+    if not selection.conditions:
+        return True
+    tested = selection.condition_lower
     by_name: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for v in values:
-        by_name[v.name.lower()].append((v.value, v.origin))
+    for v in values:  # only the values the conditions test: a history batch has thousands
+        lowered = v.name.lower()
+        if lowered in tested:
+            by_name[lowered].append((v.value, v.origin))
     # The library looks values up by the condition's qualified name; names compare
     # case-insensitively everywhere in the service.
     keyed = {name: by_name.get(name.lower(), []) for name in selection.condition_names}
-    return matches(list(selection.conditions), keyed)
+    return matches(selection.conditions, keyed)
 
 
 @lru_cache(maxsize=4096)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, or_
+from sqlalchemy import DateTime, delete, func, or_, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
@@ -91,8 +91,13 @@ def values_of_jobs(
     )
     # The seq bounds are applied here, not in SQL: with them PostgreSQL may pick the seq index
     # (a range over the whole table) over the job's rows, e.g. before statistics exist.
+    timestamp: Any = v.timestamp
+    if session.get_bind().dialect.name == "postgresql":
+        # The driver returns aware datetimes already: skip the UTC type's per-row conversion
+        # (SQLite stores text, which that conversion parses).
+        timestamp = type_coerce(v.timestamp, DateTime(timezone=True)).label("timestamp")
     stmt = (
-        sa_select(v.job_id, v.name, v.value, v.origin, v.origin_detail, v.timestamp, v.seq)
+        sa_select(v.job_id, v.name, v.value, v.origin, v.origin_detail, timestamp, v.seq)
         .where(v.job_id.in_(job_ids), by_name)
         .order_by(v.job_id, v.seq)
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, update
+from sqlalchemy import delete, insert, or_, text, update
 from sqlmodel import Session, SQLModel, col, select
 
 from jp_primary.db.models import FeedBatchRow, FeedRow, FeedSentJobRow
@@ -142,6 +142,15 @@ def add_batch(session: Session, feed_id: str, stored: StoredBatch, at: datetime)
             created_at=at,
         )
     )
+
+
+def commit_without_flush_wait(session: Session) -> None:
+    """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL's
+    ``synchronous_commit = off``, for this transaction only). Only for a transaction whose loss
+    in a crash is harmless until a later, ordinary commit (which flushes the WAL up to itself,
+    so this one with it); SQLite: nothing to do."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL synchronous_commit TO OFF"))
 
 
 def drop_batches_below(session: Session, feed_id: str, number: int) -> None:
