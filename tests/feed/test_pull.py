@@ -194,8 +194,10 @@ def test_refresh_list_cancel_and_privacy(api: Api) -> None:
     assert api.client.get(f"/v1/feeds/{feed}", headers=mine).status_code == 404
 
 
-def test_a_job_that_stops_matching_is_removed_with_its_values_retracted(api: Api) -> None:
-    from tests.helpers import LB_HOST, new_jobid, post_job
+def squatted_job_feed(api: Api) -> tuple[str, str, str, str]:
+    """A job registered by a squatter first, and a feed of that squatter's jobs: ``(jobid,
+    squatter, job key, feed id)``."""
+    from tests.helpers import new_jobid
 
     jobid = new_jobid()
     # A squatter of its own: the database is shared by the session's tests.
@@ -210,6 +212,13 @@ def test_a_job_that_stops_matching_is_removed_with_its_values_retracted(api: Api
             notify_removed=True,
         )
     )
+    return jobid, squatter, key, feed
+
+
+def test_a_job_that_stops_matching_is_removed_with_its_values_retracted(api: Api) -> None:
+    from tests.helpers import LB_HOST, post_job
+
+    jobid, squatter, key, feed = squatted_job_feed(api)
     tag(api, key, "color", "red", owner=squatter)  # not a requested attribute: nothing to send
     history, token = drain(api, feed)
     assert [r["jobid"] for r in history] == [jobid]

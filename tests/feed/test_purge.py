@@ -3,7 +3,6 @@ read them, expired feeds also in a process without a push worker."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,8 +16,8 @@ from jp_primary.auth.identity import Role
 from jp_primary.config import FeedSettings
 from jp_primary.db.repositories import feeds
 from jp_primary.feed.engine import TOMBSTONE_MIN_AGE, FeedEngine, Purged, utcnow
-from tests.feed.test_pull import created, drain, subscribe
-from tests.helpers import ALICE, LB_HOST, Api, make_settings, new_jobid, post_job, register_job
+from tests.feed.test_pull import created, drain, squatted_job_feed, subscribe
+from tests.helpers import ALICE, LB_HOST, Api, make_settings, post_job
 
 # Later than any feed of the session's other tests can live (JP_FEED_MAX_TTL is 7 days): at this
 # time only the feeds a test keeps alive on purpose are live.
@@ -50,18 +49,7 @@ def set_retracted_at(api: Api, seqs: list[int], at: datetime) -> None:
 
 
 def test_tombstones_are_kept_while_a_live_feed_can_read_them_then_purged(api: Api) -> None:
-    jobid = new_jobid()
-    squatter = f"/DC=org/DC=example/CN=squatter-{secrets.token_hex(4)}"
-    key = register_job(api, squatter, jobid=jobid)
-    owner = "system:owner"
-    feed = created(
-        subscribe(
-            api,
-            attributes=[owner],
-            conditions=[{"attr": owner, "op": "eq", "value": squatter}],
-            notify_removed=True,
-        )
-    )
+    jobid, squatter, key, feed = squatted_job_feed(api)
     # This feed outlives every other feed of the session: at LATER it alone is live.
     forever = utcnow() + timedelta(days=3650)
     engine_of(api).db.run_sync(lambda s: feeds.set_fields(s, feed, expires_at=forever))
