@@ -88,9 +88,16 @@ def _history(
         ids = [job.id for job in jobs]
         exhausted = len(ids) < want
         scanned += len(ids)
+        # Every job with after < id <= the last one read is in ``jobs``: one range to read.
+        span = (after, ids[-1]) if ids else None
         by_job = _by_job(
             feed_values.values_of_jobs(
-                session, ids, needed, feed.snapshot_seq, prefixes_lower=selection.prefixes_lower
+                session,
+                ids,
+                needed,
+                feed.snapshot_seq,
+                prefixes_lower=selection.prefixes_lower,
+                id_range=span,
             )
         )
         for job in jobs:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import DateTime, delete, func, or_, type_coerce
+from sqlalchemy import ColumnElement, DateTime, and_, delete, func, or_, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
@@ -75,10 +75,13 @@ def values_of_jobs(
     max_seq: int,
     min_seq: int = 0,
     prefixes_lower: Sequence[str] = (),
+    id_range: tuple[int, int] | None = None,
 ) -> list[FeedValue]:
     """Values of ``job_ids`` whose name is one of ``names_lower`` or starts with one of
     ``prefixes_lower`` (compared case-insensitively, as everywhere) with
-    ``min_seq < seq <= max_seq``, by job and then seq."""
+    ``min_seq < seq <= max_seq``, by job and then seq. ``id_range`` ``(after, last)`` says
+    that ``job_ids`` are all the jobs with ``after < id <= last`` (one index range, not a
+    probe per job)."""
     if not job_ids or not (names_lower or prefixes_lower):
         return []
     v = _VALUES.c
@@ -91,6 +94,11 @@ def values_of_jobs(
     )
     # The seq bounds are applied here, not in SQL: with them PostgreSQL may pick the seq index
     # (a range over the whole table) over the job's rows, e.g. before statistics exist.
+    by_jobs: ColumnElement[bool]
+    if id_range is None:
+        by_jobs = v.job_id.in_(job_ids)
+    else:
+        by_jobs = and_(v.job_id > id_range[0], v.job_id <= id_range[1])
     timestamp: Any = v.timestamp
     if session.get_bind().dialect.name == "postgresql":
         # The driver returns aware datetimes already: skip the UTC type's per-row conversion
@@ -98,7 +106,7 @@ def values_of_jobs(
         timestamp = type_coerce(v.timestamp, DateTime(timezone=True)).label("timestamp")
     stmt = (
         sa_select(v.job_id, v.name, v.value, v.origin, v.origin_detail, timestamp, v.seq)
-        .where(v.job_id.in_(job_ids), by_name)
+        .where(by_jobs, by_name)
         .order_by(v.job_id, v.seq)
     )
     # All rows at once (fetchall), not row by row: a history batch reads thousands.
