@@ -280,7 +280,9 @@ class FeedEngine:
             batch = known if known and known.number == due else feeds.batch(session, feed_id, due)
         else:
             batch = self._cut(session, feed, now, self.limits.max_jobs)
-            fresh = feeds.get(session, feed_id)
+            if batch is None:  # nothing to send (the usual answer of a caught-up feed)
+                return None
+            fresh = feeds.get(session, feed_id)  # as the cut left it
             assert fresh is not None
             feed = fresh
         return None if batch is None else PushBatch(feed, batch)
