@@ -241,7 +241,7 @@ def main() -> int:
     parser.add_argument("--feeds", type=int, default=5)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--duration", type=float, default=60.0)
-    parser.add_argument("--writers", type=int, default=4, help="writer threads sharing --rate")
+    parser.add_argument("--writers", type=int, default=8, help="writer threads sharing --rate")
     args = parser.parse_args()
     if args.database_url:
         with throwaway_postgres(args.database_url) as url:
