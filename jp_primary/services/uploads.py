@@ -18,20 +18,18 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import anyio.to_thread
 from sqlmodel import Session
 
-from jp_primary.attributes.names import tag_attribute
 from jp_primary.auth.identity import Identity, Role
 from jp_primary.backends.base import DirectUpload, StorageBackend
-from jp_primary.db.repositories import files, identities, uploads, values
-from jp_primary.db.repositories.files import NewFile, StoredFile
+from jp_primary.db.repositories import files, identities, uploads
+from jp_primary.db.repositories.files import NewFile
 from jp_primary.db.repositories.uploads import Upload, UploadState
-from jp_primary.db.repositories.values import StoredValue
 from jp_primary.db.session import Database
 from jp_primary.door.grants import Door, door_upload
 from jp_primary.errors import (
@@ -43,7 +41,6 @@ from jp_primary.errors import (
     NotFound,
     PayloadTooLarge,
 )
-from jp_primary.plugins.base import Extraction
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services import jobs
 from jp_primary.services.extraction import (
@@ -52,8 +49,6 @@ from jp_primary.services.extraction import (
     error_count,
     error_dicts,
     extract_sync,
-    file_values,
-    store_job_record,
 )
 from jp_primary.services.received import inspect_direct
 from jp_primary.services.storage_keys import (
@@ -63,6 +58,13 @@ from jp_primary.services.storage_keys import (
     validate_file_name,
 )
 from jp_primary.services.tags import reserved_namespaces, screen_file_tags
+from jp_primary.services.upload_commit import (
+    CommitGroups,
+    CommittedFile,
+    PendingCommit,
+    after,
+    as_committed,
+)
 from jp_primary.text import check_media_type
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -93,37 +95,6 @@ class UploadTicket:
     direct: DirectUpload | None = None
 
 
-@dataclass(frozen=True)
-class CommittedFile:
-    file: StoredFile
-    job_key: str
-    uploader: str
-    values: list[StoredValue] = field(default_factory=list)
-    errors: list[dict[str, object]] = field(default_factory=list)
-    created: bool = True
-
-    @property
-    def error_count(self) -> int:
-        """Every extraction problem found (``errors`` holds the first ones)."""
-        return self.file.error_count
-
-
-# What a client can do about an upload that ended, by how it ended.
-_START = "start a new upload (POST /v1/jobs/{key}/uploads)"
-_AFTER = {
-    UploadState.ABORTED: f"{_START} to send the file",
-    UploadState.EXPIRED: f"{_START} and send the bytes again",
-    UploadState.SUPERSEDED: "a newer upload of the same (class, name) replaced it: use that one",
-    UploadState.FAILED: f"{_START} for fresh credentials",
-    UploadState.COMMITTED: "its file is stored (GET it); nothing to send",
-}
-
-
-def _after(state: str) -> str:
-    """What the client can do about an upload that ended in ``state``."""
-    return _AFTER[UploadState(state)]
-
-
 def normalise_sha256(value: str | None) -> str | None:
     if value is None:
         return None
@@ -131,25 +102,6 @@ def normalise_sha256(value: str | None) -> str | None:
     if not _SHA256.fullmatch(lowered):
         raise InvalidInput("sha256 must be 64 hexadecimal characters")
     return lowered
-
-
-def _as_committed(session: Session, row: StoredFile, job_key: str) -> CommittedFile:
-    """The answer to a commit that an earlier (possibly unanswered) attempt completed."""
-    uploader = identities.subjects(session, {row.uploader_id})[row.uploader_id]
-    derived = values.for_file(session, row.id)
-    return CommittedFile(row, job_key, uploader, derived, list(row.errors), created=False)
-
-
-def _record_file_tags(
-    session: Session, upload: Upload, tags: list[tuple[str, str]], at: datetime
-) -> None:
-    """User tags a file carries (namespaced L&B UserTags), recorded as if its uploader had
-    tagged the job at commit time."""
-    tagged = [
-        values.NewValue(tag_attribute(name), value, "USER", at, author_id=upload.starter_id)
-        for name, value in tags
-    ]
-    values.append(session, upload.job_id, tagged)
 
 
 class UploadService:
@@ -166,6 +118,10 @@ class UploadService:
         self.plugins = plugins
         self.limits = limits
         self.door = door
+        self._commits = CommitGroups(db)
+
+    async def close(self) -> None:
+        await self._commits.close()
 
     # -- start ---------------------------------------------------------------------------------
 
@@ -321,7 +277,7 @@ class UploadService:
         if written is not None:
             await self.backend.delete(written)
         state = row.state if row is not None else UploadState.ABORTED
-        raise Gone(f"the upload was {state} {during}; {_after(state)}")
+        raise Gone(f"the upload was {state} {during}; {after(state)}")
 
     def _open_upload(self, session: Session, identity: Identity, upload_id: str) -> Upload:
         upload = uploads.get(session, upload_id)
@@ -334,9 +290,9 @@ class UploadService:
                 "the upload is already committed: its file is stored (GET it); nothing to send"
             )
         if upload.state not in uploads.IN_PROGRESS:
-            raise Gone(f"the upload was {upload.state}; {_after(upload.state)}")
+            raise Gone(f"the upload was {upload.state}; {after(upload.state)}")
         if upload.expires_at <= datetime.now(UTC):
-            raise Gone(f"the upload's deadline has passed; {_after(UploadState.EXPIRED)}")
+            raise Gone(f"the upload's deadline has passed; {after(UploadState.EXPIRED)}")
         return upload
 
     # -- commit --------------------------------------------------------------------------------
@@ -386,8 +342,8 @@ class UploadService:
             errors=error_dicts(extraction),
             error_count=error_count(extraction),
         )
-        committed = await self.db.run(
-            lambda s: self._record_commit(s, upload, row, extraction, identity, job.key)
+        committed = await self._commits.record(
+            PendingCommit(upload, row, extraction, identity.subject, job.key)
         )
         if self.backend.renames_cheaply and hasattr(self.backend, "remove_directory"):
             # The bytes moved out of staging; what is left there is an earlier attempt's
@@ -443,38 +399,6 @@ class UploadService:
             "(POST /v1/jobs/{key}/uploads) for fresh credentials and send the bytes again"
         )
 
-    def _record_commit(
-        self,
-        session: Session,
-        upload: Upload,
-        new_file: NewFile,
-        extraction: Extraction,
-        identity: Identity,
-        job_key: str,
-    ) -> CommittedFile:
-        if not uploads.end(session, upload.id, UploadState.COMMITTED):
-            existing = files.by_upload(session, upload.id)
-            if existing is None:
-                ended = uploads.get(session, upload.id)
-                state = ended.state if ended is not None else UploadState.ABORTED
-                raise Gone(f"the upload was {state} before it could be committed; {_after(state)}")
-            return _as_committed(session, existing, job_key)
-        row = files.insert(session, new_file)
-        if row is None:
-            raise Conflict(
-                f"file ({new_file.file_class}, {new_file.name!r}) is already stored for this job; "
-                "files are write-once: read it with GET, or store the new bytes under another name"
-            )
-        new = file_values(extraction.values, row.file_class, row.name, row.id)
-        seqs = values.append(session, upload.job_id, new)
-        _record_file_tags(session, upload, extraction.user_tags, row.committed_at)
-        store_job_record(session, row, extraction)
-        stored = [
-            StoredValue(v.name, v.value, v.origin, v.origin_detail, v.timestamp, seq, None)
-            for v, seq in zip(new, seqs, strict=True)
-        ]
-        return CommittedFile(row, job_key, identity.subject, stored, list(row.errors))
-
     async def _already_committed(self, upload_id: str) -> CommittedFile:
         def lookup(session: Session) -> CommittedFile:
             row = files.by_upload(session, upload_id)
@@ -482,7 +406,7 @@ class UploadService:
                 raise Conflict(
                     "the upload is already committed: its file is stored (GET it); nothing to send"
                 )
-            return _as_committed(session, row, jobs.job_by_id(session, row.job_id).key)
+            return as_committed(session, row, jobs.job_by_id(session, row.job_id).key)
 
         return await self.db.run(lookup)
 
