@@ -18,7 +18,7 @@ import re
 import secrets
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -29,6 +29,7 @@ from jp_primary.auth.identity import Identity, Role
 from jp_primary.backends.base import DirectUpload, StorageBackend
 from jp_primary.db.repositories import files, identities, uploads
 from jp_primary.db.repositories.files import NewFile
+from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.repositories.uploads import Upload, UploadState
 from jp_primary.db.session import Database
 from jp_primary.door.grants import Door, door_upload
@@ -126,6 +127,13 @@ class UploadService:
     # -- start ---------------------------------------------------------------------------------
 
     async def start(self, identity: Identity, key: str, req: UploadRequest) -> UploadTicket:
+        ticket, _upload, _job = await self._reserve(identity, key, req)
+        return ticket
+
+    async def _reserve(
+        self, identity: Identity, key: str, req: UploadRequest
+    ) -> tuple[UploadTicket, Upload, JobInfo]:
+        """Start an upload: its ticket, and the upload and job as recorded."""
         file_class = self.plugins.resolve_class(req.file_class)
         name = validate_file_name(req.name)
         content_type = check_media_type(req.content_type)
@@ -139,7 +147,7 @@ class UploadService:
         # A door grant refers to the upload row, so it is issued once the row exists.
         method = direct.method if direct else ("ftp" if req.direct else "api")
 
-        def reserve(session: Session) -> list[str]:
+        def reserve(session: Session) -> tuple[list[str], Upload, JobInfo]:
             job = jobs.writable_job(session, identity, key)
             ended = self._expire_in(session, job.id)
             starter_id = identities.identity_id(session, identity.subject)
@@ -171,9 +179,10 @@ class UploadService:
                     f"another upload of ({file_class}, {name!r}) started at the same moment; "
                     "start the upload again (it supersedes yours if it was yours)"
                 )
-            return ended
+            return ended, row, job
 
-        for ended_id in await self.db.run(reserve):
+        ended, upload, job = await self.db.run(reserve)
+        for ended_id in ended:
             await self._drop_staging(ended_id)
         if method == "ftp" and self.door is not None:
             target = staging_key(upload_id, "direct")
@@ -181,7 +190,7 @@ class UploadService:
             direct = await anyio.to_thread.run_sync(
                 door_upload, grants, url, upload_id, target, expires
             )
-        return UploadTicket(upload_id, method, expires, direct)
+        return UploadTicket(upload_id, method, expires, direct), upload, job
 
     def _supersede(
         self, session: Session, identity: Identity, starter_id: int, slot: str
@@ -223,6 +232,12 @@ class UploadService:
                 f"this upload's bytes go to the storage directly (method {upload.method}), not "
                 "through the API: send them to the URL its start returned, or start a new upload"
             )
+        await self._stage(upload, chunks)
+
+    async def _stage(self, upload: Upload, chunks: AsyncIterator[bytes]) -> Upload:
+        """Write the bytes of an upload in progress to a new staging key and record them; the
+        upload as it is now (410 when it ended meanwhile)."""
+        upload_id = upload.id
         key = staging_key(upload_id, secrets.token_hex(8))
         try:
             stored = await self.backend.put_stream(
@@ -245,6 +260,13 @@ class UploadService:
             await self._raise_if_ended(upload_id, key)
         if upload.staging_key and upload.staging_key != key:
             await self.backend.delete(upload.staging_key)  # an earlier attempt's bytes
+        return replace(
+            upload,
+            state=UploadState.RECEIVED,
+            staging_key=key,
+            received_size=stored.size,
+            received_sha256=stored.sha256,
+        )
 
     async def _keeping_open(
         self, upload_id: str, chunks: AsyncIterator[bytes]
@@ -303,6 +325,11 @@ class UploadService:
         except Conflict:
             return await self._already_committed(upload_id)
         job = await self.db.run(lambda s: jobs.job_by_id(s, upload.job_id))
+        return await self._finish(identity, upload, job)
+
+    async def _finish(self, identity: Identity, upload: Upload, job: JobInfo) -> CommittedFile:
+        """Commit an upload found open (and its job): verify, publish, extract, record."""
+        upload_id = upload.id
         try:
             size, sha256 = await self._received(upload)
             await self._verify(upload, size, sha256)
@@ -424,11 +451,12 @@ class UploadService:
         req: UploadRequest,
         chunks: AsyncIterator[bytes],
     ) -> CommittedFile:
-        """Start, send and commit in one go (fire and forget senders)."""
-        ticket = await self.start(identity, key, req)
+        """Start, send and commit in one go (fire and forget senders). The upload and its job
+        are known from its start, so the checks a separate send and commit repeat are skipped."""
+        ticket, upload, job = await self._reserve(identity, key, req)
         try:
-            await self.receive(identity, ticket.upload_id, chunks)
-            return await self.commit(identity, ticket.upload_id)
+            received = await self._stage(upload, chunks)
+            return await self._finish(identity, received, job)
         except DigestMismatch as exc:
             with anyio.CancelScope(shield=True):
                 await self._abandon(ticket.upload_id)
