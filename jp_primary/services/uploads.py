@@ -1,4 +1,5 @@
-"""The two-phase upload (start, bytes, commit, abort), the one-shot PUT, and expiry.
+"""The two-phase upload (start, bytes, commit, abort), the one-shot PUT, and expiry (the commit
+itself and the answers for ended uploads: ``services/upload_commit.py``).
 
 Bytes first, then the database: a crash between them leaves at most an unreferenced object
 (removed by ``jp-primary gc``), never a file row claiming bytes the store does not have.
@@ -28,7 +29,6 @@ from sqlmodel import Session
 from jp_primary.auth.identity import Identity, Role
 from jp_primary.backends.base import DirectUpload, StorageBackend
 from jp_primary.db.repositories import files, identities, uploads
-from jp_primary.db.repositories.files import NewFile
 from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.repositories.uploads import Upload, UploadState
 from jp_primary.db.session import Database
@@ -36,46 +36,25 @@ from jp_primary.door.grants import Door, door_upload
 from jp_primary.errors import (
     Conflict,
     DigestMismatch,
-    Forbidden,
     Gone,
     InvalidInput,
-    NotFound,
     PayloadTooLarge,
 )
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.services import jobs
-from jp_primary.services.extraction import (
-    ExtractionLimits,
-    FileIdentity,
-    error_count,
-    error_dicts,
-    extract_sync,
-)
-from jp_primary.services.received import inspect_direct
 from jp_primary.services.storage_keys import (
-    final_key,
     staging_key,
-    staging_prefix,
     validate_file_name,
 )
-from jp_primary.services.tags import reserved_namespaces, screen_file_tags
 from jp_primary.services.upload_commit import (
     CommitGroups,
+    CommitSteps,
     CommittedFile,
-    PendingCommit,
-    after,
-    as_committed,
+    UploadLimits,
 )
 from jp_primary.text import check_media_type
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-@dataclass(frozen=True)
-class UploadLimits:
-    max_file_size: int
-    deadline_seconds: int
-    extraction: ExtractionLimits = ExtractionLimits()
 
 
 @dataclass(frozen=True)
@@ -105,7 +84,7 @@ def normalise_sha256(value: str | None) -> str | None:
     return lowered
 
 
-class UploadService:
+class UploadService(CommitSteps):
     def __init__(
         self,
         db: Database,
@@ -286,157 +265,6 @@ class UploadService:
                     await self._raise_if_ended(upload_id)
             yield chunk
 
-    async def _raise_if_ended(
-        self,
-        upload_id: str,
-        written: str | None = None,
-        during: str = "while its bytes were arriving",
-    ) -> None:
-        """410 (after removing ``written``) when the upload is no longer in progress."""
-        row = await self.db.run(lambda s: uploads.get(s, upload_id))
-        if row is not None and row.state in uploads.IN_PROGRESS:
-            return
-        if written is not None:
-            await self.backend.delete(written)
-        state = row.state if row is not None else UploadState.ABORTED
-        raise Gone(f"the upload was {state} {during}; {after(state)}")
-
-    def _open_upload(self, session: Session, identity: Identity, upload_id: str) -> Upload:
-        upload = uploads.get(session, upload_id)
-        if upload is None:
-            raise NotFound("no such upload")
-        if identities.identity_id(session, identity.subject) != upload.starter_id:
-            raise Forbidden("only the identity that started an upload may send or commit it")
-        if upload.state == UploadState.COMMITTED:
-            raise Conflict(
-                "the upload is already committed: its file is stored (GET it); nothing to send"
-            )
-        if upload.state not in uploads.IN_PROGRESS:
-            raise Gone(f"the upload was {upload.state}; {after(upload.state)}")
-        if upload.expires_at <= datetime.now(UTC):
-            raise Gone(f"the upload's deadline has passed; {after(UploadState.EXPIRED)}")
-        return upload
-
-    # -- commit --------------------------------------------------------------------------------
-
-    async def commit(self, identity: Identity, upload_id: str) -> CommittedFile:
-        try:
-            upload = await self.db.run(lambda s: self._open_upload(s, identity, upload_id))
-        except Conflict:
-            return await self._already_committed(upload_id)
-        job = await self.db.run(lambda s: jobs.job_by_id(s, upload.job_id))
-        return await self._finish(identity, upload, job)
-
-    async def _finish(self, identity: Identity, upload: Upload, job: JobInfo) -> CommittedFile:
-        """Commit an upload found open (and its job): verify, publish, extract, record."""
-        upload_id = upload.id
-        try:
-            size, sha256 = await self._received(upload)
-            await self._verify(upload, size, sha256)
-            assert upload.staging_key is not None
-            location = await self._publish(
-                upload.staging_key, final_key(job.key, upload.file_class, upload.name)
-            )
-        except (Conflict, FileNotFoundError):
-            # The staged bytes vanish when the upload ends under this commit (superseded by a
-            # retry, expired) or a concurrent commit won: that is the answer, not "no bytes" or
-            # a server error.
-            ended = await self.db.run(lambda s: uploads.get(s, upload_id))
-            if ended is not None and ended.state == UploadState.COMMITTED:
-                return await self._already_committed(upload_id)
-            await self._raise_if_ended(upload.id, during="while it was being committed")
-            raise
-        now = datetime.now(UTC)
-        file_id = FileIdentity(job.jobid, job.key, upload.file_class, upload.name)
-        extraction = await anyio.to_thread.run_sync(
-            extract_sync, self.plugins, self.backend, location, file_id, now, self.limits.extraction
-        )
-        extraction.user_tags, refused = screen_file_tags(
-            extraction.user_tags, reserved_namespaces(self.plugins)
-        )
-        extraction.errors.extend(refused)
-        row = NewFile(
-            job_id=upload.job_id,
-            file_class=upload.file_class,
-            name=upload.name,
-            size=size,
-            sha256=sha256,
-            content_type=upload.content_type,
-            uploader_id=upload.starter_id,
-            upload_id=upload.id,
-            committed_at=now,
-            location=location,
-            errors=error_dicts(extraction),
-            error_count=error_count(extraction),
-        )
-        committed = await self._commits.record(
-            PendingCommit(upload, row, extraction, identity.subject, job.key)
-        )
-        if self.backend.renames_cheaply and hasattr(self.backend, "remove_directory"):
-            # The bytes moved out of staging; what is left there is an earlier attempt's
-            # leftovers (a write cut by a crash): remove them with the upload's staging dir.
-            # Local directories only: a listing per commit would cost a round trip elsewhere.
-            await self._drop_staging(upload.id)
-        return committed
-
-    async def _publish(self, staged: str, final: str) -> str:
-        """Where the committed bytes live. Published before extraction, so a commit retried after
-        a crash finds them there (publish is idempotent) and derives the same values. Object
-        stores would copy every byte to rename: there the bytes stay at their staging key."""
-        if not self.backend.renames_cheaply:
-            return staged
-        await self.backend.publish(staged, final)
-        return final
-
-    async def _received(self, upload: Upload) -> tuple[int, str]:
-        if upload.received_size is not None and upload.received_sha256 is not None:
-            return upload.received_size, upload.received_sha256
-        if upload.method == "api" or upload.staging_key is None:
-            raise Conflict(
-                f"no bytes were received for this upload: send them with PUT "
-                f"/v1/uploads/{upload.id} and commit again, or abort it (DELETE /v1/uploads/"
-                f"{upload.id})"
-            )
-        received = await inspect_direct(self.backend, upload.staging_key)
-        return received.size, received.sha256
-
-    async def _verify(self, upload: Upload, size: int, sha256: str) -> None:
-        problems = []
-        if upload.declared_size is not None and upload.declared_size != size:
-            problems.append(f"declared size {upload.declared_size}, received {size}")
-        if upload.declared_sha256 is not None and upload.declared_sha256 != sha256:
-            problems.append(f"declared sha256 {upload.declared_sha256}, received {sha256}")
-        if not problems:
-            return
-        found = "; ".join(problems)
-        if upload.method == "api":
-            # The upload stays open: the same starter may send the bytes again.
-            if upload.staging_key:
-                await self.backend.delete(upload.staging_key)
-            await self.db.run(lambda s: uploads.clear_received(s, upload.id))
-            raise DigestMismatch(
-                f"{found}; nothing was stored: send the bytes again with PUT /v1/uploads/"
-                f"{upload.id} and commit, or abort the upload (DELETE /v1/uploads/{upload.id})"
-            )
-        # Direct uploads: the credentials are used up, so the upload ends and frees the name.
-        if await self.db.run(lambda s: uploads.end(s, upload.id, UploadState.FAILED)):
-            await self._drop_staging(upload.id)
-        raise DigestMismatch(
-            f"{found}; nothing was stored and this upload has ended: start a new upload "
-            "(POST /v1/jobs/{key}/uploads) for fresh credentials and send the bytes again"
-        )
-
-    async def _already_committed(self, upload_id: str) -> CommittedFile:
-        def lookup(session: Session) -> CommittedFile:
-            row = files.by_upload(session, upload_id)
-            if row is None:
-                raise Conflict(
-                    "the upload is already committed: its file is stored (GET it); nothing to send"
-                )
-            return as_committed(session, row, jobs.job_by_id(session, row.job_id).key)
-
-        return await self.db.run(lookup)
-
     # -- abort, one-shot, expiry ---------------------------------------------------------------
 
     async def abort(self, identity: Identity, upload_id: str) -> None:
@@ -472,17 +300,6 @@ class UploadService:
     async def _abandon(self, upload_id: str) -> None:
         if await self.db.run(lambda s: uploads.end(s, upload_id, UploadState.ABORTED)):
             await self._drop_staging(upload_id)
-
-    async def _drop_staging(self, upload_id: str) -> None:
-        """Remove an ended upload's staging objects (a writer's temporary file included)."""
-        prefix = staging_prefix(upload_id)
-        keys = [obj.key async for obj in self.backend.list(prefix)]
-        for key in keys:
-            await self.backend.delete(key)
-        # Stores with directories (filesystem) also drop the emptied staging/<upload>/ itself.
-        remove_directory = getattr(self.backend, "remove_directory", None)
-        if remove_directory is not None:
-            await remove_directory(prefix)
 
     def _expire_in(self, session: Session, job_id: int | None = None) -> list[str]:
         now = datetime.now(UTC)
