@@ -15,6 +15,7 @@ being written.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 import time
@@ -38,6 +39,7 @@ from jp_primary.errors import (
     DigestMismatch,
     Gone,
     InvalidInput,
+    NotFound,
     PayloadTooLarge,
 )
 from jp_primary.plugins.registry import PluginRegistry
@@ -52,7 +54,7 @@ from jp_primary.services.upload_commit import (
     CommittedFile,
     UploadLimits,
 )
-from jp_primary.text import check_media_type
+from jp_primary.text import check_media_type, shown
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -82,6 +84,27 @@ def normalise_sha256(value: str | None) -> str | None:
     if not _SHA256.fullmatch(lowered):
         raise InvalidInput("sha256 must be 64 hexadecimal characters")
     return lowered
+
+
+class Registration:
+    """The fail-safe registration a one-shot PUT may ask for: when its job is unknown, register
+    ``jobid`` for ``owner`` (default: the caller) and go on; a job registered meanwhile (for
+    whoever) is left to the upload's own checks."""
+
+    def __init__(self, registrar: jobs.Registrar, jobid: str, owner: str | None) -> None:
+        self.registrar = registrar
+        self.jobid = jobid
+        self.owner = owner
+        self.created = False
+
+    async def __call__(self, identity: Identity, key: str) -> None:
+        if jobs.job_key(self.jobid) != key:
+            raise InvalidInput(
+                f"X-Register-Jobid {shown(self.jobid)} is not the job of this path (key {key!r})"
+            )
+        with contextlib.suppress(Conflict):
+            registered = await self.registrar.register(identity, self.jobid, self.owner)
+            self.created = registered.created
 
 
 class UploadService(CommitSteps):
@@ -278,10 +301,18 @@ class UploadService(CommitSteps):
         key: str,
         req: UploadRequest,
         chunks: AsyncIterator[bytes],
+        registration: Registration | None = None,
     ) -> CommittedFile:
         """Start, send and commit in one go (fire and forget senders). The upload and its job
-        are known from its start, so the checks a separate send and commit repeat are skipped."""
-        ticket, upload, job = await self._reserve(identity, key, req)
+        are known from its start, so the checks a separate send and commit repeat are skipped.
+        An unknown job is registered first when ``registration`` says how."""
+        try:
+            ticket, upload, job = await self._reserve(identity, key, req)
+        except NotFound:
+            if registration is None:
+                raise
+            await registration(identity, key)
+            ticket, upload, job = await self._reserve(identity, key, req)
         try:
             received = await self._stage(upload, chunks)
             return await self._finish(identity, received, job)
