@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+import anyio
 import anyio.to_thread
 from sqlmodel import Session
 
@@ -198,7 +199,12 @@ class CommitGroups:
         return await self._db.run(lambda s: record_commits(s, items))
 
     async def record(self, item: PendingCommit) -> CommittedFile:
-        return await self._batcher.submit(item)
+        # Shielded as a single transaction in a worker thread is: a caller that goes away (a
+        # client disconnecting) hears of it only once its commit is decided, so its clean-up
+        # never races the group that is writing it.
+        with anyio.CancelScope(shield=True):
+            committed = await self._batcher.submit(item)
+        return committed
 
     async def close(self) -> None:
         await self._batcher.close()
