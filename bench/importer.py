@@ -129,6 +129,9 @@ def import_rate(
             direct = direct_rate(server.url, token, bodies, workers) if baseline else None
         tail = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
         print(tail)
+        # Why messages were postponed (retried later), if any were: the first few reasons.
+        for line in [ln for ln in done.stderr.splitlines() if ": retry " in ln][:5]:
+            print(line)
         counts = box.counts()
         delivered = re.search(r"delivered (\d+)", tail)
         ok = done.returncode == 0 and delivered is not None and int(delivered[1]) == dumps
