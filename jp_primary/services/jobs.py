@@ -204,6 +204,10 @@ def _register_each(
     only side effect, recording the subjects it names, is harmless)."""
     outcomes: list[Registration | Exception] = []
     sink = ValueSink()
+    # New subjects are inserted in one order (sorted) by every group: two groups that each
+    # create several would otherwise wait for each other's uncommitted rows (a deadlock).
+    for subject in sorted({s for req in requests for s in (req.owner, req.identity.subject)}):
+        identities.identity_id(session, subject)
     for req in requests:
         try:
             outcomes.append(
