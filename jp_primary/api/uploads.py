@@ -1,13 +1,16 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response, status
 
 from jp_primary.api import schemas, views
 from jp_primary.api.deps import Caller, Services, base_url
 from jp_primary.api.errors import responses
 from jp_primary.api.params import FileClass, FileName, JobKey, UploadId
 from jp_primary.api.policies import AnyUserForJobWrite, AnyUserForUpload
-from jp_primary.services.uploads import UploadRequest
+from jp_primary.errors import InvalidInput
+from jp_primary.services.uploads import Registration, UploadRequest
 from jp_primary.text import check_media_type
 
 router = APIRouter(tags=["uploads"])
@@ -19,6 +22,24 @@ RAW_BODY = {
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
     }
 }
+
+
+RegisterJobid = Annotated[
+    str | None,
+    Header(
+        alias="X-Register-Jobid",
+        description="Register this job first when the service does not know it (its key must "
+        "be the path's key); a job already registered is left as it is",
+    ),
+]
+RegisterOwner = Annotated[
+    str | None,
+    Header(
+        alias="X-Register-Owner",
+        description="The owner of that registration (default: the caller; another owner needs "
+        "the trusted role, as with POST /v1/jobs)",
+    ),
+]
 
 
 @router.post(
@@ -102,16 +123,36 @@ async def put_file(
     file_class: FileClass,
     request: Request,
     services: Services,
+    response: Response,
     name: FileName = "",
+    register_jobid: RegisterJobid = None,
+    register_owner: RegisterOwner = None,
     caller: Caller = AnyUserForJobWrite,
 ) -> schemas.CommittedOut:
     """Upload and commit in one request (fire and forget); X-Content-SHA256 is verified. A retry
-    of the same PUT supersedes an unfinished earlier attempt (which gets 410 if still sending)."""
+    of the same PUT supersedes an unfinished earlier attempt (which gets 410 if still sending).
+    With X-Register-Jobid, a job the service does not know is registered first (the fail-safe
+    registration of L&B dump importers, without the 404 and the extra call); the answer then
+    carries `X-Job-Registered: true`."""
     req = UploadRequest(
         file_class,
         name,
         check_media_type(request.headers.get("content-type"), "the Content-Type header"),
         sha256=request.headers.get("x-content-sha256"),
     )
-    committed = await services.uploads.put_file(caller, key, req, request.stream())
+    registration = None
+    for header, value in (
+        ("X-Register-Jobid", register_jobid),
+        ("X-Register-Owner", register_owner),
+    ):
+        if value is not None and not value.isascii():
+            # Header bytes arrive as Latin-1: other text would be stored garbled.
+            raise InvalidInput(f"{header} must be ASCII; register such a job with POST /v1/jobs")
+    if register_jobid is not None:
+        registration = Registration(services.registrar, register_jobid, register_owner)
+    elif register_owner is not None:
+        raise InvalidInput("X-Register-Owner needs X-Register-Jobid (the job to register)")
+    committed = await services.uploads.put_file(caller, key, req, request.stream(), registration)
+    if registration is not None and registration.created:
+        response.headers["X-Job-Registered"] = "true"
     return views.committed_out(committed)

@@ -139,11 +139,11 @@ class AsyncClient:
         sha256: str | None = None,
         content_type: str | None = None,
         progress: Progress | None = None,
+        register: bool = False,
+        owner: str | None = None,
     ) -> models.CommittedFile:
         digest = sha256 or await asyncio.to_thread(sha256_of, source)
-        headers = {"Content-Type": content_type or "application/octet-stream"}
-        if digest:
-            headers["X-Content-SHA256"] = digest
+        headers = calls.one_shot_headers(digest, content_type, register, owner, job)
         path = calls.job_path(job, f"/files/{quote(file_class, safe='')}")
 
         def request() -> httpx.Request:
@@ -152,7 +152,7 @@ class AsyncClient:
                 "PUT", path, params={"name": name}, headers=headers, content=body
             )
 
-        return models.CommittedFile.model_validate((await self._resend(request, source)).json())
+        return calls.committed(await self._resend(request, source))
 
     async def start_upload(
         self, job: str, file_class: str, name: str = "", **kw: Any

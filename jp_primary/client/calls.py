@@ -69,6 +69,29 @@ def job_path(job: str, rest: str = "") -> str:
     return f"/v1/jobs/{quote(key_of(job), safe='')}{rest}"
 
 
+def one_shot_headers(
+    digest: str | None, content_type: str | None, register: bool, owner: str | None, job: str
+) -> dict[str, str]:
+    """The headers of a one-shot PUT: its declared digest, and with ``register`` the job to
+    register first when the service does not know it (``job`` must then be the full jobid)."""
+    headers = {"Content-Type": content_type or "application/octet-stream"}
+    if digest:
+        headers["X-Content-SHA256"] = digest
+    if register:
+        if "/" not in job:
+            raise ValueError("registering needs the full jobid, not a key")
+        headers["X-Register-Jobid"] = job
+        if owner is not None:
+            headers["X-Register-Owner"] = owner
+    return headers
+
+
+def committed(response: httpx.Response) -> models.CommittedFile:
+    """A one-shot PUT's answer, saying whether it registered the job."""
+    registered = response.headers.get("X-Job-Registered") == "true"
+    return models.CommittedFile.model_validate(response.json() | {"registered": registered})
+
+
 def _model(cls: type[models.Result]) -> Callable[[httpx.Response], Any]:
     return lambda r: cls.model_validate(r.json())
 

@@ -44,6 +44,8 @@ class Extraction(Result):
 
 class CommittedFile(StoredFile):
     extraction: Extraction = Field(default_factory=Extraction)
+    # Whether this one-shot PUT registered the job (the X-Job-Registered header, not the body).
+    registered: bool = False
 
 
 class Job(Result):

@@ -40,21 +40,26 @@ def store_file(
     register_owner: Callable[[], str | None] | None = None,
 ) -> Stored:
     """Store ``path`` for ``jobid``. When the job is unknown and ``register_owner`` is given, the
-    job is registered (owner: what it returns; None = the caller itself) and the upload retried;
-    otherwise ``NotFound`` propagates."""
+    job is registered (owner: what it returns; None = the caller itself): by the PUT itself
+    (``X-Register-Jobid``), else, on a 404 (an owner a header cannot carry, a service that does
+    not offer it), by a registration and the upload again. Otherwise ``NotFound`` propagates."""
     digest = sha256_of(path)
     assert digest is not None
     registered = False
+    owner = register_owner() if register_owner is not None else None
+    in_put = register_owner is not None and all(_header_safe(text) for text in (jobid, owner or ""))
     for candidate in (name, derived_name(name, file_class, digest)):
         try:
-            client.put_file(jobid, file_class, path, name=candidate, sha256=digest)
-            return Stored(candidate, digest, True, registered)
+            answer = client.put_file(
+                jobid, file_class, path, name=candidate, sha256=digest, register=in_put, owner=owner
+            )
+            return Stored(candidate, digest, True, registered or answer.registered)
         except NotFound:
             if register_owner is None or registered:
                 raise
             # Registered meanwhile (by L&B itself, say): the upload can go on.
             with contextlib.suppress(Conflict):
-                client.register(jobid, register_owner())
+                client.register(jobid, owner)
             registered = True
             client.put_file(jobid, file_class, path, name=candidate, sha256=digest)
             return Stored(candidate, digest, True, registered)
@@ -62,6 +67,11 @@ def store_file(
             if _holds(client, jobid, file_class, candidate, digest):
                 return Stored(candidate, digest, False, registered)
     raise Conflict(409, "Conflict", f"{jobid}: other bytes under {name!r} and its variant", {})
+
+
+def _header_safe(text: str) -> bool:
+    """Whether a header can carry ``text`` as it is (printable ASCII)."""
+    return text.isascii() and text.isprintable()
 
 
 def _holds(client: Client, jobid: str, file_class: str, name: str, digest: str) -> bool:

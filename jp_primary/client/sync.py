@@ -144,13 +144,15 @@ class Client:
         sha256: str | None = None,
         content_type: str | None = None,
         progress: Progress | None = None,
+        register: bool = False,
+        owner: str | None = None,
     ) -> models.CommittedFile:
         """One-shot upload and commit (``PUT /v1/jobs/{key}/files/{class}``); the digest of a
-        path or bytes is computed and sent as ``X-Content-SHA256`` unless given."""
+        path or bytes is computed and sent as ``X-Content-SHA256`` unless given. With
+        ``register`` (``job`` the full jobid), a job the service does not know is registered
+        first, for ``owner`` (default: the caller); ``registered`` in the answer says whether."""
         digest = sha256 or sha256_of(source)
-        headers = {"Content-Type": content_type or "application/octet-stream"}
-        if digest:
-            headers["X-Content-SHA256"] = digest
+        headers = calls.one_shot_headers(digest, content_type, register, owner, job)
         path = calls.job_path(job, f"/files/{quote(file_class, safe='')}")
 
         def request() -> httpx.Request:
@@ -162,7 +164,7 @@ class Client:
                 content=chunks(source, progress),
             )
 
-        return models.CommittedFile.model_validate(self._resend(request, source).json())
+        return calls.committed(self._resend(request, source))
 
     def _resend(self, build: Any, source: Source) -> httpx.Response:
         """Send a request whose body is ``source``: again on a retryable failure when the bytes

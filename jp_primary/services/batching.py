@@ -17,6 +17,9 @@ import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
 
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -25,6 +28,12 @@ RunBatch = Callable[[list[T]], Awaitable[Sequence[R | Exception]]]
 
 def _always(_exc: Exception) -> bool:
     return True
+
+
+def database_item_caused(exc: Exception) -> bool:
+    """Whether a failed group transaction may be one item's fault (worth isolating): not when
+    the database cannot be reached or is busy, which no item causes."""
+    return not isinstance(exc, OperationalError | InterfaceError | PoolTimeout)
 
 
 async def isolating(

@@ -110,5 +110,6 @@ class AppServices:
 
     async def close(self) -> None:
         await self.registrar.close()
+        await self.uploads.close()
         await self.backend.close()
         self.db.engine.dispose()

@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from jp_primary.attributes import names
@@ -22,7 +20,7 @@ from jp_primary.db.session import Database
 from jp_primary.errors import Conflict, Forbidden, InvalidInput, JPError, NotFound
 from jp_primary.plugins.condor.jobids import condor_key, parse_condor_jobid
 from jp_primary.services import access, quarantine
-from jp_primary.services.batching import Batcher, isolating
+from jp_primary.services.batching import Batcher, database_item_caused, isolating
 from jp_primary.text import SUBJECT_MAX, check_text, shown
 from jp_primary.timefmt import rfc3339
 
@@ -206,6 +204,10 @@ def _register_each(
     only side effect, recording the subjects it names, is harmless)."""
     outcomes: list[Registration | Exception] = []
     sink = ValueSink()
+    # New subjects are inserted in one order (sorted) by every group: two groups that each
+    # create several would otherwise wait for each other's uncommitted rows (a deadlock).
+    for subject in sorted({s for req in requests for s in (req.owner, req.identity.subject)}):
+        identities.identity_id(session, subject)
     for req in requests:
         try:
             outcomes.append(
@@ -215,12 +217,6 @@ def _register_each(
             outcomes.append(exc)
     sink.flush(session)
     return outcomes
-
-
-def _item_caused(exc: Exception) -> bool:
-    """Whether a failed group transaction may be one item's fault (worth isolating): not when
-    the database cannot be reached or is busy, which no item causes."""
-    return not isinstance(exc, OperationalError | InterfaceError | PoolTimeout)
 
 
 class Registrar:
@@ -238,7 +234,7 @@ class Registrar:
         )
         self._retention = retention
         self._batcher: Batcher[RegistrationRequest, Registration] = Batcher(
-            self._run, item_caused=_item_caused
+            self._run, item_caused=database_item_caused
         )
 
     async def _run(self, requests: list[RegistrationRequest]) -> list[Registration | Exception]:
@@ -263,9 +259,10 @@ class Registrar:
             return await self._db.run(lambda s: _bulk_in(s, identity, part, self._retention))
 
         results = []
-        for item, outcome in zip(items, await isolating(run, items, _item_caused), strict=True):
+        outcomes = await isolating(run, items, database_item_caused)
+        for item, outcome in zip(items, outcomes, strict=True):
             if isinstance(outcome, Exception):
-                if not _item_caused(outcome):
+                if not database_item_caused(outcome):
                     raise outcome  # the database is away: the whole request fails (503/500)
                 results.append(_failed(item, outcome))
                 continue

@@ -11,6 +11,6 @@ from jp_primary.db.repositories.files import StoredFile
 from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.repositories.values import StoredValue
 from jp_primary.services.files import FileView, JobView
-from jp_primary.services.uploads import CommittedFile
+from jp_primary.services.upload_commit import CommittedFile
 
 __all__ = ["CommittedFile", "FileView", "JobInfo", "JobView", "StoredFile", "StoredValue"]

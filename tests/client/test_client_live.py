@@ -22,6 +22,7 @@ from jp_primary.client import (
     NotFound,
     Unauthenticated,
 )
+from jp_primary.client.store import store_file
 from jp_primary.client.transfer import Partial
 
 from .support import LB_IDENTITY, USER, Live, new_jobid, write_dump
@@ -179,3 +180,28 @@ def test_async_client_does_the_same(live: Live, tmp_path: Path) -> None:
     assert subject == USER
     assert data == b"hello worldtwo phase"
     assert names == ["isb", "osb"]
+
+
+@pytest.mark.parametrize("owner", [USER, "/DC=cz/O=Příklad/CN=Zdeněk Novák", None])
+def test_store_file_registers_an_unknown_job_for_its_owner(
+    lb: Client, tmp_path: Path, owner: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ASCII owners ride on the PUT itself (X-Register-Jobid); others, which a header cannot
+    # carry, are registered by a separate call after the 404.
+    jobid = new_jobid()
+    dump = tmp_path / "dump"
+    dump.write_bytes(os.urandom(300))
+    calls: list[str] = []
+    register = lb.register
+    monkeypatch.setattr(
+        lb, "register", lambda *a, **kw: calls.append("register") or register(*a, **kw)
+    )
+    stored = store_file(lb, jobid, "lb", dump, register_owner=lambda: owner)
+    assert calls == ([] if owner is None or owner.isascii() else ["register"])
+    assert stored.registered
+    assert stored.created
+    assert lb.job(jobid).owner == (owner or LB_IDENTITY)
+    again = store_file(lb, jobid, "lb", dump, register_owner=lambda: owner)
+    assert not again.registered
+    assert not again.created
+    assert [f.sha256 for f in lb.files(jobid)] == [stored.sha256]
