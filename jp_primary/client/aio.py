@@ -26,6 +26,7 @@ from jp_primary.client.transfer import (
     TWO_PHASE_THRESHOLD,
     Partial,
     Progress,
+    ResumableSend,
     Source,
     chunks,
     etag_sha256,
@@ -175,6 +176,12 @@ class AsyncClient:
                 raise error_for(answer)
             return
 
+        size = source_size(source)
+        if rereadable(source) and size:
+            send = ResumableSend(source, size, progress, self.retry.attempts)
+            await self._send_resumable(ticket, send)
+            return
+
         def request() -> httpx.Request:
             body = _aiter(chunks(source, progress))
             return self._http.build_request(
@@ -182,6 +189,25 @@ class AsyncClient:
             )
 
         await self._resend(request, source)
+
+    async def _send_resumable(self, ticket: models.UploadTicket, send: ResumableSend) -> None:
+        while True:
+            request = self._http.build_request(
+                "PUT", ticket.url, headers=send.headers(ticket.headers), content=_aiter(send.body())
+            )
+            try:
+                await self._send(request, idempotent=False)
+                return
+            except (ConnectionFailed, StorageUnavailable) as exc:
+                if not send.failed():
+                    raise
+                await asyncio.sleep(self.retry.delay(send.failures - 1, calls.retry_after(exc)))
+            found = await self.upload_progress(ticket.upload_id)
+            if send.resume(found.received, found.complete):
+                return
+
+    async def upload_progress(self, upload_id: str) -> models.UploadProgress:
+        return await self.run(calls.upload_progress(upload_id))
 
     async def commit_upload(self, upload_id: str) -> models.CommittedFile:
         return await self.run(calls.commit_upload(upload_id))
