@@ -31,6 +31,7 @@ from jp_primary.client.transfer import (
     chunks,
     etag_sha256,
     ftp_store,
+    post_body,
     rereadable,
     sha256_of,
     source_size,
@@ -167,11 +168,15 @@ class AsyncClient:
             await asyncio.to_thread(ftp_store, ticket.url, source, progress)
             return
         if ticket.method == "s3-post":
-            data = b"".join(chunks(source, progress))
-            async with httpx.AsyncClient(timeout=self._http.timeout) as plain:
-                answer = await plain.post(
-                    ticket.url, data=ticket.fields or {}, files={"file": ("file", data)}
-                )
+            body = await asyncio.to_thread(post_body, source, progress)
+            try:
+                async with httpx.AsyncClient(timeout=self._http.timeout) as plain:
+                    answer = await plain.post(
+                        ticket.url, data=ticket.fields or {}, files={"file": ("file", body)}
+                    )
+            finally:
+                if not isinstance(body, bytes):
+                    body.close()
             if answer.status_code >= 300:
                 raise error_for(answer)
             return

@@ -31,6 +31,7 @@ from jp_primary.client.transfer import (
     chunks,
     etag_sha256,
     ftp_store,
+    post_body,
     rereadable,
     sha256_of,
     source_size,
@@ -191,10 +192,14 @@ class Client:
             ftp_store(ticket.url, source, progress)
             return
         if ticket.method == "s3-post":
-            data = b"".join(chunks(source, progress))
+            body = post_body(source, progress)
             fields = ticket.fields or {}
-            with httpx.Client(timeout=self._http.timeout) as plain:
-                answer = plain.post(ticket.url, data=fields, files={"file": ("file", data)})
+            try:
+                with httpx.Client(timeout=self._http.timeout) as plain:
+                    answer = plain.post(ticket.url, data=fields, files={"file": ("file", body)})
+            finally:
+                if not isinstance(body, bytes):
+                    body.close()
             if answer.status_code >= 300:
                 raise error_for(answer)
             return

@@ -8,7 +8,7 @@ import hashlib
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
 CHUNK = 1 << 20
@@ -66,6 +66,42 @@ def chunks(source: Source, progress: Progress | None = None, offset: int = 0) ->
     finally:
         if close:
             stream.close()
+
+
+class ReportingFile:
+    """A file opened for a multipart POST (the presigned S3 POST), reporting each read to
+    ``progress``: httpx reads it in chunks and takes its length from ``fileno``, so the bytes
+    stream with a Content-Length instead of being held in memory."""
+
+    def __init__(self, path: Path, progress: Progress | None) -> None:
+        self._file = path.open("rb")
+        self._progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        block = self._file.read(size)
+        if self._progress is not None and block:
+            self._progress(len(block))
+        return block
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def post_body(source: Source, progress: Progress | None) -> bytes | BinaryIO:
+    """What a presigned POST sends as its file: a path streams (close it after); bytes or a
+    stream (read once, no length of its own) are sent as bytes."""
+    if isinstance(source, str | Path):
+        return cast(BinaryIO, ReportingFile(Path(source), progress))
+    return b"".join(chunks(source, progress))
 
 
 class ResumableSend:
