@@ -73,7 +73,7 @@ async def send_bytes(
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/v1/uploads/{upload_id}", responses=responses(401, 403, 404, 409, 410, 503))
+@router.get("/v1/uploads/{upload_id}", responses=responses(401, 403, 404, 409, 410, 422, 503))
 async def upload_progress(
     upload_id: UploadId, services: Services, caller: Caller = AnyUserForUpload
 ) -> schemas.UploadProgressOut:
