@@ -25,9 +25,10 @@ from __future__ import annotations
 import json
 import re
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jp_primary.auth.authenticate import credentials_from_scope
+from jp_primary.auth.authenticate import UI_PATH, credentials_from_scope
 from jp_primary.errors import JPError, Unauthenticated
 
 IDENTITY_KEY = "jp_identity"  # scope key: the identity resolved before the body
@@ -62,6 +63,10 @@ async def send_error(
         raw.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -135,6 +140,15 @@ class RequestGuard:
             if identity is None:
                 raise Unauthenticated(_NO_CREDENTIALS)
         except JPError as exc:
+            if exc.status_code == 401 and str(scope["path"]).startswith(UI_PATH):
+                # A form of the web view posted after its cookie expired: to sign-in and back,
+                # as a page would be, not JSON. (Imported here: render imports this module.)
+                from jp_primary.api.web.render import error_page
+
+                page = error_page(Request(scope), 401, exc.detail)
+                page.headers["connection"] = "close"  # the body was not read
+                await page(scope, _no_body, send)
+                return False
             await send_error(send, exc.status_code, exc.error, exc.detail, exc.headers)
             return False
         scope[IDENTITY_KEY] = identity

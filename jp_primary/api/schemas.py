@@ -162,6 +162,16 @@ class UploadOut(BaseModel):
     expires_at: datetime
 
 
+class UploadProgressOut(BaseModel):
+    upload_id: str
+    state: str
+    method: str
+    received: int = Field(description="Bytes stored, contiguous from byte 0")
+    complete: bool = Field(description="All bytes are in: the upload can be committed")
+    size: int | None = Field(None, description="The size declared at the start, if any")
+    expires_at: datetime
+
+
 class ExtractionOut(BaseModel):
     values: list[ValueOut]
     errors: list[dict[str, object]] = Field(description="The first problems (a bounded list)")

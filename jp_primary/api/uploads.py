@@ -84,9 +84,32 @@ async def start_upload(
 async def send_bytes(
     upload_id: UploadId, request: Request, services: Services, caller: Caller = AnyUserForUpload
 ) -> Response:
-    """Stream the bytes of an upload (any length, constant memory; a retry replaces them)."""
-    await services.uploads.receive(caller, upload_id, request.stream())
+    """Stream the bytes of an upload (any length, constant memory; a retry replaces them). With
+    `Content-Range: bytes FIRST-LAST/TOTAL` the send is resumable: ranges are kept as they
+    arrive, `GET /v1/uploads/{upload_id}` says how many bytes are in, and the next range starts
+    there (a range that does not start there, nor at 0 to start over, gets 409)."""
+    await services.uploads.receive(
+        caller, upload_id, request.stream(), request.headers.get("content-range")
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/v1/uploads/{upload_id}", responses=responses(401, 403, 404, 409, 410, 422, 503))
+async def upload_progress(
+    upload_id: UploadId, services: Services, caller: Caller = AnyUserForUpload
+) -> schemas.UploadProgressOut:
+    """How far an upload in progress has come: the bytes stored from byte 0 on (where a
+    resumable send goes on) and whether all are in."""
+    found = await services.uploads.progress(caller, upload_id)
+    return schemas.UploadProgressOut(
+        upload_id=found.upload.id,
+        state=found.upload.state,
+        method=found.upload.method,
+        received=found.received,
+        complete=found.complete,
+        size=found.upload.declared_size,
+        expires_at=found.upload.expires_at,
+    )
 
 
 @router.post(

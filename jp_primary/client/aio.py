@@ -26,10 +26,12 @@ from jp_primary.client.transfer import (
     TWO_PHASE_THRESHOLD,
     Partial,
     Progress,
+    ResumableSend,
     Source,
     chunks,
     etag_sha256,
     ftp_store,
+    post_body,
     rereadable,
     sha256_of,
     source_size,
@@ -166,13 +168,23 @@ class AsyncClient:
             await asyncio.to_thread(ftp_store, ticket.url, source, progress)
             return
         if ticket.method == "s3-post":
-            data = b"".join(chunks(source, progress))
-            async with httpx.AsyncClient(timeout=self._http.timeout) as plain:
-                answer = await plain.post(
-                    ticket.url, data=ticket.fields or {}, files={"file": ("file", data)}
-                )
+            body = await asyncio.to_thread(post_body, source, progress)
+            try:
+                async with httpx.AsyncClient(timeout=self._http.timeout) as plain:
+                    answer = await plain.post(
+                        ticket.url, data=ticket.fields or {}, files={"file": ("file", body)}
+                    )
+            finally:
+                if not isinstance(body, bytes):
+                    body.close()
             if answer.status_code >= 300:
                 raise error_for(answer)
+            return
+
+        size = source_size(source)
+        if rereadable(source) and size:
+            send = ResumableSend(source, size, progress, self.retry.attempts)
+            await self._send_resumable(ticket, send)
             return
 
         def request() -> httpx.Request:
@@ -182,6 +194,25 @@ class AsyncClient:
             )
 
         await self._resend(request, source)
+
+    async def _send_resumable(self, ticket: models.UploadTicket, send: ResumableSend) -> None:
+        while True:
+            request = self._http.build_request(
+                "PUT", ticket.url, headers=send.headers(ticket.headers), content=_aiter(send.body())
+            )
+            try:
+                await self._send(request, idempotent=False)
+                return
+            except (ConnectionFailed, StorageUnavailable) as exc:
+                if not send.failed():
+                    raise
+                await asyncio.sleep(self.retry.delay(send.failures - 1, calls.retry_after(exc)))
+            found = await self.upload_progress(ticket.upload_id)
+            if send.resume(found.received, found.complete):
+                return
+
+    async def upload_progress(self, upload_id: str) -> models.UploadProgress:
+        return await self.run(calls.upload_progress(upload_id))
 
     async def commit_upload(self, upload_id: str) -> models.CommittedFile:
         return await self.run(calls.commit_upload(upload_id))

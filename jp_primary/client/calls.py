@@ -179,6 +179,10 @@ def commit_upload(upload_id: str) -> Call:
     )
 
 
+def upload_progress(upload_id: str) -> Call:
+    return Call("GET", f"/v1/uploads/{quote(upload_id, safe='')}", _model(models.UploadProgress))
+
+
 def abort_upload(upload_id: str) -> Call:
     return Call("DELETE", f"/v1/uploads/{quote(upload_id, safe='')}", _none)
 

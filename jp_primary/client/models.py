@@ -82,6 +82,16 @@ class UploadTicket(Result):
     expires_at: datetime
 
 
+class UploadProgress(Result):
+    upload_id: str
+    state: str
+    method: str
+    received: int
+    complete: bool
+    size: int | None = None
+    expires_at: datetime
+
+
 class Attributes(Result):
     jobid: str
     key: str | None = None

@@ -26,10 +26,12 @@ from jp_primary.client.transfer import (
     TWO_PHASE_THRESHOLD,
     Partial,
     Progress,
+    ResumableSend,
     Source,
     chunks,
     etag_sha256,
     ftp_store,
+    post_body,
     rereadable,
     sha256_of,
     source_size,
@@ -192,12 +194,21 @@ class Client:
             ftp_store(ticket.url, source, progress)
             return
         if ticket.method == "s3-post":
-            data = b"".join(chunks(source, progress))
+            body = post_body(source, progress)
             fields = ticket.fields or {}
-            with httpx.Client(timeout=self._http.timeout) as plain:
-                answer = plain.post(ticket.url, data=fields, files={"file": ("file", data)})
+            try:
+                with httpx.Client(timeout=self._http.timeout) as plain:
+                    answer = plain.post(ticket.url, data=fields, files={"file": ("file", body)})
+            finally:
+                if not isinstance(body, bytes):
+                    body.close()
             if answer.status_code >= 300:
                 raise error_for(answer)
+            return
+
+        size = source_size(source)
+        if rereadable(source) and size:
+            self._send_resumable(ticket, ResumableSend(source, size, progress, self.retry.attempts))
             return
 
         def request() -> httpx.Request:
@@ -206,6 +217,26 @@ class Client:
             )
 
         self._resend(request, source)
+
+    def _send_resumable(self, ticket: models.UploadTicket, send: ResumableSend) -> None:
+        while True:
+            request = self._http.build_request(
+                "PUT", ticket.url, headers=send.headers(ticket.headers), content=send.body()
+            )
+            try:
+                self._send(request, idempotent=False)
+                return
+            except (ConnectionFailed, StorageUnavailable) as exc:
+                if not send.failed():
+                    raise
+                time.sleep(self.retry.delay(send.failures - 1, calls.retry_after(exc)))
+            found = self.upload_progress(ticket.upload_id)
+            if send.resume(found.received, found.complete):
+                return
+
+    def upload_progress(self, upload_id: str) -> models.UploadProgress:
+        """How many bytes of an upload in progress the service holds."""
+        return self.run(calls.upload_progress(upload_id))
 
     def commit_upload(self, upload_id: str) -> models.CommittedFile:
         return self.run(calls.commit_upload(upload_id))

@@ -8,7 +8,7 @@ import hashlib
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 from urllib.parse import unquote, urlsplit
 
 CHUNK = 1 << 20
@@ -45,8 +45,9 @@ def sha256_of(source: Source) -> str | None:
     return None
 
 
-def chunks(source: Source, progress: Progress | None = None) -> Iterator[bytes]:
-    """The bytes of ``source`` in chunks of 1 MiB, reported to ``progress`` as they go."""
+def chunks(source: Source, progress: Progress | None = None, offset: int = 0) -> Iterator[bytes]:
+    """The bytes of ``source`` from ``offset`` on (a path or bytes) in chunks of 1 MiB, reported
+    to ``progress`` as they go."""
     if isinstance(source, bytes):
         stream: BinaryIO = io.BytesIO(source)
         close = False
@@ -56,6 +57,8 @@ def chunks(source: Source, progress: Progress | None = None) -> Iterator[bytes]:
     else:
         stream, close = source, False
     try:
+        if offset:
+            stream.seek(offset)
         while block := stream.read(CHUNK):
             if progress is not None:
                 progress(len(block))
@@ -63,6 +66,83 @@ def chunks(source: Source, progress: Progress | None = None) -> Iterator[bytes]:
     finally:
         if close:
             stream.close()
+
+
+class ReportingFile:
+    """A file opened for a multipart POST (the presigned S3 POST), reporting each read to
+    ``progress``: httpx reads it in chunks and takes its length from ``fileno``, so the bytes
+    stream with a Content-Length instead of being held in memory."""
+
+    def __init__(self, path: Path, progress: Progress | None) -> None:
+        self._file = path.open("rb")
+        self._progress = progress
+
+    def read(self, size: int = -1) -> bytes:
+        block = self._file.read(size)
+        if self._progress is not None and block:
+            self._progress(len(block))
+        return block
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def post_body(source: Source, progress: Progress | None) -> bytes | BinaryIO:
+    """What a presigned POST sends as its file: a path streams (close it after); bytes or a
+    stream (read once, no length of its own) are sent as bytes."""
+    if isinstance(source, str | Path):
+        return cast(BinaryIO, ReportingFile(Path(source), progress))
+    return b"".join(chunks(source, progress))
+
+
+class ResumableSend:
+    """The bookkeeping of a resumable send (``PUT`` with ``Content-Range``) of a path or bytes:
+    after a dropped connection the client asks the service how many bytes it kept and sends the
+    rest from there. Failures count against ``attempts`` only while no byte moves forward, so a
+    long send over a flaky link goes on as long as it makes progress."""
+
+    def __init__(self, source: Source, size: int, progress: Progress | None, attempts: int):
+        self.source, self.size, self.progress, self.attempts = source, size, progress, attempts
+        self.offset = 0  # where the next PUT starts
+        self.reported = 0  # bytes reported to ``progress``
+        self.failures = 0
+
+    def headers(self, base: dict[str, str] | None) -> dict[str, str]:
+        return (base or {}) | {"Content-Range": f"bytes {self.offset}-{self.size - 1}/{self.size}"}
+
+    def body(self) -> Iterator[bytes]:
+        return chunks(self.source, self._moved, self.offset)
+
+    def _moved(self, count: int) -> None:
+        self.reported += count
+        if self.progress is not None:
+            self.progress(count)
+
+    def failed(self) -> bool:
+        """Count a failed PUT; whether to try again."""
+        self.failures += 1
+        return self.failures < self.attempts
+
+    def resume(self, received: int, complete: bool) -> bool:
+        """Go on from what the service holds; True when it holds everything (the answer to the
+        last PUT was lost, not its bytes)."""
+        if complete:
+            self._moved(self.size - self.reported)
+            return True
+        if received > self.offset:
+            self.failures = 0
+        self._moved(received - self.reported)  # the bar goes back to what was kept
+        self.offset = received
+        return False
 
 
 def ftp_store(url: str, source: Source, progress: Progress | None = None) -> None:

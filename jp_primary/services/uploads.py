@@ -43,7 +43,7 @@ from jp_primary.errors import (
     PayloadTooLarge,
 )
 from jp_primary.plugins.registry import PluginRegistry
-from jp_primary.services import jobs
+from jp_primary.services import jobs, resumable
 from jp_primary.services.storage_keys import (
     staging_key,
     validate_file_name,
@@ -75,6 +75,13 @@ class UploadTicket:
     method: str  # "api" (PUT to the service) or a backend's direct method
     expires_at: datetime
     direct: DirectUpload | None = None
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    upload: Upload
+    received: int  # bytes stored, contiguous from byte 0
+    complete: bool  # all bytes are in: the upload can be committed
 
 
 def normalise_sha256(value: str | None) -> str | None:
@@ -226,26 +233,52 @@ class UploadService(CommitSteps):
     # -- bytes ---------------------------------------------------------------------------------
 
     async def receive(
-        self, identity: Identity, upload_id: str, chunks: AsyncIterator[bytes]
+        self,
+        identity: Identity,
+        upload_id: str,
+        chunks: AsyncIterator[bytes],
+        content_range: str | None = None,
     ) -> None:
+        """Take the bytes of an upload: all of them, or with ``content_range`` one range of a
+        resumable send (services/resumable.py), the last range joining them."""
         upload = await self.db.run(lambda s: self._open_upload(s, identity, upload_id))
         if upload.method != "api":
             raise Conflict(
                 f"this upload's bytes go to the storage directly (method {upload.method}), not "
                 "through the API: send them to the URL its start returned, or start a new upload"
             )
-        await self._stage(upload, chunks)
+        byte_range = None if content_range is None else resumable.parse_content_range(content_range)
+        await self._stage(upload, chunks, byte_range)
 
-    async def _stage(self, upload: Upload, chunks: AsyncIterator[bytes]) -> Upload:
-        """Write the bytes of an upload in progress to a new staging key and record them; the
+    async def _stage(
+        self,
+        upload: Upload,
+        chunks: AsyncIterator[bytes],
+        byte_range: resumable.ByteRange | None = None,
+    ) -> Upload:
+        """Write the bytes of an upload in progress to a new staging key and record them (with
+        ``byte_range``, keep one range of a resumable send, the last one joining them); the
         upload as it is now (410 when it ended meanwhile)."""
         upload_id = upload.id
         key = staging_key(upload_id, secrets.token_hex(8))
+        limit = self.limits.max_file_size
         try:
-            stored = await self.backend.put_stream(
-                key, self._keeping_open(upload_id, chunks), max_size=self.limits.max_file_size
-            )
-        except (Gone, PayloadTooLarge):
+            if byte_range is None:
+                stored = await self.backend.put_stream(
+                    key, self._keeping_open(upload_id, chunks), max_size=limit
+                )
+            else:
+                have = await resumable.store_range(
+                    self.backend,
+                    upload_id,
+                    byte_range,
+                    self._keeping_open(upload_id, chunks),
+                    max_size=limit,
+                )
+                if have < byte_range.total:
+                    return upload  # more ranges to come
+                stored = await resumable.join(self.backend, upload_id, key, max_size=limit)
+        except (Gone, PayloadTooLarge, Conflict, InvalidInput):
             raise
         except Exception:
             # A write that failed because the upload ended under it (superseded, aborted or
@@ -269,6 +302,16 @@ class UploadService(CommitSteps):
             received_size=stored.size,
             received_sha256=stored.sha256,
         )
+
+    async def progress(self, identity: Identity, upload_id: str) -> UploadProgress:
+        """How far the bytes of an upload in progress have come (where a resumable send goes on)."""
+        upload = await self.db.run(lambda s: self._open_upload(s, identity, upload_id))
+        if upload.received_size is not None:
+            return UploadProgress(upload, upload.received_size, complete=True)
+        if upload.method != "api":
+            return UploadProgress(upload, 0, complete=False)
+        have = resumable.received(await resumable.pieces(self.backend, upload_id))
+        return UploadProgress(upload, have, complete=False)
 
     async def _keeping_open(
         self, upload_id: str, chunks: AsyncIterator[bytes]

@@ -108,6 +108,12 @@ CASES: list[Case] = [
         lambda w: {"url": f"/v1/uploads/{w.upload()}", "content": b"bytes"},
     ),
     (
+        "GET",
+        "/v1/uploads/{upload_id}",
+        STARTER | {"owner": 200},
+        lambda w: {"url": f"/v1/uploads/{w.upload()}"},
+    ),
+    (
         "POST",
         "/v1/uploads/{upload_id}/commit",
         STARTER | {"owner": 200},

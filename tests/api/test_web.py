@@ -149,6 +149,33 @@ def test_an_expired_token_cookie_is_dropped(api: Api) -> None:
     assert 'jp_ui_token=""' in answer.headers["set-cookie"]
 
 
+def test_a_form_posted_after_the_cookie_expired_goes_to_sign_in_and_back(api: Api) -> None:
+    key, _jobid, _dump = _job(api)
+    _sign_in(api)
+    csrf = CSRF_RE.search(api.client.get(f"/ui/jobs/{key}").text)
+    assert csrf is not None
+    form = {"name": "color", "value": "red", "csrf": csrf.group(1)}
+    api.client.cookies.delete("jp_ui_token")  # as the browser holds it: no longer valid
+    api.client.cookies.set("jp_ui_token", "not-a-valid-token", path="/ui/")
+    answer = api.client.post(
+        f"/ui/jobs/{key}/tags",
+        data=form,
+        headers={"referer": f"http://testserver/ui/jobs/{key}"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == f"/ui/sign-in?next=/ui/jobs/{key}"
+    assert 'jp_ui_token=""' in answer.headers["set-cookie"]
+    api.client.cookies.set("jp_ui_token", "not-a-valid-token", path="/ui/")
+    elsewhere = api.client.post(
+        f"/ui/jobs/{key}/tags",
+        data=form,
+        headers={"referer": "https://evil.example/ui/x"},
+        follow_redirects=False,
+    )
+    assert elsewhere.headers["location"] == "/ui/sign-in?next=/ui/x"  # a path, never a site
+
+
 def test_the_timeline_shows_each_submission_as_a_branch(api: Api) -> None:
     key, _jobid, _dump = _job(api)
     _sign_in(api)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
+from jp_primary.services import resumable
 from tests.helpers import ALICE, Api, register_job
 
 from .conftest import FTPSite, use_s3
@@ -126,3 +127,38 @@ def test_unreachable_store_is_503_and_stores_nothing(
     assert read.status_code == 503
     listed = api.client.get(f"/v1/jobs/{key}/files", headers=api.auth(ALICE)).json()
     assert [f["class"] for f in listed] == ["osb"]  # no row claims bytes the store lacks
+
+
+def test_a_resumable_send_over_the_store(remote_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranged PUTs keep their pieces in the store itself and the last range joins them."""
+    monkeypatch.setattr(resumable, "PIECE_SIZE", 100_000)
+    api = remote_api
+    key = register_job(api)
+    data = os.urandom(250_000)
+    upload_id = api.client.post(
+        f"/v1/jobs/{key}/uploads", json={"class": "osb", "name": "r"}, headers=api.auth(ALICE)
+    ).json()["upload_id"]
+
+    def send(first: int, last: int) -> httpx.Response:
+        return api.client.put(
+            f"/v1/uploads/{upload_id}",
+            content=data[first : last + 1],
+            headers=api.auth(ALICE) | {"Content-Range": f"bytes {first}-{last}/{len(data)}"},
+        )
+
+    short = api.client.put(  # a send cut after 150,000 bytes keeps one whole piece
+        f"/v1/uploads/{upload_id}",
+        content=data[:150_000],
+        headers=api.auth(ALICE) | {"Content-Range": f"bytes 0-{len(data) - 1}/{len(data)}"},
+    )
+    assert short.status_code == 422
+    got = api.client.get(f"/v1/uploads/{upload_id}", headers=api.auth(ALICE)).json()
+    assert got["received"] == 150_000
+    assert send(150_000, len(data) - 1).status_code == 204
+    commit = api.client.post(f"/v1/uploads/{upload_id}/commit", headers=api.auth(ALICE))
+    assert commit.status_code == 200, commit.text
+    assert commit.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    whole = api.client.get(
+        f"/v1/jobs/{key}/files/osb", params={"name": "r"}, headers=api.auth(ALICE)
+    )
+    assert whole.content == data

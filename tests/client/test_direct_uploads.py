@@ -9,6 +9,7 @@ import secrets
 import socket
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -83,6 +84,7 @@ def test_presigned_post_to_s3(seaweed: Seaweed, tmp_path: Path) -> None:
     try:
         with _client(server) as client:
             _round_trip(client, tmp_path, "s3-post")
+            _large_post_streams(client, tmp_path)
             jobid = new_jobid()
             client.register(jobid)
             client.upload(jobid, "isb", b"one-shot on S3")
@@ -90,6 +92,25 @@ def test_presigned_post_to_s3(seaweed: Seaweed, tmp_path: Path) -> None:
             assert client.link(jobid, "isb").url.startswith(seaweed.endpoint)
     finally:
         server.stop()
+
+
+def _large_post_streams(client: Client, tmp_path: Path) -> None:
+    """A presigned POST of a file streams it: Python's own allocations stay far below its size."""
+    data = os.urandom(48 << 20)
+    source = tmp_path / "large.bin"
+    source.write_bytes(data)
+    jobid = new_jobid()
+    client.register(jobid)
+    moved: list[int] = []
+    tracemalloc.start()
+    try:
+        stored = client.upload(jobid, "osb", source, direct=True, progress=moved.append)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert sum(moved) == len(data)
+    assert peak < 8 << 20, f"{peak} bytes allocated at the peak for a 48 MiB POST"
 
 
 def test_one_time_url_of_the_ftp_door(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -95,10 +95,19 @@ def is_ui(request: Request) -> bool:
     return request.url.path.startswith(UI_PATH) or request.url.path == UI_PATH.rstrip("/")
 
 
+def _posted_from(request: Request) -> str:
+    """The web view's page a form came from (its Referer's path), else the start page."""
+    path = urlsplit(request.headers.get("referer", "")).path
+    return path if path.startswith(UI_PATH) else UI_PATH
+
+
 def error_page(request: Request, status: int, detail: str) -> Response:
-    """An error of a page: a sign-in redirect for 401 on a GET, else a page saying what to do."""
-    if status == 401 and request.method == "GET":
-        target = f"{UI_PATH}sign-in?next={quote(request.url.path, safe='/')}"
+    """An error of a page: a sign-in redirect for 401, else a page saying what to do. A form
+    posted without a valid session (its cookie expired while the page was open) comes back to
+    the page it was posted from once signed in (the sign-in checks ``next`` again)."""
+    if status == 401:
+        back = request.url.path if request.method == "GET" else _posted_from(request)
+        target = f"{UI_PATH}sign-in?next={quote(back, safe='/')}"
         response: Response = RedirectResponse(target, 303)
         if UI_TOKEN_COOKIE in request.headers.get("cookie", ""):
             session.sign_out(request, response)  # expired or revoked: forget it
