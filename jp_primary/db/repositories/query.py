@@ -243,12 +243,15 @@ def _range_page(
     if after.position is not None:
         position = tuple_(walked.c.index_key, walked.c.job_id)
         stmt = stmt.where(position > tuple_(_p(after.position), after.job_id))
-    # An aggregate is never flattened into a join: the planner keeps it a per-job probe of
-    # (job_id, name, index_key), one index entry, whatever its estimate of the range.
+    # The job's smallest matching key, as an aggregate: never flattened into a join, it stays a
+    # per-job probe of (job_id, name, index_key) reading one index entry. "<=" says "=" here (a
+    # matching key is never below the smallest) but is estimated as a third of the rows, not
+    # as a rare equality: with "=" the planner expects few jobs to pass, concludes the walk
+    # would not stop early and sorts the whole range instead.
     smallest = select(func.min(smaller.c.index_key)).where(
         smaller.c.job_id == walked.c.job_id, _condition_sql(driver, dialect, smaller)
     )
-    stmt = stmt.where(walked.c.index_key == smallest.scalar_subquery())
+    stmt = stmt.where(walked.c.index_key <= smallest.scalar_subquery())
     for condition in conditions:
         if condition is driver:
             continue
