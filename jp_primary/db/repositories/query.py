@@ -212,13 +212,7 @@ def _driven_page(
     )
     if driver.origin is not None:
         stmt = stmt.where(walked.c.origin == driver.origin)
-    for condition in conditions:
-        if condition is driver:
-            continue
-        probe = select(_VALUES.c.job_id).where(
-            _VALUES.c.job_id == walked.c.job_id, _condition_sql(condition, dialect)
-        )
-        stmt = stmt.where(probe.exists())
+    stmt = stmt.where(*_probes(conditions, driver, walked.c.job_id, dialect))
     return stmt.order_by(walked.c.job_id).limit(limit)
 
 
@@ -252,14 +246,24 @@ def _range_page(
         smaller.c.job_id == walked.c.job_id, _condition_sql(driver, dialect, smaller)
     )
     stmt = stmt.where(walked.c.index_key <= smallest.scalar_subquery())
-    for condition in conditions:
-        if condition is driver:
-            continue
-        probe = select(_VALUES.c.job_id).where(
-            _VALUES.c.job_id == walked.c.job_id, _condition_sql(condition, dialect)
-        )
-        stmt = stmt.where(probe.exists())
+    stmt = stmt.where(*_probes(conditions, driver, walked.c.job_id, dialect))
     return stmt.order_by(walked.c.index_key, walked.c.job_id).limit(limit)
+
+
+def _probes(
+    conditions: Sequence[CompiledCondition],
+    driver: CompiledCondition,
+    job_id: ColumnElement[int],
+    dialect: str,
+) -> list[ColumnElement[bool]]:
+    """Every condition but the driver, checked on the walked job through (job_id, name, key)."""
+    return [
+        select(_VALUES.c.job_id)
+        .where(_VALUES.c.job_id == job_id, _condition_sql(condition, dialect))
+        .exists()
+        for condition in conditions
+        if condition is not driver
+    ]
 
 
 def _condition_sql(
