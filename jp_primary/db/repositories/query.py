@@ -48,6 +48,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from jp_primary.attributes.conditions import CompiledCondition
+from jp_primary.attributes.names import SYSTEM_JOBID, SYSTEM_OWNER, SYSTEM_REGTIME
 from jp_primary.attributes.types import KEY_CHARS
 from jp_primary.db.models import AttributeValueRow, IdentityRow, JobRow
 from jp_primary.db.repositories.values import StoredValue
@@ -216,6 +217,12 @@ def _driven_page(
     return stmt.order_by(walked.c.job_id).limit(limit)
 
 
+# Written once per job, at its registration, and by nothing else (services/jobs.py; tags and
+# plugins' values live in their own namespaces): a range over one of these meets each job once,
+# so it needs no "smallest matching key" probe -- one random read per job of a large index.
+_ONE_PER_JOB = frozenset({SYSTEM_OWNER, SYSTEM_REGTIME, SYSTEM_JOBID})
+
+
 def _range_page(
     driver: CompiledCondition,
     conditions: Sequence[CompiledCondition],
@@ -242,10 +249,11 @@ def _range_page(
     # matching key is never below the smallest) but is estimated as a third of the rows, not
     # as a rare equality: with "=" the planner expects few jobs to pass, concludes the walk
     # would not stop early and sorts the whole range instead.
-    smallest = select(func.min(smaller.c.index_key)).where(
-        smaller.c.job_id == walked.c.job_id, _condition_sql(driver, dialect, smaller)
-    )
-    stmt = stmt.where(walked.c.index_key <= smallest.scalar_subquery())
+    if driver.attr not in _ONE_PER_JOB:
+        smallest = select(func.min(smaller.c.index_key)).where(
+            smaller.c.job_id == walked.c.job_id, _condition_sql(driver, dialect, smaller)
+        )
+        stmt = stmt.where(walked.c.index_key <= smallest.scalar_subquery())
     stmt = stmt.where(*_probes(conditions, driver, walked.c.job_id, dialect))
     return stmt.order_by(walked.c.index_key, walked.c.job_id).limit(limit)
 
