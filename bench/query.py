@@ -17,7 +17,9 @@ repeated with varying parameters —
 * status+day: ``lb:status = Done`` and ``system:regtime within`` one day;
 * tag: ``tag:run = <n>`` (0.1 % of the jobs; ``tag:campaign`` is 1/12 and reported too);
 * doneCode: ``lb:doneCode > 0`` as one owner (owner isolation: their own jobs only);
-* jobid prefix: ``system:jobId prefix <server>/<two characters>``;
+* jobid prefix: ``system:jobId prefix <server>/<two characters>`` (1/4,096 of the jobs: 24 at
+  100,000, so not a full page there) and ``<server>/<one character>`` (1/64: a full page at both
+  sizes, the like-for-like figure for flatness);
 
 and the rate of a full keyset scan (admin, no condition, pages of 10,000, following ``next``).
 
@@ -158,6 +160,7 @@ def selective_queries(rng: random.Random, jobs: int) -> dict[str, tuple[Identity
     owner = owner_name(rng.randrange(OWNERS))
     day = rfc3339_day(rng.randrange(DAYS))
     prefix = f"{LB_SERVER}/{''.join(rng.choices(KEY_CHARS, k=2))}"
+    wide_prefix = f"{LB_SERVER}/{rng.choice(KEY_CHARS)}"
     run = str(rng.randrange(min(1000, jobs)))
     return {
         "owner": (ADMIN, [Condition("system:owner", "eq", owner)]),
@@ -175,6 +178,7 @@ def selective_queries(rng: random.Random, jobs: int) -> dict[str, tuple[Identity
             [Condition("lb:doneCode", "gt", "0")],
         ),
         "jobid prefix": (ADMIN, [Condition("system:jobId", "prefix", prefix)]),
+        "jobid prefix, 1 char": (ADMIN, [Condition("system:jobId", "prefix", wide_prefix)]),
     }
 
 
