@@ -39,7 +39,7 @@ class QueryIn(StrictIn):
     )
     latest: bool = Field(False, description="Only the newest value of each selected attribute")
     limit: int = Field(100, ge=1, le=10_000, description="Jobs per page")
-    after: NameText | None = Field(None, description="The next cursor of the previous page")
+    after: SubjectText | None = Field(None, description="The next cursor of the previous page")
 
 
 class QueryJobOut(BaseModel):

@@ -25,6 +25,7 @@ from jp_primary.attributes.conditions import (
     qualified_name,
 )
 from jp_primary.attributes.registry import TypeRegistry
+from jp_primary.attributes.types import KEY_CHARS
 from jp_primary.auth.identity import Identity, Role
 from jp_primary.db.repositories import jobs
 from jp_primary.db.repositories import query as query_sql
@@ -38,7 +39,8 @@ MAX_LIMIT = 10_000
 MAX_SELECT = 64
 MAX_BULK_JOBS = 1000
 _SEE_ALL = frozenset({Role.ADMIN, Role.INDEXER, Role.TRUSTED})
-_CURSOR_PREFIX = "jpq1:"
+_CURSOR_PREFIX = "jpq1:"  # job id order
+_RANGE_CURSOR_PREFIX = "jpq2:"  # a range condition's order
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
 
@@ -87,14 +89,16 @@ class QueryService:
         names = _select_names(query.select)
         if not 1 <= query.limit <= MAX_LIMIT:
             raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}")
-        after = decode_cursor(query.after)
         owner = None if identity.roles & _SEE_ALL else identity.subject
+        ranged = query_sql.range_driver(compiled, owner) is not None
+        after = decode_cursor(query.after, ranged)
 
         def run(session: Session) -> QueryPage:
             found = query_sql.find_jobs(
                 session,
                 compiled,
-                after=after,
+                after=after.job_id,
+                after_position=after.position,
                 limit=query.limit + 1,  # one more tells whether a next page exists
                 owner=owner,
                 timeout_ms=self.timeout_ms,
@@ -106,7 +110,8 @@ class QueryService:
                 for j in page
             ]
             more = len(found) > query.limit
-            return QueryPage(jobs_out, encode_cursor(page[-1].id) if more else None)
+            last = page[-1] if more else None
+            return QueryPage(jobs_out, None if last is None else encode_cursor(last))
 
         try:
             return await self.db.run(run)
@@ -179,20 +184,54 @@ def _chosen(found: list[StoredValue], latest: bool) -> list[StoredValue]:
     return sorted(newest.values(), key=lambda v: v.seq)
 
 
-def encode_cursor(job_id: int) -> str:
-    """An opaque cursor: the last job of a page (clients pass it back as ``after``)."""
-    return base64.urlsafe_b64encode(f"{_CURSOR_PREFIX}{job_id}".encode()).decode().rstrip("=")
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page ends: the last job's id, and in range order its key of the driving range
+    (``position``; None in job id order). ``Cursor(0, None)`` is before the first page."""
+
+    job_id: int
+    position: str | None = None
 
 
-def decode_cursor(cursor: str | None) -> int:
+def encode_cursor(last: query_sql.FoundJob) -> str:
+    """An opaque cursor naming the last job of a page (clients pass it back as ``after``):
+    ``jpq1:<id>`` in job id order, ``jpq2:<id>:<key>`` in a range's order."""
+    if last.position is None:
+        plain = f"{_CURSOR_PREFIX}{last.id}"
+    else:
+        plain = f"{_RANGE_CURSOR_PREFIX}{last.id}:{last.position}"
+    return base64.urlsafe_b64encode(plain.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, ranged: bool) -> Cursor:
+    """The position ``cursor`` names; ``ranged``: the query's pages are in a range's order (a
+    cursor of the other order belongs to another query)."""
     if cursor is None:
-        return 0
+        return Cursor(0)
+    found = _parse_cursor(cursor)
+    if found is None:
+        raise InvalidInput(
+            "after is not a cursor of this service; pass the next of a previous page"
+        )
+    if (found.position is not None) != ranged:
+        raise InvalidInput(
+            "after is a cursor of another query; pass the next of the previous page of this one"
+        )
+    return found
+
+
+def _parse_cursor(cursor: str) -> Cursor | None:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        text = base64.urlsafe_b64decode(padded.encode("ascii")).decode("ascii")
-        number = text.removeprefix(_CURSOR_PREFIX)
-        if text.startswith(_CURSOR_PREFIX) and _DIGITS.fullmatch(number):
-            return int(number)
+        plain = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
-        pass
-    raise InvalidInput("after is not a cursor of this service; pass the next of a previous page")
+        return None
+    if plain.startswith(_CURSOR_PREFIX):
+        number, position = plain.removeprefix(_CURSOR_PREFIX), None
+    elif plain.startswith(_RANGE_CURSOR_PREFIX):
+        number, sep, position = plain.removeprefix(_RANGE_CURSOR_PREFIX).partition(":")
+        if not sep or len(position) > KEY_CHARS or "\x00" in position:
+            return None  # no index key is longer or holds NUL (PostgreSQL text cannot)
+    else:
+        return None
+    return Cursor(int(number), position) if _DIGITS.fullmatch(number) else None

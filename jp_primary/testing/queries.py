@@ -110,3 +110,30 @@ def expected(jobs: Sequence[SyntheticJob], compiled: Sequence[CompiledCondition]
         if matches(compiled, by_name):
             keys.add(job.key)
     return keys
+
+
+RANGE_OPERATORS = frozenset({"lt", "gt", "within", "prefix"})
+
+
+def page_order(
+    jobs: Sequence[SyntheticJob], compiled: Sequence[CompiledCondition], *, over_all: bool = True
+) -> list[str]:
+    """The keys of the matching jobs in the order docs/queries.md promises: registration order
+    (``jobs`` as given), except over all jobs with a range condition, where the first range
+    condition orders them by the smallest index key of its matching values, then registration."""
+    matching = expected(jobs, compiled)
+    driver = next((c for c in compiled if c.op in RANGE_OPERATORS), None) if over_all else None
+    ordered = [(n, job) for n, job in enumerate(jobs) if job.key in matching]
+    if driver is None:
+        return [job.key for _, job in ordered]
+
+    def position(numbered: tuple[int, SyntheticJob]) -> tuple[str, int]:
+        n, job = numbered
+        keys = [
+            driver.type.index_key(value)
+            for name, value, origin in job.values
+            if name == driver.attr and driver.holds([(value, origin)])
+        ]
+        return min(k for k in keys if k is not None), n
+
+    return [job.key for _, job in sorted(ordered, key=position)]

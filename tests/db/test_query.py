@@ -32,7 +32,7 @@ from jp_primary.db.repositories import query as query_sql
 from jp_primary.db.session import create_db_engine, new_session
 from jp_primary.plugins.registry import PluginRegistry
 from jp_primary.testing.jobsets import SyntheticJob, store
-from jp_primary.testing.queries import POOLS, conditions, expected, job_values
+from jp_primary.testing.queries import POOLS, conditions, expected, job_values, page_order
 
 NS = "http://q9.test/ns"
 ATTRS = {
@@ -75,12 +75,28 @@ def _jobs(values: Sequence[Sequence[tuple[str, str, str]]], scope: str) -> list[
     return made
 
 
-def _run(engine: Engine, jobs: list[SyntheticJob], compiled: list[CompiledCondition]) -> set[str]:
+def _scoped(jobs: list[SyntheticJob], compiled: list[CompiledCondition]) -> list[CompiledCondition]:
     scope = next(v for n, v, _ in jobs[0].values if n == SCOPE)
-    scoped = [*compile_conditions([Condition("tag:q9scope", "eq", scope)], TYPES), *compiled]
+    return [*compile_conditions([Condition("tag:q9scope", "eq", scope)], TYPES), *compiled]
+
+
+def _run(engine: Engine, jobs: list[SyntheticJob], compiled: list[CompiledCondition]) -> set[str]:
     with new_session(engine, TYPES) as session:
-        found = query_sql.find_jobs(session, scoped, after=0, limit=10_000)
+        found = query_sql.find_jobs(session, _scoped(jobs, compiled), after=0, limit=10_000)
     return {job.key for job in found}
+
+
+def _pages(engine: Engine, compiled: list[CompiledCondition], limit: int) -> list[list[str]]:
+    """Every page of the query, each after the previous one's last job (as the cursor does)."""
+    pages: list[list[str]] = []
+    after, position = 0, None
+    with new_session(engine, TYPES) as session:
+        while page := query_sql.find_jobs(
+            session, compiled, after=after, after_position=position, limit=limit
+        ):
+            pages.append([job.key for job in page])
+            after, position = page[-1].id, page[-1].position
+    return pages
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +199,9 @@ def test_differential_random_jobs_and_queries(
         store(session, made)
         session.commit()
     assert _run(engine, made, compiled) == expected(made, compiled)
+    # Pages of 3 in the documented order (a range condition's, or job id), each job once.
+    scoped = _scoped(made, compiled)
+    assert sum(_pages(engine, scoped, 3), []) == page_order(made, scoped)
 
 
 def test_keyset_pages_cover_every_match_once(engine: Engine) -> None:
@@ -190,18 +209,31 @@ def test_keyset_pages_cover_every_match_once(engine: Engine) -> None:
     with new_session(engine, TYPES) as session:
         store(session, made)
         session.commit()
-    scope = made[0].values[0][1]
-    compiled = compile_conditions(
-        [Condition("tag:q9scope", "eq", scope), Condition(ATTRS["integer"], "gt", "4")], TYPES
-    )
-    seen: list[int] = []
-    after = 0
+    compiled = _scoped(made, compile_conditions([Condition(ATTRS["integer"], "gt", "4")], TYPES))
+    pages = _pages(engine, compiled, 7)
+    assert [len(page) for page in pages] == [7, 7, 6]
+    assert sum(pages, []) == [job.key for job in made[5:]]
+
+
+def test_pages_in_a_range_order_count_each_job_once_at_its_smallest_value(
+    engine: Engine,
+) -> None:
+    """Over all jobs a range condition orders the pages: by the smallest matching value of the
+    attribute (as a number here, not as text), then job id; a job with several values in the
+    range comes once; equal values go by job id; values outside the range do not count."""
+    attr = ATTRS["integer"]
+    values = [["30"], ["9", "12"], ["100", "7"], ["12"], ["2", "50"], ["10", "10"], ["1"], ["8"]]
+    made = _jobs([[(attr, v, "FILE") for v in job] for job in values], secrets.token_hex(8))
     with new_session(engine, TYPES) as session:
-        while page := query_sql.find_jobs(session, compiled, after=after, limit=7):
-            seen += [job.id for job in page]
-            after = page[-1].id
-    assert len(seen) == 20
-    assert seen == sorted(set(seen))
+        store(session, made)
+        session.commit()
+    where = [Condition(attr, "within", "5", "60"), Condition(attr, "ne", "0")]
+    compiled = _scoped(made, compile_conditions(where, TYPES))
+    pages = _pages(engine, compiled, 2)
+    by_position = [made[n].key for n in (2, 7, 1, 5, 3, 0, 4)]  # 7, 8, 9, 10, 12, 30, 50
+    assert sum(pages, []) == by_position == page_order(made, compiled)
+    assert [len(page) for page in pages] == [2, 2, 2, 1]
+    assert made[6].key not in sum(pages, [])  # only 1: outside the range
 
 
 def test_pages_walked_along_an_equality_count_each_job_once(engine: Engine) -> None:

@@ -94,3 +94,36 @@ def test_the_key_column_compares_by_code_point(populated: Engine) -> None:
             )
         ).scalar_one()
     assert collation == "C"
+
+
+def _ancestors(shown: str, marker: str) -> list[str]:
+    """The plan nodes above the first line containing ``marker``, nearest first."""
+    lines = shown.splitlines()
+    at = next(n for n, line in enumerate(lines) if marker in line)
+    depth = len(lines[at]) - len(lines[at].lstrip(" ->"))
+    found = []
+    for line in reversed(lines[:at]):
+        indent = len(line) - len(line.lstrip(" ->"))
+        if indent < depth and "  (cost=" in line:
+            found.append(line.strip(" ->").split("  (")[0])
+            depth = indent
+    return found
+
+
+@pytest.mark.parametrize(
+    "name", ["status and regtime within a day", "jobid prefix", "doneCode > 0"]
+)
+def test_range_queries_walk_their_range_in_order_without_sorting_it(
+    populated: Engine, name: str
+) -> None:
+    """Over all jobs a range condition's index is walked in the page's order and the walk stops
+    after the page (a Limit above the index scan, no Sort between them): the first page costs
+    what finding its jobs costs, not the whole range (a day's jobs grow with the table). Only
+    the page's own rows may be sorted again after joining the jobs."""
+    where, owner = QUERIES[name]
+    shown = plan(populated, where, owner)
+    walk = next(line for line in shown.splitlines() if "driving  (cost" in line)
+    assert "Index Only Scan using ix_attribute_values_name_key_job" in walk, shown
+    above = _ancestors(shown, "driving  (cost")
+    assert "Limit" in above, shown
+    assert not any("Sort" in node for node in above[: above.index("Limit")]), shown

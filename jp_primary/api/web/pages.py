@@ -27,7 +27,6 @@ from jp_primary.services.tags import Tag
 from jp_primary.text import (
     SUBJECT_MAX,
     AttributeNameText,
-    NameText,
     SubjectText,
     ValueText,
     text_problem,
@@ -101,7 +100,7 @@ async def search(
     attr: Annotated[AttributeNameText | None, Query()] = None,
     op: SearchOperator = "eq",
     value: Annotated[ValueText | None, Query()] = None,
-    after: Annotated[NameText | None, Query()] = None,
+    after: Annotated[SubjectText | None, Query()] = None,
     caller: Caller = AnyUser,
 ) -> Response:
     """Find a job by its jobid, or list the jobs whose attribute satisfies a condition (all the

@@ -2,10 +2,17 @@
 
 Each condition becomes ``jobs.id IN (SELECT job_id FROM attribute_values WHERE name = :attr AND
 <predicate on index_key>)`` — "any value satisfies" is exactly a semi-join — and the page is the
-first ``limit`` job ids above the cursor (keyset pagination, no OFFSET). The predicates are ranges
+first ``limit`` jobs after the cursor (keyset pagination, no OFFSET). The predicates are ranges
 of the ``(name, index_key, job_id)`` index, so a selective condition costs what it matches, not
-what the table holds. The semantics are those of ``CompiledCondition.holds`` (the reference the
-tests compare against):
+what the table holds.
+
+Page order (``range_driver``): job id, except for a query over all jobs with a range condition
+(``lt``, ``gt``, ``within``, ``prefix``): then the first such condition's index range is walked in
+its own order and the page is ``(smallest matching key of that attribute, job id)`` — the only
+order in which a range (a day of registrations) yields its first jobs without finding and
+sorting all of them.
+
+The semantics are those of ``CompiledCondition.holds`` (the reference the tests compare against):
 
 * ordered types compare keys (order-preserving by construction);
 * strings and XML compare keys too, which are exact for operands shorter than ``KEY_CHARS``; a
@@ -23,21 +30,25 @@ from dataclasses import dataclass
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    FromClause,
     Select,
     String,
     and_,
     bindparam,
     func,
+    null,
     or_,
     select,
     text,
     true,
+    tuple_,
 )
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import aliased
 from sqlmodel import Session
 
 from jp_primary.attributes.conditions import CompiledCondition
+from jp_primary.attributes.names import SYSTEM_JOBID, SYSTEM_OWNER, SYSTEM_REGTIME
 from jp_primary.attributes.types import KEY_CHARS
 from jp_primary.db.models import AttributeValueRow, IdentityRow, JobRow
 from jp_primary.db.repositories.values import StoredValue
@@ -54,6 +65,7 @@ class FoundJob:
     key: str
     jobid: str
     owner: str
+    position: str | None = None  # the driving range's key of the job (None: job id order)
 
 
 class QueryCancelled(Exception):
@@ -68,20 +80,41 @@ def find_jobs(
     limit: int,
     owner: str | None = None,
     timeout_ms: int | None = None,
+    after_position: str | None = None,
 ) -> list[FoundJob]:
-    """The first ``limit`` jobs with id > ``after`` (ascending) that satisfy every condition,
-    only ``owner``'s when given. ``timeout_ms`` bounds the statement on PostgreSQL
-    (``QueryCancelled`` when it runs out)."""
+    """The first ``limit`` jobs after the cursor that satisfy every condition, only ``owner``'s
+    when given, in the order ``range_driver`` names: job id > ``after``, or with a range driver
+    ``(position, job id) > (after_position, after)`` (no ``after_position``: the first page).
+    ``timeout_ms`` bounds the statement on PostgreSQL (``QueryCancelled`` when it runs out)."""
+    if after and after_position is None and range_driver(conditions, owner) is not None:
+        raise ValueError("a page in a range's order starts after a position and a job id")
     dialect = session.get_bind().dialect.name
     owner_id = None
     if owner is not None:
         owner_id = _identity_id(session, owner)
         if owner_id is None:
             return []  # never owned anything
-    stmt = _page(conditions, after, limit, owner_id, dialect)
+    stmt = _page(conditions, _Cursor(after, after_position), limit, owner_id, dialect)
     with _statement_timeout(session, dialect, timeout_ms):
         rows = session.execute(stmt).all()
-    return [FoundJob(int(r[0]), r[1], r[2], r[3]) for r in rows]
+    return [FoundJob(int(r[0]), r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def range_driver(
+    conditions: Sequence[CompiledCondition], owner: str | None
+) -> CompiledCondition | None:
+    """The range condition whose ``(smallest matching key, job id)`` orders the pages, or None
+    for job id order.
+
+    Over all jobs, the first range condition (``lt``, ``gt``, ``within``, ``prefix``) in the
+    query: its index range is walked in key order and the others are probed per job, so a page
+    costs what it takes to find ``limit`` matches in the range, not the whole range's sort (a day
+    of registrations grows with the table; job id order would have to sort all of it). An
+    owner's own query keeps job id order: ``jobs (owner_id, id)`` walks their jobs in that order
+    and stops after the page, which the range order could not (an owner is 1 % of a range)."""
+    if owner is not None:
+        return None
+    return next((c for c in conditions if c.op in _RANGES), None)
 
 
 def explain(
@@ -90,7 +123,7 @@ def explain(
     """PostgreSQL's plan of the first page of ``find_jobs`` (tests assert index use)."""
     bind = session.get_bind()
     owner_id = None if owner is None else (_identity_id(session, owner) or -1)
-    stmt = _page(conditions, 0, 100, owner_id, bind.dialect.name)
+    stmt = _page(conditions, _Cursor(0, None), 100, owner_id, bind.dialect.name)
     compiled = stmt.compile(bind, compile_kwargs={"literal_binds": True})
     return "\n".join(str(r[0]) for r in session.execute(text(f"EXPLAIN {compiled}")))
 
@@ -100,21 +133,35 @@ def _identity_id(session: Session, subject: str) -> int | None:
     return found.scalar()
 
 
+@dataclass(frozen=True)
+class _Cursor:
+    job_id: int
+    position: str | None  # the driving range's key of that job (range order only)
+
+
 def _page(
     conditions: Sequence[CompiledCondition],
-    after: int,
+    after: _Cursor,
     limit: int,
     owner_id: int | None,
     dialect: str,
-) -> Select[tuple[int, str, str, str]]:
-    stmt = select(_JOBS.c.id, _JOBS.c.key, _JOBS.c.jobid, _OWNER.c.subject).join(
-        _OWNER, _OWNER.c.id == _JOBS.c.owner_id
-    )
+) -> Select[tuple[int, str, str, str, str | None]]:
+    jobs = select(_JOBS.c.id, _JOBS.c.key, _JOBS.c.jobid, _OWNER.c.subject)
+    ranged = range_driver(conditions, None if owner_id is None else "owner")
+    if ranged is not None:
+        walked = _range_page(ranged, conditions, after, limit, dialect).subquery("walked")
+        return (
+            jobs.add_columns(walked.c.index_key)
+            .join(walked, walked.c.job_id == _JOBS.c.id)
+            .join(_OWNER, _OWNER.c.id == _JOBS.c.owner_id)
+            .order_by(walked.c.index_key, walked.c.job_id)
+        )
+    stmt = jobs.add_columns(null().label("position")).join(_OWNER, _OWNER.c.id == _JOBS.c.owner_id)
     driver = _driver(conditions, owner_id)
     if driver is not None:
-        page = _driven_page(driver, conditions, after, limit, dialect)
+        page = _driven_page(driver, conditions, after.job_id, limit, dialect)
         return stmt.where(_JOBS.c.id.in_(page)).order_by(_JOBS.c.id)
-    stmt = stmt.where(_JOBS.c.id > after)
+    stmt = stmt.where(_JOBS.c.id > after.job_id)
     if owner_id is not None:
         # The owner's id, not their subject: a constant lets the planner walk (owner_id, id).
         stmt = stmt.where(_JOBS.c.owner_id == owner_id)
@@ -166,26 +213,79 @@ def _driven_page(
     )
     if driver.origin is not None:
         stmt = stmt.where(walked.c.origin == driver.origin)
-    for condition in conditions:
-        if condition is driver:
-            continue
-        probe = select(_VALUES.c.job_id).where(
-            _VALUES.c.job_id == walked.c.job_id, _condition_sql(condition, dialect)
-        )
-        stmt = stmt.where(probe.exists())
+    stmt = stmt.where(*_probes(conditions, driver, walked.c.job_id, dialect))
     return stmt.order_by(walked.c.job_id).limit(limit)
 
 
-def _condition_sql(c: CompiledCondition, dialect: str) -> ColumnElement[bool]:
-    clauses: list[ColumnElement[bool]] = [_VALUES.c.name == c.attr]
+# Written once per job, at its registration, and by nothing else (services/jobs.py; tags and
+# plugins' values live in their own namespaces): a range over one of these meets each job once,
+# so it needs no "smallest matching key" probe -- one random read per job of a large index.
+_ONE_PER_JOB = frozenset({SYSTEM_OWNER, SYSTEM_REGTIME, SYSTEM_JOBID})
+
+
+def _range_page(
+    driver: CompiledCondition,
+    conditions: Sequence[CompiledCondition],
+    after: _Cursor,
+    limit: int,
+    dialect: str,
+) -> Select[tuple[str, int]]:
+    """The page's ``(key, job id)``: the driver's index range walked in key order, each job at
+    its smallest matching key only (a job with several values in the range comes once, and
+    DISTINCT folds the same key twice), the other conditions probed per job through
+    ``(job_id, name, index_key)``."""
+    walked = _VALUES.alias("driving")
+    smaller = _VALUES.alias("smaller")
+    stmt = (
+        select(walked.c.index_key, walked.c.job_id)
+        .distinct()
+        .where(_condition_sql(driver, dialect, walked))
+    )
+    if after.position is not None:
+        position = tuple_(walked.c.index_key, walked.c.job_id)
+        stmt = stmt.where(position > tuple_(_p(after.position), after.job_id))
+    # The job's smallest matching key, as an aggregate: never flattened into a join, it stays a
+    # per-job probe of (job_id, name, index_key) reading one index entry. "<=" says "=" here (a
+    # matching key is never below the smallest) but is estimated as a third of the rows, not
+    # as a rare equality: with "=" the planner expects few jobs to pass, concludes the walk
+    # would not stop early and sorts the whole range instead.
+    if driver.attr not in _ONE_PER_JOB:
+        smallest = select(func.min(smaller.c.index_key)).where(
+            smaller.c.job_id == walked.c.job_id, _condition_sql(driver, dialect, smaller)
+        )
+        stmt = stmt.where(walked.c.index_key <= smallest.scalar_subquery())
+    stmt = stmt.where(*_probes(conditions, driver, walked.c.job_id, dialect))
+    return stmt.order_by(walked.c.index_key, walked.c.job_id).limit(limit)
+
+
+def _probes(
+    conditions: Sequence[CompiledCondition],
+    driver: CompiledCondition,
+    job_id: ColumnElement[int],
+    dialect: str,
+) -> list[ColumnElement[bool]]:
+    """Every condition but the driver, checked on the walked job through (job_id, name, key)."""
+    return [
+        select(_VALUES.c.job_id)
+        .where(_VALUES.c.job_id == job_id, _condition_sql(condition, dialect))
+        .exists()
+        for condition in conditions
+        if condition is not driver
+    ]
+
+
+def _condition_sql(
+    c: CompiledCondition, dialect: str, values: FromClause = _VALUES
+) -> ColumnElement[bool]:
+    clauses: list[ColumnElement[bool]] = [values.c.name == c.attr]
     if c.origin is not None:
-        clauses.append(_VALUES.c.origin == c.origin)
-    clauses.append(_predicate(c, dialect))
+        clauses.append(values.c.origin == c.origin)
+    clauses.append(_predicate(c, dialect, values))
     return and_(*clauses)
 
 
-def _predicate(c: CompiledCondition, dialect: str) -> ColumnElement[bool]:
-    key, text_col = _VALUES.c.index_key, _VALUES.c.value
+def _predicate(c: CompiledCondition, dialect: str, values: FromClause) -> ColumnElement[bool]:
+    key, text_col = values.c.index_key, values.c.value
     exact_col = text_col.collate("C") if dialect == "postgresql" else text_col
     op = c.op
     if op == "exists":
