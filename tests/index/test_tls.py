@@ -122,6 +122,11 @@ def required(pki: GridPKI, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     yield from _start(pki, tmp_path_factory.mktemp("required") / "home", "required")
 
 
+@pytest.fixture(params=["optional", "required"])
+def server(request: pytest.FixtureRequest) -> tuple[IndexServer, dict]:
+    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+
+
 def _query(index: IndexServer, pki: GridPKI, name: str | None) -> httpx.Response:
     return httpx.post(
         f"{index.url}/v1/query",
@@ -132,11 +137,10 @@ def _query(index: IndexServer, pki: GridPKI, name: str | None) -> httpx.Response
 
 
 @pytest.mark.parametrize("name", ["alice", "alice_proxy", "alice_proxy2"])
-@pytest.mark.parametrize("mode", ["optional", "required"])
 def test_a_certificate_or_a_proxy_queries_as_its_owner(
-    request: pytest.FixtureRequest, pki: GridPKI, name: str, mode: str
+    server: tuple[IndexServer, dict], pki: GridPKI, name: str
 ) -> None:
-    index, jobs = request.getfixturevalue(mode)
+    index, jobs = server
     response = _query(index, pki, name)
     assert response.status_code == 200, response.text
     found = response.json()["jobs"]
@@ -163,11 +167,10 @@ def test_the_policy_file_applies_to_certificate_subjects(
 
 
 @pytest.mark.parametrize("name", ["stranger", "forged_proxy", "expired"])
-@pytest.mark.parametrize("mode", ["optional", "required"])
 def test_an_untrusted_certificate_fails_the_handshake(
-    request: pytest.FixtureRequest, pki: GridPKI, name: str, mode: str
+    server: tuple[IndexServer, dict], pki: GridPKI, name: str
 ) -> None:
-    index, _ = request.getfixturevalue(mode)
+    index, _ = server
     with pytest.raises(httpx.TransportError):
         _query(index, pki, name)  # stranger: issued by a CA the server does not know
 
