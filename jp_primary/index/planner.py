@@ -6,10 +6,12 @@ non-admin query sees its owner's jobs only). Every other condition is checked pe
 SQL (a superset, since keys may be cut) and then by the attribute library (``query.py``).
 
 How narrow a start is, is counted, not guessed: each contender's rows are counted up to
-``ESTIMATE_CAP`` through its index. When two or more pass that cap -- a tie the first count
-cannot settle, and the case where a wrong choice costs most -- only those are counted again up to
-``TIE_CAP``. Only past that too does the type decide (``_spread``): a state or a bare ``exists``
-is most likely the broad one. A few bounded index probes per query, whatever the data.
+``ESTIMATE_CAP`` through its index. When all of them pass it -- a tie the count cannot settle,
+and where a wrong choice costs most: walking a big owner's jobs for a rare value, or a common
+state's entries for one owner's jobs -- they are counted again, each time four times as far, until
+one falls short or ``TIE_CAP`` is reached (so the cost stays a few times the narrowest one's size).
+Only past that does the type decide (``_spread``): a state or a bare ``exists`` is most likely the
+broad one. A few bounded index probes per query, whatever the data.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from jp_primary.index.tables import jobs, values
 
 SYSTEM_COLUMNS = frozenset({SYSTEM_OWNER, SYSTEM_JOBID})
 ESTIMATE_CAP = 5000  # rows counted per contender when choosing where to start
-TIE_CAP = 50_000  # rows counted again for the contenders that all passed ESTIMATE_CAP
+TIE_CAP = 80_000  # how far a tie (every contender past ESTIMATE_CAP) is counted at most
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,11 @@ def narrowest(conn: Connection, indexed: list[CompiledCondition], owner: str | N
         contenders.append(Contender(None, sa.select(jobs.c.id).where(jobs.c.owner == owner), 0))
     if len(contenders) < 2:  # nothing to choose between: no count
         return contenders[0].driver if contenders else None
-    counts = [_count(conn, c.rows, ESTIMATE_CAP) for c in contenders]
-    if sorted(counts)[:2] == [ESTIMATE_CAP, ESTIMATE_CAP]:
-        counts = [_count(conn, c.rows, TIE_CAP) if n == ESTIMATE_CAP else n
-                  for c, n in zip(contenders, counts, strict=True)]  # fmt: skip
+    cap = ESTIMATE_CAP
+    counts = [_count(conn, c.rows, cap) for c in contenders]
+    while min(counts) == cap < TIE_CAP:  # every one past the cap: count further, 4 times as far
+        cap = min(cap * 4, TIE_CAP)
+        counts = [_count(conn, c.rows, cap) for c in contenders]
     best = min(range(len(contenders)), key=lambda i: (counts[i], contenders[i].spread, i))
     return contenders[best].driver
 
