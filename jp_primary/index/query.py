@@ -5,10 +5,9 @@ Conditions are compiled and decided by the attribute library (``compile_conditio
 ``matches``), exactly as the primary decides them. SQL only narrows the candidates: each
 condition on an *indexed* attribute becomes a range over the typed keys (a superset, since keys
 may be truncated; ``planner.py`` chooses where the walk starts), the library then checks every
-candidate. A query with no indexed condition is
-refused unless its ``limit`` is small, and even then examines a bounded number of jobs (the rest
-is reachable with ``next``): never a full scan by accident (the original's "No indexed attribute
-in query" rule, reference §2.1).
+candidate. A query with no indexed condition is refused unless its ``limit`` is small, and even
+then examines a bounded number of jobs (the rest is reachable with ``next``): never a full scan by
+accident (the original's "No indexed attribute in query" rule, reference §2.1).
 """
 
 from __future__ import annotations
