@@ -1,7 +1,11 @@
 """The index server's query latency at size: the five selective queries of ``bench/query.py``
 over HTTP against ``jp-primary index-server`` holding N jobs (default 1,000,000).
 
-    .venv/bin/python bench/index_query.py [--jobs 1000000] [--repeat 20]
+    .venv/bin/python bench/index_query.py [--jobs 1000000] [--repeat 20] [--keep DIR]
+        [--sqlite-cache-mb 64] [--sqlite-mmap-mb 0]
+
+``--keep DIR`` keeps the filled database in DIR and reuses it when DIR already holds one of the
+same size (a 1M population takes a quarter of an hour to apply): profile, change, run again.
 
 Population: ``jp_primary.testing.jobsets.synthetic_jobs`` (12 values per job, as the batch-query
 benchmark), written through the index's own write path (``index.apply.Applier``, the code that
@@ -46,6 +50,8 @@ CONFIG = """
 [server]
 port = {port}
 home = "{home}"
+sqlite_cache_mb = {cache_mb}
+sqlite_mmap_mb = {mmap_mb}
 
 [query]
 unindexed_limit = 0
@@ -72,11 +78,14 @@ KEPT = {
 KEY_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
-def _config(home: Path, port: int) -> str:
+def _config(home: Path, port: int, cache_mb: int = 64, mmap_mb: int = 0) -> str:
     attributes = "\n".join(
         f'[[attributes]]\nname = "{n}"\nindexed = {str(i).lower()}\n' for n, i in KEPT.items()
     )
-    return CONFIG.format(port=port, home=home, attributes=attributes, source=SOURCE)
+    return CONFIG.format(
+        port=port, home=home, cache_mb=cache_mb, mmap_mb=mmap_mb, attributes=attributes,
+        source=SOURCE,
+    )  # fmt: skip
 
 
 def _load(config_text: str, url: str, jobs: int) -> float:
@@ -146,16 +155,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--keep", type=Path, help="keep (and reuse) the database in this directory")
+    parser.add_argument("--sqlite-cache-mb", type=int, default=64, help="server.sqlite_cache_mb")
+    parser.add_argument("--sqlite-mmap-mb", type=int, default=0, help="server.sqlite_mmap_mb")
     args = parser.parse_args()
     cleanup_on_sigterm()
-    with tempfile.TemporaryDirectory(prefix="jp-bench-index-") as tmp:
-        home = Path(tmp)
+    with contextlib.ExitStack() as stack:
+        if args.keep is None:
+            home = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="jp-bench-index-")))
+        else:
+            home = args.keep
+            home.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        text = _config(home, port)
+        text = _config(home, port, args.sqlite_cache_mb, args.sqlite_mmap_mb)
         (home / "index.toml").write_text(text)
         url = f"sqlite:///{home / 'index.sqlite'}"
-        load_s = _load(text, url, args.jobs)
-        print(f"{args.jobs} jobs x 12 values applied in {load_s:.0f} s")
+        filled = home / "filled"  # written once the load is complete: the job count
+        if filled.exists() and filled.read_text() == str(args.jobs):
+            migrate.upgrade(url)  # a kept database gets the schema changes made since
+            print(f"reusing the {args.jobs}-job database in {home}")
+        else:
+            (home / "index.sqlite").unlink(missing_ok=True)
+            load_s = _load(text, url, args.jobs)
+            filled.write_text(str(args.jobs))
+            print(f"{args.jobs} jobs x 12 values applied in {load_s:.0f} s")
         command = [
             sys.executable,
             "-m",

@@ -35,6 +35,9 @@ class ServerSection(_Strict):
     # Default: sqlite:///<home>/index.sqlite
     database_url: str | None = None
     home: str = "./var/index"
+    # SQLite only: page cache per connection and memory-mapped size, in MB (session.py).
+    sqlite_cache_mb: int = Field(64, ge=0, le=65536)
+    sqlite_mmap_mb: int = Field(0, ge=0, le=1_048_576)
     tls_cert: str | None = None
     tls_key: str | None = None
     ca_file: str | None = None

@@ -74,7 +74,11 @@ class IndexServices:
     @classmethod
     def build(cls, config: IndexConfig) -> IndexServices:
         settings = primary_settings(config)
-        db = IndexDatabase(create_index_engine(config.database_url))
+        server = config.server
+        engine = create_index_engine(
+            config.database_url, cache_mb=server.sqlite_cache_mb, mmap_mb=server.sqlite_mmap_mb
+        )
+        db = IndexDatabase(engine)
         return cls(config, settings, build_authenticator(settings), db, Catalog(config))
 
     async def start(self, run_feeds: bool = True) -> None:
@@ -88,7 +92,7 @@ class IndexServices:
         """Owners see their own jobs; admins see every job."""
         owner = None if caller.has(Role.ADMIN) else caller.subject
         plan = self.queries.plan(request, owner)
-        return await self.db.run(lambda conn: self.queries.run(conn, plan))
+        return await self.db.read(lambda conn: self.queries.run(conn, plan))
 
     async def receive(self, name: str, secret: str, batch: PushBatch) -> Applied:
         """Apply one pushed batch (idempotent by feed and batch number)."""
@@ -119,7 +123,7 @@ class IndexServices:
         return await self.db.run(apply)
 
     async def feeds(self) -> list[FeedState]:
-        return await self.db.run(feedstate.all_states)
+        return await self.db.read(feedstate.all_states)
 
     async def counts(self) -> IndexCounts:
         def count(conn: Connection) -> IndexCounts:
@@ -127,10 +131,10 @@ class IndexServices:
             n_values = conn.execute(sa.select(sa.func.count()).select_from(values)).scalar_one()
             return IndexCounts(int(n_jobs), int(n_values))
 
-        return await self.db.run(count)
+        return await self.db.read(count)
 
     async def check_ready(self) -> None:
         try:
-            await self.db.run(lambda conn: conn.execute(sa.text("SELECT 1")))
+            await self.db.read(lambda conn: conn.execute(sa.text("SELECT 1")))
         except sa.exc.SQLAlchemyError:
             raise StorageUnavailable("the index database does not answer") from None

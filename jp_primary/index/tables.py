@@ -86,4 +86,6 @@ values = sa.Table(
     sa.UniqueConstraint("job_id", "name", "seq", name="uq_index_values_job_name_seq"),
     sa.Index("ix_index_values_name_key", "name", "key", "job_id"),
     sa.Index("ix_index_values_job_seq", "job_id", "seq"),
+    # A query's per-job probes (EXISTS: name, key range) read this index only (migration i0002).
+    sa.Index("ix_index_values_job_name_key", "job_id", "name", "key"),
 )

@@ -8,6 +8,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -47,11 +48,13 @@ class Process:
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        # A server listening with TLS: how to check its certificate (and https:// in its URL).
+        self.verify: ssl.SSLContext | None = None
         home.mkdir(parents=True, exist_ok=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.verify else 'http'}://127.0.0.1:{self.port}"
 
     @property
     def log_path(self) -> Path:
@@ -77,7 +80,8 @@ class Process:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}: {self.log()}")
             with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/healthz", timeout=2.0).status_code == 200:
+                health = httpx.get(f"{self.url}/healthz", timeout=2.0, verify=self.verify or True)
+                if health.status_code == 200:
                     return
             time.sleep(0.05)
         self.kill()

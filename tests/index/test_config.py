@@ -63,6 +63,10 @@ def test_a_good_file_expands_aliases() -> None:
         (('token = "t"', "history = false\ncontinuous = false"), "history and continuous"),
         (('public_url = "http://index.example.org:8902"', ""), "server.public_url"),
         (('name = "lb:status"', 'name = "status"'), "attributes[0].name"),
+        (
+            ('public_url = "http://index.example.org:8902"', "sqlite_cache_mb = -1"),
+            "server.sqlite_cache_mb",
+        ),
     ],
 )
 def test_a_bad_file_names_the_key(change: tuple[str, str], words: str) -> None:

@@ -12,7 +12,7 @@ import pytest
 from jp_primary.attributes.conditions import Condition, matches
 from jp_primary.attributes.names import expand
 from jp_primary.auth.identity import Role
-from jp_primary.index import query
+from jp_primary.index import planner
 from jp_primary.index.query import QueryRequest
 from jp_primary.index.typelib import build_types
 from tests.helpers import ALICE, BOB, new_jobid
@@ -114,6 +114,12 @@ QUERIES = [
         {"attr": "lb:status", "op": "in", "values": ["Done", "Running"]},
         {"attr": "tag:color", "op": "exists"},
     ],
+    # jobid conditions: walked from the jobs they name when narrowest, else probed per job.
+    [{"attr": "jp:jobId", "op": "prefix", "value": "https://lb.example.org:9000/A"}],
+    [
+        {"attr": "jp:jobId", "op": "prefix", "value": "https://lb.example.org:9000/"},
+        {"attr": "lb:status", "op": "eq", "value": "Done"},
+    ],
 ]
 
 
@@ -202,12 +208,49 @@ def test_a_tie_past_the_cap_starts_from_the_range_not_the_state(
     engine = index.services.queries
     plan = engine.plan(QueryRequest(where=[Condition(**c) for c in where]), owner=None)
     with index.services.db.engine.connect() as conn:
-        # Counted up to 2 entries, both conditions tie, whichever comes first in the request.
-        monkeypatch.setattr(query, "ESTIMATE_CAP", 2)
+        # Counted up to 2 entries (and again up to 2), both conditions tie, whichever comes
+        # first in the request.
+        monkeypatch.setattr(planner, "ESTIMATE_CAP", 2)
+        monkeypatch.setattr(planner, "TIE_CAP", 2)
         for ordered in (plan, replace(plan, indexed=plan.indexed[::-1])):
-            chosen = query._narrowest(conn, ordered)
+            chosen = planner.narrowest(conn, ordered.indexed, None)
             assert chosen is not None
             assert (chosen.attr, chosen.op) == (expand("jp:regtime"), "within")
     found = {j["jobid"] for j in _all(index, ADMIN, Role.ADMIN, where=where, limit=7)}
     assert found
     assert found == _oracle(records, where, None)
+
+
+@pytest.mark.parametrize(
+    ("owner", "where", "starts_from"),
+    [
+        # A day's window names fewer entries than Alice's 40 jobs: walk the window.
+        (
+            ALICE,
+            [{"attr": "jp:regtime", "op": "within", "value": "2026-01-03", "value2": "2026-01-04"}],
+            "jp:regtime",
+        ),
+        # Every status entry (several per job) is more than Bob's 20 jobs: walk Bob's jobs.
+        (BOB, [{"attr": "lb:status", "op": "exists"}], None),
+    ],
+)
+def test_a_tie_with_the_owners_jobs_is_counted_again(
+    index: IndexApi,
+    monkeypatch: pytest.MonkeyPatch,
+    owner: str,
+    where: list[dict[str, Any]],
+    starts_from: str | None,
+) -> None:
+    """A non-admin query whose condition and whose owner's jobs both pass the first count: the
+    owner's jobs do not win the tie by default (walking a big owner's jobs for a rare value is
+    a scan); both are counted further and the narrower one starts the walk."""
+    records = _load(index)
+    plan = index.services.queries.plan(
+        QueryRequest(where=[Condition(**c) for c in where]), owner=owner
+    )
+    monkeypatch.setattr(planner, "ESTIMATE_CAP", 2)
+    with index.services.db.engine.connect() as conn:
+        chosen = planner.narrowest(conn, plan.indexed, owner)
+    assert (chosen.attr if chosen else None) == (starts_from and expand(starts_from))
+    found = {j["jobid"] for j in _all(index, owner, where=where, limit=3)}
+    assert found == _oracle(records, where, owner)
