@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -23,10 +23,26 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
     cur.close()
 
 
-def _sqlite_begin_immediate(conn: Any) -> None:
-    # Take the write lock at BEGIN: a deferred transaction that reads and then writes can fail
-    # with "database is locked" under concurrency instead of waiting.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+# The execution option of a unit of work that only reads (the index server's queries): on SQLite
+# it begins a deferred transaction in query_only mode. In WAL mode a reader never needs the write
+# lock, so it does not queue behind writers, and a write in it fails at once.
+READ_ONLY = "jp_read_only"
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("PRAGMA query_only=ON")
+        conn.exec_driver_sql("BEGIN")
+    else:
+        # Take the write lock at BEGIN: a deferred transaction that reads and then writes can
+        # fail with "database is locked" under concurrency instead of waiting.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_writable(conn: Connection) -> None:
+    # The connection goes back to the pool: the next unit of work may write.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.connection.dbapi_connection.execute("PRAGMA query_only=OFF")  # type: ignore[union-attr]
 
 
 def create_sql_engine(url: str, pool_size: int) -> Engine:
@@ -41,6 +57,8 @@ def create_sql_engine(url: str, pool_size: int) -> Engine:
             max_overflow=2 * pool_size,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin_immediate)
+        event.listen(engine, "begin", _sqlite_begin)
+        event.listen(engine, "commit", _sqlite_writable)
+        event.listen(engine, "rollback", _sqlite_writable)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
