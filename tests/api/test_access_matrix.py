@@ -246,7 +246,8 @@ CASES: list[Case] = [
     (
         "POST",
         "/ui/jobs/{key}/tags",
-        WRITE | {"owner": 303, "trusted": 303},
+        # Anonymous: to the sign-in page, as a page of the web view (tests/api/test_web.py).
+        WRITE | {"owner": 303, "trusted": 303, "anonymous": 303},
         lambda w: (
             CSRF
             | {

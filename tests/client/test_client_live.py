@@ -33,15 +33,6 @@ LB_CLASS_VALUE = "http://egee.cesnet.cz/en/Schema/LB/Attributes:status"
 
 
 @pytest.fixture(scope="module")
-def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    service = Live(tmp_path_factory.mktemp("live"), database_url).start()
-    try:
-        yield service
-    finally:
-        service.stop()
-
-
-@pytest.fixture(scope="module")
 def alice(live: Live) -> Iterator[Client]:
     with live.client(USER) as client:
         yield client

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,6 @@ from .support import LB_IDENTITY, USER, Live, new_jobid, write_dump
 pytestmark = pytest.mark.slow
 STATUS = "http://egee.cesnet.cz/en/Schema/LB/Attributes:status"
 BATCH = "http://egee.cesnet.cz/en/WSDL/jp-lbtag:batch"
-
-
-@pytest.fixture(scope="module")
-def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    service = Live(tmp_path_factory.mktemp("qf"), database_url).start()
-    try:
-        yield service
-    finally:
-        service.stop()
 
 
 @pytest.fixture(scope="module")

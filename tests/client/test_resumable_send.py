@@ -73,15 +73,6 @@ class CuttingRelay:
         self.listener.close()
 
 
-@pytest.fixture(scope="module")
-def live(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    service = Live(tmp_path_factory.mktemp("live"), database_url).start()
-    try:
-        yield service
-    finally:
-        service.stop()
-
-
 @pytest.fixture
 def relay(live: Live) -> Iterator[CuttingRelay]:
     host, port = live.url.removeprefix("http://").rsplit(":", 1)
