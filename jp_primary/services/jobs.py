@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -197,6 +198,14 @@ class RegistrationRequest:
     owner: str
 
 
+def _record_subjects(session: Session, subjects: Iterable[str]) -> None:
+    """Insert the subjects a transaction will name, in one order (sorted) for every transaction:
+    two group or bulk registrations that each create several new subjects would otherwise wait
+    for each other's uncommitted rows (a deadlock, seen in PostgreSQL's log)."""
+    for subject in sorted(set(subjects)):
+        identities.identity_id(session, subject)
+
+
 def _register_each(
     session: Session, requests: list[RegistrationRequest], retention: timedelta
 ) -> list[Registration | Exception]:
@@ -204,10 +213,7 @@ def _register_each(
     only side effect, recording the subjects it names, is harmless)."""
     outcomes: list[Registration | Exception] = []
     sink = ValueSink()
-    # New subjects are inserted in one order (sorted) by every group: two groups that each
-    # create several would otherwise wait for each other's uncommitted rows (a deadlock).
-    for subject in sorted({s for req in requests for s in (req.owner, req.identity.subject)}):
-        identities.identity_id(session, subject)
+    _record_subjects(session, (s for req in requests for s in (req.owner, req.identity.subject)))
     for req in requests:
         try:
             outcomes.append(
@@ -299,10 +305,18 @@ def _bulk_in(
 ) -> list[BulkOutcome]:
     outcomes: list[BulkOutcome] = []
     sink = ValueSink()
+    owners: list[str | JPError] = []
     for item in items:
         try:
-            owner = _owner_for(identity, item.owner)
-            reg = register_in(session, identity, item.jobid, owner, sink, retention)
+            owners.append(_owner_for(identity, item.owner))
+        except (InvalidInput, Forbidden) as exc:
+            owners.append(exc)
+    _record_subjects(session, [identity.subject, *(o for o in owners if isinstance(o, str))])
+    for item, owner_or_error in zip(items, owners, strict=True):
+        try:
+            if isinstance(owner_or_error, JPError):
+                raise owner_or_error
+            reg = register_in(session, identity, item.jobid, owner_or_error, sink, retention)
         except (Conflict, InvalidInput, Forbidden) as exc:
             status = exc.status_code
             result = BulkResult(shown(item.jobid), status, None, exc.error, exc.detail)
