@@ -57,11 +57,17 @@ def _body(error: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": error, "detail": detail, **extra}
 
 
+def error_response(request: Request, exc: JPError) -> Response:
+    """A ``JPError`` as its response: JSON, or under /ui/ the web view's page (a sign-in redirect
+    for 401). The exception handlers and the request guard (api/guard.py) both answer with it."""
+    if web_render.is_ui(request):  # the web view's pages answer with pages
+        return web_render.error_page(request, exc.status_code, exc.detail)
+    return JSONResponse(_body(exc.error, exc.detail), exc.status_code, headers=exc.headers)
+
+
 async def _jp_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, JPError)
-    if web_render.is_ui(_request):  # the web view's pages answer with pages
-        return web_render.error_page(_request, exc.status_code, exc.detail)
-    return JSONResponse(_body(exc.error, exc.detail), exc.status_code, headers=exc.headers)
+    return error_response(_request, exc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> Response:

@@ -28,10 +28,10 @@ import re
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jp_primary.auth.authenticate import UI_PATH, credentials_from_scope
+from jp_primary.api.errors import error_response
+from jp_primary.auth.authenticate import IDENTITY_KEY, credentials_from_scope
 from jp_primary.errors import JPError, Unauthenticated
 
-IDENTITY_KEY = "jp_identity"  # scope key: the identity resolved before the body
 # The web view's sign-in form carries the token itself, and signing out must work with an expired
 # one: their bodies are capped like any other, but there is no identity to check before reading.
 ANONYMOUS_FORMS = frozenset({"/ui/sign-in", "/ui/sign-out"})
@@ -140,16 +140,11 @@ class RequestGuard:
             if identity is None:
                 raise Unauthenticated(_NO_CREDENTIALS)
         except JPError as exc:
-            if exc.status_code == 401 and str(scope["path"]).startswith(UI_PATH):
-                # A form of the web view posted after its cookie expired: to sign-in and back,
-                # as a page would be, not JSON. (Imported here: render imports this module.)
-                from jp_primary.api.web.render import error_page
-
-                page = error_page(Request(scope), 401, exc.detail)
-                page.headers["connection"] = "close"  # the body was not read
-                await page(scope, _no_body, send)
-                return False
-            await send_error(send, exc.status_code, exc.error, exc.detail, exc.headers)
+            # Rendered as the exception handlers render it (under /ui/ a page: a form posted
+            # after its cookie expired goes to sign-in); the body was not read: close.
+            response = error_response(Request(scope), exc)
+            response.headers["connection"] = "close"
+            await response(scope, _no_body, send)
             return False
         scope[IDENTITY_KEY] = identity
         return True

@@ -33,6 +33,8 @@ from jp_primary.text import SUBJECT_MAX, text_problem
 # foreign page could trigger; the UI's forms carry a CSRF token besides.
 UI_PATH = "/ui/"
 UI_TOKEN_COOKIE = "jp_ui_token"  # noqa: S105  # a cookie name, not a secret
+# ASGI scope key of the identity resolved before the body is read (api/guard.py).
+IDENTITY_KEY = "jp_identity"
 
 
 def cookie_value(header: str, name: str) -> str | None:

@@ -10,9 +10,13 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from jp_primary.api.guard import IDENTITY_KEY
 from jp_primary.api.web import session
-from jp_primary.auth.authenticate import UI_PATH, UI_TOKEN_COOKIE, credentials_from_scope
+from jp_primary.auth.authenticate import (
+    IDENTITY_KEY,
+    UI_PATH,
+    UI_TOKEN_COOKIE,
+    credentials_from_scope,
+)
 from jp_primary.auth.identity import Identity
 from jp_primary.errors import JPError
 
