@@ -136,12 +136,9 @@ async def store_range(
     position = received(have)
     if byte_range.first != position:
         raise Conflict(
-            f"this upload holds bytes 0-{position - 1} ({position} bytes): send the rest from "
-            f"byte {position} (Content-Range: bytes {position}-{byte_range.total - 1}/"
-            f"{byte_range.total}), or from 0 to start over"
-            if position
-            else "this upload holds no bytes yet: send from byte 0 (Content-Range: bytes "
-            f"0-{byte_range.total - 1}/{byte_range.total})"
+            f"this upload holds {position} bytes: send the rest from byte {position} "
+            f"(Content-Range: bytes {position}-{byte_range.total - 1}/{byte_range.total}), "
+            "or from 0 to start over"
         )
     cutter = _Cutter(chunks)
     end = byte_range.last + 1

@@ -235,7 +235,6 @@ def _range_page(
     DISTINCT folds the same key twice), the other conditions probed per job through
     ``(job_id, name, index_key)``."""
     walked = _VALUES.alias("driving")
-    smaller = _VALUES.alias("smaller")
     stmt = (
         select(walked.c.index_key, walked.c.job_id)
         .distinct()
@@ -250,6 +249,7 @@ def _range_page(
     # as a rare equality: with "=" the planner expects few jobs to pass, concludes the walk
     # would not stop early and sorts the whole range instead.
     if driver.attr not in _ONE_PER_JOB:
+        smaller = _VALUES.alias("smaller")
         smallest = select(func.min(smaller.c.index_key)).where(
             smaller.c.job_id == walked.c.job_id, _condition_sql(driver, dialect, smaller)
         )
