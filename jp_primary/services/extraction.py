@@ -227,8 +227,12 @@ def job_record_of(extraction: Extraction, file_class: str, name: str) -> tuple[s
     return None, f"the {shown} yields no JobRecord ({why})"
 
 
-def store_job_record(session: Session, row: StoredFile, extraction: Extraction) -> None:
-    """Keep the JobRecord a record-class file yields (or why it yields none) for reading."""
+def store_job_record(
+    session: Session, row: StoredFile, extraction: Extraction, *, new: bool = False
+) -> None:
+    """Keep the JobRecord a record-class file yields (or why it yields none) for reading;
+    ``new``: the file was inserted in this transaction, so it has no record to replace."""
     if row.file_class in RECORD_CLASSES:
         xml, detail = job_record_of(extraction, row.file_class, row.name)
-        records.put(session, row.id, xml, detail or None, datetime.now(UTC))
+        put = records.put_new if new else records.put
+        put(session, row.id, xml, detail or None, datetime.now(UTC))

@@ -6,11 +6,16 @@ Every commit that stores values takes the change counter's row lock and holds it
 transaction ends (db/repositories/values.py: commit order = seq order, which the feed relies on),
 so commits are serialised by that lock and each pays its own WAL flush inside it. Commits that
 arrive while a group is being written share the next transaction instead: each item's rows are
-written first, in its own savepoint (a refused item — ended meanwhile, its name taken — rolls back
-alone and hears its own error), and the values of the whole group are stored last, with one seq
-allocation, so the lock is held only for that insert and the commit. Every answer is still tied
-to a durable commit of its own rows; one item that breaks the transaction is isolated by
-``isolating`` and never fails the others.
+written first, and the values of the whole group are stored last, with one seq allocation, so the
+lock is held only for that insert and the commit. Every answer is still tied to a durable commit
+of its own rows; one item that breaks the transaction is isolated by ``isolating`` and never
+fails the others.
+
+No savepoints (each costs statements and most of an item's SQLAlchemy overhead): a refused item
+(ended meanwhile: 410; its name taken: 409) leaves nothing behind without one. Its file row is
+inserted first, unless the name is taken (nothing written then); the conditional update that ends
+its upload comes next, and when that finds the upload ended, the file row just inserted is
+deleted again before the item hears 410.
 """
 
 from __future__ import annotations
@@ -117,22 +122,25 @@ class _Written:
 
 def _write_rows(session: Session, item: PendingCommit) -> _Written | CommittedFile:
     """End the upload as committed and record its file and JobRecord; a ``CommittedFile`` when
-    an earlier attempt already did (raises ``Gone``/``Conflict`` when it cannot be done)."""
+    an earlier attempt already did. Raises ``Gone``/``Conflict`` when it cannot be done, having
+    written nothing (see the module text)."""
     upload, new_file = item.upload, item.file
-    if not uploads.end(session, upload.id, UploadState.COMMITTED):
-        existing = files.by_upload(session, upload.id)
-        if existing is None:
-            ended = uploads.get(session, upload.id)
-            state = ended.state if ended is not None else UploadState.ABORTED
-            raise Gone(f"the upload was {state} before it could be committed; {after(state)}")
-        return as_committed(session, existing, item.job_key)
     row = files.insert(session, new_file)
     if row is None:
+        existing = files.by_upload(session, upload.id)
+        if existing is not None:
+            return as_committed(session, existing, item.job_key)
+        if _ended(session, upload.id):
+            raise _gone(session, upload.id)
         raise Conflict(
             f"file ({new_file.file_class}, {new_file.name!r}) is already stored for this job; "
             "files are write-once: read it with GET, or store the new bytes under another name"
         )
-    store_job_record(session, row, item.extraction)
+    if not uploads.end(session, upload.id, UploadState.COMMITTED):
+        # Ended meanwhile (aborted, superseded, expired): take back the row just written.
+        files.remove(session, row.id)
+        raise _gone(session, upload.id)
+    store_job_record(session, row, item.extraction, new=True)
     derived = file_values(item.extraction.values, row.file_class, row.name, row.id)
     # User tags a file carries (namespaced L&B UserTags) count as its uploader's tags on the job
     # at commit time.
@@ -141,6 +149,17 @@ def _write_rows(session: Session, item: PendingCommit) -> _Written | CommittedFi
         for name, value in item.extraction.user_tags
     ]
     return _Written(row, derived + tagged, len(derived))
+
+
+def _ended(session: Session, upload_id: str) -> bool:
+    upload = uploads.get(session, upload_id)
+    return upload is None or upload.state not in uploads.IN_PROGRESS
+
+
+def _gone(session: Session, upload_id: str) -> Gone:
+    ended = uploads.get(session, upload_id)
+    state = ended.state if ended is not None else UploadState.ABORTED
+    return Gone(f"the upload was {state} before it could be committed; {after(state)}")
 
 
 def record_commits(session: Session, items: list[PendingCommit]) -> list[CommittedFile | Exception]:
@@ -152,9 +171,8 @@ def record_commits(session: Session, items: list[PendingCommit]) -> list[Committ
             outcomes.append(done[item.upload.id])
             continue
         try:
-            with session.begin_nested():
-                written = _write_rows(session, item)
-        except (Gone, Conflict) as exc:
+            written = _write_rows(session, item)
+        except (Gone, Conflict) as exc:  # refused, nothing written (see the module text)
             outcomes.append(exc)
             continue
         if isinstance(written, _Written):

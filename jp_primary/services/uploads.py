@@ -176,18 +176,21 @@ class UploadService(CommitSteps):
                 expires_at=expires,
                 staging_key=staging_key(upload_id, "direct") if req.direct else None,
             )
-            if files.get(session, job.id, file_class, name) is not None:
+            if files.exists(session, job.id, file_class, name):
                 raise Conflict(
                     f"file ({file_class}, {name!r}) is already stored for this job; files are "
                     "write-once: read it with GET, or store the new bytes under another name"
                 )
             assert row.slot is not None
-            ended += self._supersede(session, identity, starter_id, row.slot)
+            # The slot is free but for a retry: try it first, and look for its holder (to
+            # supersede) only when it is taken.
             if not uploads.insert(session, row):
-                raise Conflict(
-                    f"another upload of ({file_class}, {name!r}) started at the same moment; "
-                    "start the upload again (it supersedes yours if it was yours)"
-                )
+                ended += self._supersede(session, identity, starter_id, row.slot)
+                if not uploads.insert(session, row):
+                    raise Conflict(
+                        f"another upload of ({file_class}, {name!r}) started at the same moment; "
+                        "start the upload again (it supersedes yours if it was yours)"
+                    )
             return ended, row, job
 
         ended, upload, job = await self.db.run(reserve)
@@ -377,11 +380,11 @@ class UploadService(CommitSteps):
 
     def _expire_in(self, session: Session, job_id: int | None = None) -> list[str]:
         now = datetime.now(UTC)
-        return [
-            upload.id
-            for upload in uploads.expired(session, now, job_id)
-            if uploads.expire(session, upload.id, now)
-        ]
+        if job_id is None:
+            due = [upload.id for upload in uploads.expired(session, now)]
+        else:
+            due = uploads.expired_ids_of_job(session, now, job_id)
+        return [upload_id for upload_id in due if uploads.expire(session, upload_id, now)]
 
     async def expire_due(self) -> int:
         """End every upload past its deadline and remove its bytes; return how many."""

@@ -12,7 +12,6 @@ from typing import Any
 
 from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 
@@ -23,7 +22,9 @@ def _statement(
     module = postgresql if dialect == "postgresql" else sqlite
     target = SQLModel.metadata.tables[table]
     stmt = module.insert(target).values({c: bindparam(c) for c in columns})
-    return stmt.on_conflict_do_nothing(index_elements=list(conflict)).returning(target.c.id)
+    # No conflict columns: any unique constraint of the table (both databases accept that).
+    elements = list(conflict) or None
+    return stmt.on_conflict_do_nothing(index_elements=elements).returning(target.c.id)
 
 
 def insert_ignore(
@@ -36,12 +37,11 @@ def insert_ignore(
     return None if new_id is None else int(new_id)
 
 
-def add_unless_conflict(session: Session, row: SQLModel) -> bool:
-    """Insert an ORM row in a savepoint; False (and nothing written) on a unique conflict."""
-    try:
-        with session.begin_nested():
-            session.add(row)
-            session.flush()
-    except IntegrityError:
-        return False
-    return True
+def insert_unless_conflict(session: Session, table: str, values: dict[str, Any]) -> Any:
+    """Insert a row unless it collides with any unique constraint; the new row's id, or None.
+
+    A Core statement: no savepoint, no flush, no ORM object, and a refused row leaves the
+    transaction usable on both databases."""
+    dialect = session.get_bind().dialect.name
+    stmt = _statement(dialect, table, tuple(values), ())
+    return session.connection().execute(stmt, values).scalar()

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete
 from sqlmodel import Session, col, select
 
 from jp_primary.db.models import FileRow
-from jp_primary.db.repositories._upsert import add_unless_conflict
+from jp_primary.db.repositories._upsert import insert_unless_conflict
 
 
 @dataclass(frozen=True)
@@ -60,21 +60,50 @@ def _stored(row: FileRow) -> StoredFile:
 
 def insert(session: Session, new: NewFile) -> StoredFile | None:
     """Insert a committed file; None when ``(job, class, name)`` is already stored."""
-    row = FileRow(
-        job_id=new.job_id,
-        file_class=new.file_class,
-        name=new.name,
-        size=new.size,
-        sha256=new.sha256,
-        content_type=new.content_type,
-        uploader_id=new.uploader_id,
-        upload_id=new.upload_id,
-        committed_at=new.committed_at,
-        location=new.location,
-        extraction_errors=json.dumps(new.errors),
-        extraction_error_count=new.error_count,
+    errors = json.dumps(new.errors)
+    row = {
+        "job_id": new.job_id,
+        "file_class": new.file_class,
+        "name": new.name,
+        "size": new.size,
+        "sha256": new.sha256,
+        "content_type": new.content_type,
+        "uploader_id": new.uploader_id,
+        "upload_id": new.upload_id,
+        "committed_at": new.committed_at,
+        "location": new.location,
+        "extraction_errors": errors,
+        "extraction_error_count": new.error_count,
+    }
+    file_id = insert_unless_conflict(session, "files", row)
+    if file_id is None:
+        return None
+    # The errors as they read back (JSON), like every other StoredFile's.
+    return _stored_new(new, int(file_id), json.loads(errors))
+
+
+_FILES = FileRow.__table__  # type: ignore[attr-defined]
+_EXISTS = (
+    _FILES.select()
+    .with_only_columns(_FILES.c.id)
+    .where(
+        _FILES.c.job_id == bindparam("job_id"),
+        _FILES.c.file_class == bindparam("file_class"),
+        _FILES.c.name == bindparam("name"),
     )
-    return _stored(row) if add_unless_conflict(session, row) else None
+)
+
+
+def exists(session: Session, job_id: int, file_class: str, name: str) -> bool:
+    """Whether ``(job, class, name)`` is stored (every upload start asks: a Core statement)."""
+    params = {"job_id": job_id, "file_class": file_class, "name": name}
+    return session.connection().execute(_EXISTS, params).first() is not None
+
+
+def _stored_new(new: NewFile, file_id: int, errors: list[dict[str, object]]) -> StoredFile:
+    fields = asdict(new)
+    fields["errors"] = errors
+    return StoredFile(**fields, id=file_id)
 
 
 def get(session: Session, job_id: int, file_class: str, name: str) -> StoredFile | None:
@@ -123,6 +152,11 @@ def is_referenced(session: Session, location: str) -> bool:
     """Whether a committed file's bytes live at ``location``."""
     stmt = select(FileRow.id).where(FileRow.location == location)
     return session.exec(stmt).first() is not None
+
+
+def remove(session: Session, file_id: int) -> None:
+    """Take back a file row inserted in this transaction (its commit was refused after all)."""
+    session.connection().execute(delete(_FILES).where(_FILES.c.id == file_id))
 
 
 def remove_for_job(session: Session, job_id: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert
 from sqlmodel import Session, col
 
 from jp_primary.db.models import JobRecordRow
@@ -16,6 +16,18 @@ def put(session: Session, file_id: int, xml: str | None, detail: str | None, at:
     session.execute(delete(JobRecordRow).where(col(JobRecordRow.file_id) == file_id))
     session.add(JobRecordRow(file_id=file_id, xml=xml, detail=detail, derived_at=at))
     session.flush()
+
+
+_INSERT = insert(JobRecordRow.__table__)  # type: ignore[attr-defined]
+
+
+def put_new(
+    session: Session, file_id: int, xml: str | None, detail: str | None, at: datetime
+) -> None:
+    """Store the record of a file committed in this transaction (it has none yet): one Core
+    insert instead of ``put``'s delete, ORM object and flush."""
+    values = {"file_id": file_id, "xml": xml, "detail": detail, "derived_at": at}
+    session.connection().execute(_INSERT, values)
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import case, literal, update
+from sqlalchemy import bindparam, case, literal, update
 from sqlmodel import Session, col, select
 
 from jp_primary.db.models import UploadRow
-from jp_primary.db.repositories._upsert import add_unless_conflict
+from jp_primary.db.repositories._upsert import insert_unless_conflict
 
 
 class UploadState(StrEnum):
@@ -83,13 +83,16 @@ def _upload(row: UploadRow) -> Upload:
     )
 
 
+_UPLOADS = UploadRow.__table__  # type: ignore[attr-defined]
+
+
 def slot(job_id: int, file_class: str, name: str) -> str:
     return f"{job_id}/{file_class}/{name}"
 
 
 def insert(session: Session, upload: Upload) -> bool:
     """Reserve the upload's slot; False when the slot is taken by an upload in progress."""
-    return add_unless_conflict(session, UploadRow(**asdict(upload)))
+    return insert_unless_conflict(session, "uploads", asdict(upload)) is not None
 
 
 def get(session: Session, upload_id: str) -> Upload | None:
@@ -120,6 +123,25 @@ def keep_open(session: Session, upload_id: str, until: datetime) -> bool:
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
+_RECEIVED = (
+    update(_UPLOADS)
+    .where(_UPLOADS.c.id == bindparam("upload_id"), _UPLOADS.c.state.in_(IN_PROGRESS))
+    .values(
+        state=UploadState.RECEIVED,
+        staging_key=bindparam("staging_key"),
+        received_size=bindparam("received_size"),
+        received_sha256=bindparam("received_sha256"),
+        expires_at=case(
+            (
+                _UPLOADS.c.expires_at < bindparam("until", type_=_UPLOADS.c.expires_at.type),
+                bindparam("until", type_=_UPLOADS.c.expires_at.type),
+            ),
+            else_=_UPLOADS.c.expires_at,
+        ),
+    )
+)
+
+
 def record_received(
     session: Session,
     upload_id: str,
@@ -130,18 +152,14 @@ def record_received(
 ) -> bool:
     """Remember the bytes of the latest PUT and keep the upload open for its commit until at least
     ``commit_until``; False when the upload is no longer in progress."""
-    stmt = (
-        update(UploadRow)
-        .where(col(UploadRow.id) == upload_id, col(UploadRow.state).in_(IN_PROGRESS))
-        .values(
-            state=UploadState.RECEIVED,
-            staging_key=staging_key,
-            received_size=size,
-            received_sha256=sha256,
-            expires_at=_at_least(commit_until),
-        )
-    )
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    params = {
+        "upload_id": upload_id,
+        "staging_key": staging_key,
+        "received_size": size,
+        "received_sha256": sha256,
+        "until": commit_until,
+    }
+    return bool(session.connection().execute(_RECEIVED, params).rowcount)
 
 
 def clear_received(session: Session, upload_id: str) -> None:
@@ -153,17 +171,22 @@ def clear_received(session: Session, upload_id: str) -> None:
     session.execute(stmt)
 
 
+# Built once and run as Core on the session's connection: the ORM's bulk-update path (an
+# ORM-enabled ``update`` through ``Session.execute``) cost several times the statement itself.
+_END = (
+    update(_UPLOADS)
+    .where(_UPLOADS.c.id == bindparam("upload_id"), _UPLOADS.c.state.in_(IN_PROGRESS))
+    .values(state=bindparam("new_state"), slot=None)
+)
+
+
 def end(session: Session, upload_id: str, state: UploadState) -> bool:
     """Move an in-progress upload to ``state`` (one of ``ENDED``), freeing its slot.
 
     The conditional update is the arbiter between concurrent commits: exactly one wins.
     """
-    stmt = (
-        update(UploadRow)
-        .where(col(UploadRow.id) == upload_id, col(UploadRow.state).in_(IN_PROGRESS))
-        .values(state=state, slot=None)
-    )
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    params = {"upload_id": upload_id, "new_state": str(state)}
+    return bool(session.connection().execute(_END, params).rowcount)
 
 
 def expire(session: Session, upload_id: str, now: datetime) -> bool:
@@ -179,6 +202,24 @@ def expire(session: Session, upload_id: str, now: datetime) -> bool:
         .values(state=UploadState.EXPIRED, slot=None)
     )
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+
+
+_EXPIRED_OF_JOB = (
+    _UPLOADS.select()
+    .with_only_columns(_UPLOADS.c.id)
+    .where(
+        _UPLOADS.c.job_id == bindparam("job_id"),
+        _UPLOADS.c.state.in_(IN_PROGRESS),
+        _UPLOADS.c.expires_at < bindparam("now", type_=_UPLOADS.c.expires_at.type),
+    )
+)
+
+
+def expired_ids_of_job(session: Session, now: datetime, job_id: int) -> list[str]:
+    """The ids of a job's uploads in progress past their deadline at ``now`` (each upload start
+    asks: a Core statement, no ORM rows)."""
+    params = {"job_id": job_id, "now": now}
+    return list(session.connection().execute(_EXPIRED_OF_JOB, params).scalars())
 
 
 def expired(session: Session, now: datetime, job_id: int | None = None) -> list[Upload]:
