@@ -4,12 +4,14 @@ import the service's ``db`` package."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: ConnectionPoolEntry) -> None:
@@ -45,6 +47,37 @@ def _sqlite_writable(conn: Connection) -> None:
         conn.connection.dbapi_connection.execute("PRAGMA query_only=OFF")  # type: ignore[union-attr]
 
 
+# A pooled PostgreSQL connection idle this long is pinged before it is handed out: one that died
+# meanwhile (a server restart, an idle timeout on the way) is replaced instead of failing the
+# unit of work that gets it. Busy connections go back and out again within milliseconds and are
+# not pinged: ``pool_pre_ping`` cost a round trip on every checkout, several per request.
+IDLE_PING_SECONDS = 1.0
+_IDLE_SINCE = "jp_idle_since"
+
+
+def _ping_if_idle(engine: Engine) -> None:
+    def checkin(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(
+        dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return  # new, or back in the pool just now
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            # The pool discards this connection and checks out another (SQLAlchemy's
+            # "pessimistic disconnect handling" through the checkout event).
+            raise DisconnectionError(f"pooled connection found dead: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("pooled connection found dead")
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
+
+
 def create_sql_engine(url: str, pool_size: int) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -61,4 +94,6 @@ def create_sql_engine(url: str, pool_size: int) -> Engine:
         event.listen(engine, "commit", _sqlite_writable)
         event.listen(engine, "rollback", _sqlite_writable)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    _ping_if_idle(engine)
+    return engine

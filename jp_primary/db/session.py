@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+import anyio
 import anyio.to_thread
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -43,9 +44,17 @@ class Database:
     def __init__(self, engine: Engine, types: TypeRegistry | None = None) -> None:
         self.engine = engine
         self.types = types
+        # As many units of work at once as the pool keeps connections: more would each open an
+        # overflow connection and close it again on return (a new PostgreSQL backend process
+        # and its start-up for one transaction); they wait for a pooled one instead.
+        size = getattr(engine.pool, "size", None)
+        self._slots = size() if callable(size) else None
+        self._limiter: anyio.CapacityLimiter | None = None
 
     async def run(self, fn: Callable[[Session], T]) -> T:
-        return await anyio.to_thread.run_sync(self.run_sync, fn)
+        if self._slots is not None and self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._slots)
+        return await anyio.to_thread.run_sync(self.run_sync, fn, limiter=self._limiter)
 
     def run_sync(self, fn: Callable[[Session], T]) -> T:
         with new_session(self.engine, self.types) as session:
