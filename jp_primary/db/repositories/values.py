@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, delete, func, insert, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, update
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, col, select
 
 from jp_primary.attributes.registry import TypeRegistry, default_registry
@@ -54,6 +55,22 @@ _ALLOCATE = (
     .returning(_COUNTER.c.last_seq)
 )
 _INSERT = insert(SQLModel.metadata.tables["attribute_values"])
+_COLUMNS = (
+    "seq",
+    "job_id",
+    "name",
+    "value",
+    "origin",
+    "origin_detail",
+    "timestamp",
+    "recorded_at",
+    "file_id",
+    "author_id",
+    "index_key",
+)
+# PostgreSQL takes a group's values (a dump yields about 40) in one COPY: a third of the client's
+# CPU time of the same rows as an executemany of INSERTs, and less of the server's.
+_COPY = f"COPY attribute_values ({', '.join(_COLUMNS)}) FROM STDIN"
 
 
 def allocate_seq(session: Session, count: int) -> int:
@@ -83,23 +100,46 @@ def append_for_jobs(session: Session, values: Sequence[tuple[int, NewValue]]) ->
     first = allocate_seq(session, len(values))
     now = datetime.now(UTC)
     rows = [
-        {
-            "seq": first + i,
-            "job_id": job_id,
-            "name": v.name,
-            "value": v.value,
-            "origin": v.origin,
-            "origin_detail": v.origin_detail,
-            "timestamp": v.timestamp,
-            "recorded_at": now,
-            "file_id": v.file_id,
-            "author_id": v.author_id,
-            "index_key": types.type_of(v.name).index_key(v.value),
-        }
+        (
+            first + i,
+            job_id,
+            v.name,
+            v.value,
+            v.origin,
+            v.origin_detail,
+            _utc(v.timestamp),
+            now,
+            v.file_id,
+            v.author_id,
+            types.type_of(v.name).index_key(v.value),
+        )
         for i, (job_id, v) in enumerate(values)
     ]
-    session.connection().execute(_INSERT, rows)
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        _copy(connection, rows)
+    else:
+        connection.execute(_INSERT, [dict(zip(_COLUMNS, row, strict=True)) for row in rows])
     return list(range(first, first + len(values)))
+
+
+def _utc(moment: datetime) -> datetime:
+    """As the column's type stores it (``UTCDateTime``, which COPY bypasses): aware, in UTC."""
+    if moment.utcoffset() is None:
+        raise ValueError("Datetime values must have timezone information")
+    return moment.astimezone(UTC)
+
+
+def _copy(connection: Connection, rows: Sequence[tuple[object, ...]]) -> None:
+    driver = connection.connection.driver_connection  # psycopg's, in this transaction
+    assert driver is not None
+    try:
+        with driver.cursor() as cursor, cursor.copy(_COPY) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except connection.dialect.loaded_dbapi.Error as exc:
+        # As SQLAlchemy raises a statement's errors: IntegrityError, OperationalError, ...
+        raise DBAPIError.instance(_COPY, None, exc, connection.dialect.loaded_dbapi.Error) from exc
 
 
 def for_job(
