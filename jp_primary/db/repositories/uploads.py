@@ -4,7 +4,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import bindparam, case, literal, update
+from sqlalchemy import bindparam, case, literal, or_, update
 from sqlmodel import Session, col, select
 
 from jp_primary.db.models import UploadRow
@@ -84,6 +84,9 @@ def _upload(row: UploadRow) -> Upload:
 
 
 _UPLOADS = UploadRow.__table__  # type: ignore[attr-defined]
+# In progress, for the prebuilt statements: two comparisons with fixed parameters, where an
+# ``IN`` of a list is re-rendered (an "expanding" parameter) at every execution.
+_IN_PROGRESS = or_(*(_UPLOADS.c.state == state for state in IN_PROGRESS))
 
 
 def slot(job_id: int, file_class: str, name: str) -> str:
@@ -125,7 +128,7 @@ def keep_open(session: Session, upload_id: str, until: datetime) -> bool:
 
 _RECEIVED = (
     update(_UPLOADS)
-    .where(_UPLOADS.c.id == bindparam("upload_id"), _UPLOADS.c.state.in_(IN_PROGRESS))
+    .where(_UPLOADS.c.id == bindparam("upload_id"), _IN_PROGRESS)
     .values(
         state=UploadState.RECEIVED,
         staging_key=bindparam("staging_key"),
@@ -175,7 +178,7 @@ def clear_received(session: Session, upload_id: str) -> None:
 # ORM-enabled ``update`` through ``Session.execute``) cost several times the statement itself.
 _END = (
     update(_UPLOADS)
-    .where(_UPLOADS.c.id == bindparam("upload_id"), _UPLOADS.c.state.in_(IN_PROGRESS))
+    .where(_UPLOADS.c.id == bindparam("upload_id"), _IN_PROGRESS)
     .values(state=bindparam("new_state"), slot=None)
 )
 
@@ -209,7 +212,7 @@ _EXPIRED_OF_JOB = (
     .with_only_columns(_UPLOADS.c.id)
     .where(
         _UPLOADS.c.job_id == bindparam("job_id"),
-        _UPLOADS.c.state.in_(IN_PROGRESS),
+        _IN_PROGRESS,
         _UPLOADS.c.expires_at < bindparam("now", type_=_UPLOADS.c.expires_at.type),
     )
 )
