@@ -40,6 +40,9 @@ from jp_primary.client.transfer import (
 DEFAULT_URL = "http://127.0.0.1:8901"
 
 
+_CONNECTIONS = 100  # httpx's default limit of connections at once
+
+
 def http_options(
     url: str | None, credentials: Credentials | None, timeout: float
 ) -> dict[str, Any]:
@@ -48,7 +51,18 @@ def http_options(
     creds = credentials if credentials is not None else Credentials.lookup()
     verify: Any = creds.ssl_context() if base.startswith("https:") else True
     headers = {"User-Agent": "jp-primary-client"} | creds.headers()
-    return {"base_url": base, "headers": headers, "verify": verify, "timeout": timeout}
+    # Keep every connection the client opened for reuse (httpx keeps 20 by default): a client
+    # shared by more threads or tasks than that (the importer's 32 workers) otherwise closes a
+    # connection after each surplus request and opens a new one for the next, a TCP handshake
+    # and a socket set-up on both ends per request. Idle ones still close after httpx's expiry.
+    limits = httpx.Limits(max_connections=_CONNECTIONS, max_keepalive_connections=_CONNECTIONS)
+    return {
+        "base_url": base,
+        "headers": headers,
+        "verify": verify,
+        "timeout": timeout,
+        "limits": limits,
+    }
 
 
 class Client:
