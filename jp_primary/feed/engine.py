@@ -21,7 +21,7 @@ from jp_primary.db.repositories.feeds import Feed, StoredBatch
 from jp_primary.db.session import Database
 from jp_primary.errors import BadRequest, Conflict, Gone, NotFound
 from jp_primary.feed import metrics, tokens
-from jp_primary.feed.cutter import CutLimits, cut_next
+from jp_primary.feed.cutter import CutLimits, HistoryPlan, cut_next, plan_history, store_history
 from jp_primary.feed.spec import Subscription, selection_of
 from jp_primary.plugins.registry import PluginRegistry
 
@@ -287,19 +287,52 @@ class FeedEngine:
             feed = fresh
         return None if batch is None else PushBatch(feed, batch)
 
+    def plan_ahead_sync(
+        self, session: Session, push: PushBatch, worker: str, start: int | None = None
+    ) -> HistoryPlan | None:
+        """Read the history batch after ``push`` (in flight), or the one after job id
+        ``start``, without locking the feed, so that the acknowledgement of ``push`` need not
+        wait for it (``cut_ahead_sync`` stores it). None when the feed is not in its history
+        or has moved on."""
+        feed = feeds.get(session, push.feed.id)
+        if (
+            feed is None
+            or feed.lease_owner != worker
+            or feed.phase != "history"
+            or feed.built_batch < push.batch.number
+        ):
+            return None
+        selection = selection_of(feed.attributes, feed.conditions, self.registry)
+        return plan_history(session, feed, selection, self.limits, start)
+
     def cut_ahead_sync(
-        self, session: Session, push: PushBatch, worker: str, now: datetime
+        self,
+        session: Session,
+        push: PushBatch,
+        worker: str,
+        now: datetime,
+        plan: HistoryPlan | None = None,
     ) -> StoredBatch | None:
         """Cut the batch after ``push`` (in flight) if it is not cut yet: the worker prepares
-        the next batch while the receiver reads this one. The batch cut, if any.
+        the next batch while the receiver reads this one. ``plan`` is that batch read ahead by
+        ``plan_ahead_sync``: stored if the feed still stands where it was read from. The batch
+        cut, if any.
 
-        Its commit need not wait for the disk: the batch is sent only after the transaction
-        acknowledging ``push`` commits, which makes everything before it durable, this one
-        included; a crash before that loses only a cut nobody has seen (cut again later)."""
+        Its commit need not wait for the disk: the batch is sent only after a later ordinary
+        commit (the worker's next step renews its lease), which makes everything before it
+        durable, this one included; a crash before that loses only a cut nobody has seen (cut
+        again later)."""
         feed = feeds.get(session, push.feed.id, lock=True)
         if feed is None or feed.lease_owner != worker or feed.built_batch != push.batch.number:
             return None
         feeds.commit_without_flush_wait(session)
+        if plan is not None and feed.phase == "history" and feed.history_after_job == plan.start:
+            cut = store_history(session, feed, plan, now)
+            if cut.batch is not None or not cut.more:
+                return cut.batch
+            fresh = feeds.get(session, feed.id)  # nothing matched in the rows read: go on
+            assert fresh is not None
+            feed = fresh
         return self._cut(session, feed, now, self.limits.max_jobs)
 
     def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
