@@ -1,19 +1,22 @@
-"""PostgreSQL encodes a history chunk's records in its query; they must be the records the
-Python encoder makes (SQLite's path, and the continuous phase's), value for value."""
+"""Reading a history: PostgreSQL encodes a chunk's records in its query, and they must be the
+records the Python encoder makes (SQLite's path, and the continuous phase's), value for value;
+a batch read ahead of the feed's lock is stored only if the feed still stands where it began."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select
 
 from jp_primary.attributes.registry import default_registry
-from jp_primary.db.repositories import values
-from jp_primary.feed.cutter import chunk_encoded_here, chunk_encoded_in_sql
-from jp_primary.feed.spec import qualified_attributes, selection_of
+from jp_primary.db.models import SQLModel
+from jp_primary.db.repositories import feeds, values
+from jp_primary.feed.cutter import CutLimits, chunk_encoded_here, chunk_encoded_in_sql
+from jp_primary.feed.engine import FeedEngine, PushBatch, utcnow
+from jp_primary.feed.spec import Subscription, qualified_attributes, selection_of
 from tests.feed.test_purge import engine_of
 from tests.helpers import ALICE, Api, new_jobid, post_job, registered_key
 
@@ -21,11 +24,16 @@ TAG = "http://egee.cesnet.cz/en/WSDL/jp-lbtag"
 AWKWARD = ['say "hi"', "back\\slash", "new\nline\ttab", "\x01\x1f\x7f", "žluťoučký 😀", "%_*"]
 
 
+def _ids(api: Api, column: str, wanted: list[str]) -> list[int]:
+    """The ids of the jobs whose ``column`` is one of ``wanted``, in id order."""
+    jobs = SQLModel.metadata.tables["jobs"]
+    query = select(jobs.c.id).where(jobs.c[column].in_(wanted)).order_by(jobs.c.id)
+    return [int(r[0]) for r in engine_of(api).db.run_sync(lambda s: s.execute(query).all())]
+
+
 def _register(api: Api, count: int) -> list[int]:
     keys = [registered_key(post_job(api, new_jobid(), ALICE)) for _ in range(count)]
-    query = text("SELECT id FROM jobs WHERE key = ANY(:keys) ORDER BY id")
-    rows = engine_of(api).db.run_sync(lambda s: s.execute(query, {"keys": keys}).all())
-    return [int(r[0]) for r in rows]
+    return _ids(api, "key", keys)
 
 
 def _store(api: Api, job_id: int, pairs: list[tuple[str, str, str | None]]) -> None:
@@ -75,3 +83,53 @@ def test_records_encoded_by_postgresql_equal_the_python_encoding(
     in_sql, here = both(snapshot - 10_000_000)
     assert in_sql == here
     assert not any(present for _, present, _, _ in in_sql)
+
+
+def test_a_batch_read_ahead_is_stored_only_where_the_feed_stands(api: Api) -> None:
+    """The push worker reads a history batch before the feed's lock is taken; a read that no
+    longer starts where the feed stands is dropped and the batch is cut afresh."""
+    color = f"read-ahead-{new_jobid()[-12:]}"
+    jobs = _register(api, 5)
+    for job_id in jobs:
+        _store(api, job_id, [(f"{TAG}:color", color, None)])
+    engine = FeedEngine(engine_of(api).db, default_registry(), CutLimits(max_jobs=2))
+    sub = Subscription(
+        attributes=qualified_attributes(["tag:color"]),
+        conditions=[{"attr": "tag:color", "op": "eq", "value": color}],
+        history=True,
+        continuous=False,
+        ttl_seconds=600,
+        destination="http://127.0.0.1:9/unused",
+    )
+    feed = api.client.portal.call(engine.subscribe, "/CN=reader", sub, utcnow())  # type: ignore[union-attr]
+    worker, now = "w-read-ahead", utcnow()
+    until = now + timedelta(minutes=5)
+    db = engine.db
+    db.run_sync(lambda s: feeds.set_fields(s, feed.id, lease_owner=worker, lease_until=until))
+
+    def ids_in(batch: Any) -> list[int]:
+        keys = [r["jobid"] for r in orjson.loads(batch.body)]
+        return _ids(api, "jobid", keys)
+
+    first = db.run_sync(lambda s: engine.next_push_sync(s, feed.id, worker, now, until))
+    assert isinstance(first, PushBatch)
+    assert ids_in(first.batch) == jobs[:2]
+    # Read from a place the feed does not stand at: ignored, the next batch is cut afresh.
+    stale = db.run_sync(lambda s: engine.plan_ahead_sync(s, first, worker, start=0))
+    assert stale is not None
+    assert stale.start == 0
+    second = db.run_sync(lambda s: engine.cut_ahead_sync(s, first, worker, now, stale))
+    assert second is not None
+    assert second.number == 2
+    assert ids_in(second) == jobs[2:4]
+    # Read where it stands: stored as read, and it ends the history.
+    db.run_sync(lambda s: engine.ack_sync(s, first, worker, now))
+    pushed = db.run_sync(lambda s: engine.next_push_sync(s, feed.id, worker, now, until, second))
+    assert isinstance(pushed, PushBatch)
+    plan = db.run_sync(lambda s: engine.plan_ahead_sync(s, pushed, worker))
+    assert plan is not None
+    assert plan.matched == jobs[4:]
+    third = db.run_sync(lambda s: engine.cut_ahead_sync(s, pushed, worker, now, plan))
+    assert third is not None
+    assert third.history_done
+    assert ids_in(third) == jobs[4:]
