@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import orjson
 from sqlalchemy import ColumnElement, DateTime, and_, delete, func, or_, text, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
@@ -150,7 +151,7 @@ WITH j AS (
         ) AS vals,
         json_agg(json_build_array(name, value, origin) ORDER BY seq) FILTER (
             WHERE seq <= :snapshot AND lower(name) = ANY(CAST(:tested AS text[]))
-        ) AS tested
+        )::text AS tested
     FROM attribute_values
     WHERE job_id > :after AND job_id <= (SELECT max(id) FROM j)
         AND (lower(name) = ANY(CAST(:needed AS text[]))
@@ -194,8 +195,11 @@ def history_chunk(
             "patterns": [_like_prefix(p) for p in prefixes_lower],
         },
     ).all()
+    # The tested values come as text, decoded by orjson (the driver's json.loads is slower).
     return [
-        HistoryJob(int(job_id), bool(present), record, [tuple(t) for t in tested or ()])
+        HistoryJob(
+            int(job_id), bool(present), record, [tuple(t) for t in orjson.loads(tested or "[]")]
+        )
         for job_id, present, record, tested in rows
     ]
 
