@@ -28,7 +28,8 @@ from jp_primary.db.repositories.feeds import StoredBatch
 from jp_primary.feed import metrics
 from jp_primary.feed.backoff import retry_delay
 from jp_primary.feed.cutter import HistoryPlan
-from jp_primary.feed.engine import FeedEngine, PushBatch, utcnow
+from jp_primary.feed.engine import Ahead, FeedEngine, PushBatch, utcnow
+from jp_primary.feed.readahead import HistoryReader
 
 log = logging.getLogger(__name__)
 CLAIM_LIMIT = 1000
@@ -78,8 +79,7 @@ class FeedDispatcher:
         self.idle_at: dict[str, int] = {}  # feed -> head seq when it last had nothing to send
         self.retry_at: dict[str, float] = {}  # feed -> monotonic time of its next try
         self.tried: dict[str, int] = {}  # feed -> batch number last tried
-        # feed -> its history batch being read ahead (see ``_ahead``)
-        self.reading: dict[str, asyncio.Task[HistoryPlan | None]] = {}
+        self.readers: dict[str, HistoryReader] = {}  # feed -> its history read ahead
 
     async def run(self) -> None:
         """Work push feeds until cancelled; give the leases back on the way out."""
@@ -93,8 +93,10 @@ class FeedDispatcher:
                 await self._guarded(self._schedule)
                 await asyncio.sleep(self.settings.poll_interval)
         finally:
-            for task in [*self.tasks.values(), *self.reading.values()]:
+            for task in self.tasks.values():
                 task.cancel()
+            for reader in self.readers.values():
+                reader.stop()
             for task in list(self.tasks.values()):
                 with contextlib.suppress(BaseException):
                     await task
@@ -185,31 +187,35 @@ class FeedDispatcher:
         return self.engine.next_push_sync(session, feed_id, self.worker_id, now, until, known)
 
     def _stop_reading(self, feed_id: str) -> None:
-        reading = self.reading.pop(feed_id, None)
-        if reading is not None:
-            reading.cancel()
+        reader = self.readers.pop(feed_id, None)
+        if reader is not None:
+            reader.stop()
 
-    def _cut_ahead(
-        self, session: Session, push: PushBatch, plan: HistoryPlan | None
-    ) -> StoredBatch | None:
+    def _cut_ahead(self, session: Session, push: PushBatch, plan: HistoryPlan | None) -> Ahead:
         return self.engine.cut_ahead_sync(session, push, self.worker_id, utcnow(), plan)
 
     async def _ahead(self, push: PushBatch) -> StoredBatch | None:
-        """Cut the batch after ``push``. In a history it is read first without a lock (the
-        acknowledgement of ``push`` goes on meanwhile; usually it was read while ``push``
-        was being stored), and reading the one after it starts at once: a history's pace is
-        that of reading it."""
+        """Cut the batch after ``push``. In a history it was usually read already, by the
+        feed's ``HistoryReader``; its acknowledgement need not wait for any of that."""
         feed_id = push.feed.id
-        reading = self.reading.pop(feed_id, None)
-        plan = await reading if reading is not None else None
-        if plan is None:
+        reader = self.readers.get(feed_id)
+        if reader is not None:
+            plan = await reader.next()
+        else:
             plan = await self.db.run(lambda s: self.engine.plan_ahead_sync(s, push, self.worker_id))
-        if plan is not None and not plan.exhausted:
-            start = plan.after
-            self.reading[feed_id] = asyncio.create_task(
-                self.db.run(lambda s: self.engine.plan_ahead_sync(s, push, self.worker_id, start))
-            )
-        return await self.db.run(lambda s: self._cut_ahead(s, push, plan))
+            if plan is not None and not plan.exhausted:
+
+                async def read_from(start: int) -> HistoryPlan | None:
+                    return await self.db.run(
+                        lambda s: self.engine.plan_ahead_sync(s, push, self.worker_id, start)
+                    )
+
+                self.readers[feed_id] = HistoryReader(read_from, plan.after)
+        ahead = await self.db.run(lambda s: self._cut_ahead(s, push, plan))
+        if plan is None or plan.exhausted or not ahead.planned:
+            # Read to its end, or from where the feed does not stand: nothing more to use.
+            self._stop_reading(feed_id)
+        return ahead.batch
 
     async def _deliver(self, push: PushBatch) -> PushBatch | bool | None:
         """The next batch (None: nothing more, False: the lease is lost) after delivering

@@ -57,6 +57,15 @@ class PullAnswer:
 
 
 @dataclass(frozen=True)
+class Ahead:
+    """A batch cut ahead (None: none was due), and whether it is the plan given as it was
+    read (so the batches read after that plan still fit)."""
+
+    batch: StoredBatch | None
+    planned: bool
+
+
+@dataclass(frozen=True)
 class PushBatch:
     feed: Feed
     batch: StoredBatch
@@ -312,11 +321,11 @@ class FeedEngine:
         worker: str,
         now: datetime,
         plan: HistoryPlan | None = None,
-    ) -> StoredBatch | None:
+    ) -> Ahead:
         """Cut the batch after ``push`` (in flight) if it is not cut yet: the worker prepares
-        the next batch while the receiver reads this one. ``plan`` is that batch read ahead by
-        ``plan_ahead_sync``: stored if the feed still stands where it was read from. The batch
-        cut, if any.
+        the next batch while the receiver reads this one. ``plan`` is that batch read ahead
+        (``plan_ahead_sync``): stored if the feed still stands where it was read from
+        (``Ahead.planned`` says whether it did), else the batch is cut afresh.
 
         Its commit need not wait for the disk: the batch is sent only after a later ordinary
         commit (the worker's next step renews its lease), which makes everything before it
@@ -324,16 +333,16 @@ class FeedEngine:
         again later)."""
         feed = feeds.get(session, push.feed.id, lock=True)
         if feed is None or feed.lease_owner != worker or feed.built_batch != push.batch.number:
-            return None
+            return Ahead(None, False)
         feeds.commit_without_flush_wait(session)
         if plan is not None and feed.phase == "history" and feed.history_after_job == plan.start:
             cut = store_history(session, feed, plan, now)
             if cut.batch is not None or not cut.more:
-                return cut.batch
+                return Ahead(cut.batch, True)
             fresh = feeds.get(session, feed.id)  # nothing matched in the rows read: go on
             assert fresh is not None
-            feed = fresh
-        return self._cut(session, feed, now, self.limits.max_jobs)
+            return Ahead(self._cut(session, fresh, now, self.limits.max_jobs), False)
+        return Ahead(self._cut(session, feed, now, self.limits.max_jobs), False)
 
     def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
         """Record that ``push`` was acknowledged; False when the lease was lost meanwhile."""

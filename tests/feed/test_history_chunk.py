@@ -118,7 +118,9 @@ def test_a_batch_read_ahead_is_stored_only_where_the_feed_stands(api: Api) -> No
     stale = db.run_sync(lambda s: engine.plan_ahead_sync(s, first, worker, start=0))
     assert stale is not None
     assert stale.start == 0
-    second = db.run_sync(lambda s: engine.cut_ahead_sync(s, first, worker, now, stale))
+    ahead = db.run_sync(lambda s: engine.cut_ahead_sync(s, first, worker, now, stale))
+    assert not ahead.planned
+    second = ahead.batch
     assert second is not None
     assert second.number == 2
     assert ids_in(second) == jobs[2:4]
@@ -129,7 +131,9 @@ def test_a_batch_read_ahead_is_stored_only_where_the_feed_stands(api: Api) -> No
     plan = db.run_sync(lambda s: engine.plan_ahead_sync(s, pushed, worker))
     assert plan is not None
     assert plan.matched == jobs[4:]
-    third = db.run_sync(lambda s: engine.cut_ahead_sync(s, pushed, worker, now, plan))
+    ahead = db.run_sync(lambda s: engine.cut_ahead_sync(s, pushed, worker, now, plan))
+    assert ahead.planned
+    third = ahead.batch
     assert third is not None
     assert third.history_done
     assert ids_in(third) == jobs[4:]
