@@ -10,6 +10,7 @@ the feed's new state in the caller's transaction, so a redelivery repeats it exa
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -93,23 +94,35 @@ def _history(
     return store_history(session, feed, plan_history(session, feed, selection, limits), now)
 
 
+# Reads the encoded records of the next ``want`` jobs after a job id (see ``_history_chunk``).
+ChunkReader = Callable[[int, int], list[HistoryJob]]
+
+
 def plan_history(
     session: Session,
     feed: Feed,
     selection: Selection,
     limits: CutLimits,
     start: int | None = None,
+    read: ChunkReader | None = None,
 ) -> HistoryPlan:
     """Read the feed's next history batch, or the one after job id ``start``; no writes and no
     locks, so it may run while earlier batches are stored and acknowledged (``store_history``
-    stores it, if the feed then stands at ``start``)."""
+    stores it, if the feed then stands at ``start``). ``read`` reads the jobs' records
+    (default: ``_history_chunk`` in this session)."""
     start = feed.history_after_job if start is None else start
+    if read is None:
+        snapshot = feed.snapshot_seq
+
+        def read(after: int, want: int) -> list[HistoryJob]:
+            return _history_chunk(session, selection, after, want, snapshot)
+
     records: list[str] = []
     matched: list[int] = []
     size, after, scanned, exhausted, full = 2, start, 0, False, False
     while len(records) < limits.max_jobs and scanned < limits.scan_rows and not (exhausted or full):
         want = limits.max_jobs - len(records)
-        chunk = _history_chunk(session, selection, after, want, feed.snapshot_seq)
+        chunk = read(after, want)
         exhausted = len(chunk) < want
         scanned += len(chunk)
         for job in chunk:
@@ -171,7 +184,12 @@ def _needed(selection: Selection) -> list[str]:
 
 
 def chunk_encoded_in_sql(
-    session: Session, selection: Selection, after: int, want: int, snapshot: int
+    session: Session,
+    selection: Selection,
+    after: int,
+    want: int,
+    snapshot: int,
+    upto: int | None = None,
 ) -> list[HistoryJob]:
     return feed_values.history_chunk(
         session,
@@ -182,6 +200,7 @@ def chunk_encoded_in_sql(
         tested_lower=sorted(selection.condition_lower),
         needed_lower=_needed(selection),
         prefixes_lower=selection.prefixes_lower,
+        upto=upto,
     )
 
 
