@@ -317,16 +317,20 @@ class FeedEngine:
     ) -> HistoryPlan | None:
         """Read the history batch after ``push`` (in flight), or the one after job id
         ``start``, without locking the feed, so that the acknowledgement of ``push`` need not
-        wait for it (``cut_ahead_sync`` stores it). None when the feed is not in its history
-        or has moved on."""
-        feed = feeds.get(session, push.feed.id)
-        if (
-            feed is None
-            or feed.lease_owner != worker
-            or feed.phase != "history"
-            or feed.built_batch < push.batch.number
-        ):
-            return None
+        wait for it (``cut_ahead_sync`` stores it, checking the feed then). None when the feed
+        is not in its history or has moved on (looked at only without a ``start``: what a
+        feed reads from its snapshot never changes)."""
+        feed: Feed | None = push.feed
+        if start is None:
+            feed = feeds.get(session, push.feed.id)
+            if (
+                feed is None
+                or feed.lease_owner != worker
+                or feed.phase != "history"
+                or feed.built_batch < push.batch.number
+            ):
+                return None
+        assert feed is not None
         selection = selection_of(feed.attributes, feed.conditions, self.registry)
         read = None
         if session.get_bind().dialect.name == "postgresql":
