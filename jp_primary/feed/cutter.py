@@ -142,29 +142,58 @@ def plan_history(
 def store_history(session: Session, feed: Feed, plan: HistoryPlan, now: datetime) -> Cut:
     """Store a planned history batch as the feed's next; the caller holds the feed's row lock
     and has checked that the feed still stands where the plan started."""
-    records, after = plan.records, plan.after
-    encoded = "[" + ",".join(records) + "]"
+    batch, fields, more = _history_outcome(feed, plan)
+    _store_planned(session, feed, plan, batch, now)
+    feeds.set_fields(session, feed.id, **fields)
+    return Cut(batch, more)
+
+
+def store_history_if_current(
+    session: Session, feed: Feed, worker: str, plan: HistoryPlan, now: datetime
+) -> Cut | None:
+    """As ``store_history``, without the row lock: ``feed`` is the feed as ``worker`` expects
+    it (its ``built_batch``), and one UPDATE checks that it still stands there, where the plan
+    started, and moves it on; the row is locked only from there to the commit. None when it
+    does not stand there (nothing is stored)."""
+    batch, fields, more = _history_outcome(feed, plan)
+    expected = {
+        "lease_owner": worker,
+        "phase": "history",
+        "built_batch": feed.built_batch,
+        "history_after_job": plan.start,
+    }
+    if not feeds.set_fields_if(session, feed.id, expected, **fields):
+        return None
+    _store_planned(session, feed, plan, batch, now)
+    return Cut(batch, more)
+
+
+def _history_outcome(
+    feed: Feed, plan: HistoryPlan
+) -> tuple[StoredBatch | None, dict[str, Any], bool]:
+    """The batch a plan makes (None: nothing matched in the jobs it read), the feed's fields
+    after it, and whether more remains to be cut at once."""
+    fields: dict[str, Any] = {"history_after_job": plan.after}
+    if not plan.records and not plan.exhausted:
+        return None, fields, True
+    number = feed.built_batch + 1
+    encoded = "[" + ",".join(plan.records) + "]"
+    fields["built_batch"] = number
+    if not plan.exhausted:
+        return StoredBatch(number, False, encoded, len(plan.records), 0), fields, True
+    phase = "continuous" if feed.continuous else "done"
+    fields.update(phase=phase, history_done_batch=number)
+    batch = StoredBatch(number, True, encoded, len(plan.records), feed.snapshot_seq)
+    return batch, fields, phase == "continuous"
+
+
+def _store_planned(
+    session: Session, feed: Feed, plan: HistoryPlan, batch: StoredBatch | None, now: datetime
+) -> None:
     if feed.continuous:
         feeds.add_sent(session, feed.id, plan.matched)
-    if plan.exhausted:
-        phase = "continuous" if feed.continuous else "done"
-        batch = _store(
-            session,
-            feed,
-            encoded,
-            len(records),
-            now,
-            history_done=True,
-            last_seq=feed.snapshot_seq,
-            phase=phase,
-            history_after_job=after,
-        )
-        return Cut(batch, phase == "continuous")
-    if not records:
-        feeds.set_fields(session, feed.id, history_after_job=after)
-        return Cut(None, True)
-    batch = _store(session, feed, encoded, len(records), now, last_seq=0, history_after_job=after)
-    return Cut(batch, True)
+    if batch is not None:
+        feeds.add_batch(session, feed.id, batch, now)
 
 
 def _history_chunk(

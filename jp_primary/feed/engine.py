@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -30,7 +30,7 @@ from jp_primary.feed.cutter import (
     chunk_encoded_in_sql,
     cut_next,
     plan_history,
-    store_history,
+    store_history_if_current,
 )
 from jp_primary.feed.matcher import Selection
 from jp_primary.feed.spec import Subscription, selection_of
@@ -377,17 +377,17 @@ class FeedEngine:
         commit (the worker's next step renews its lease), which makes everything before it
         durable, this one included; a crash before that loses only a cut nobody has seen (cut
         again later)."""
+        feeds.commit_without_flush_wait(session)
+        if plan is not None and (plan.records or plan.exhausted):
+            # The usual case: no lock before the one UPDATE that checks and moves the feed, so
+            # the acknowledgement of ``push`` waits for this at most until its commit.
+            built = replace(push.feed, built_batch=push.batch.number)
+            cut = store_history_if_current(session, built, worker, plan, now)
+            if cut is not None:
+                return Ahead(cut.batch, True)
         feed = feeds.get(session, push.feed.id, lock=True)
         if feed is None or feed.lease_owner != worker or feed.built_batch != push.batch.number:
             return Ahead(None, False)
-        feeds.commit_without_flush_wait(session)
-        if plan is not None and feed.phase == "history" and feed.history_after_job == plan.start:
-            cut = store_history(session, feed, plan, now)
-            if cut.batch is not None or not cut.more:
-                return Ahead(cut.batch, True)
-            fresh = feeds.get(session, feed.id)  # nothing matched in the rows read: go on
-            assert fresh is not None
-            return Ahead(self._cut(session, fresh, now, self.limits.max_jobs), False)
         return Ahead(self._cut(session, feed, now, self.limits.max_jobs), False)
 
     def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
@@ -406,7 +406,7 @@ class FeedEngine:
         if done:
             fields["lease_owner"] = None
             fields["lease_until"] = None
-        if not feeds.set_fields_if_leased(session, push.feed.id, worker, **fields):
+        if not feeds.set_fields_if(session, push.feed.id, {"lease_owner": worker}, **fields):
             return False
         feeds.drop_batches_below(session, push.feed.id, number + 1)
         return True
@@ -417,10 +417,10 @@ class FeedEngine:
         """Record a failed delivery; the number of consecutive failures."""
         feed = feeds.get(session, feed_id)
         attempts = (feed.attempts if feed else 0) + 1
-        feeds.set_fields_if_leased(
+        feeds.set_fields_if(
             session,
             feed_id,
-            worker,
+            {"lease_owner": worker},
             last_error=error[:2000],
             attempts=attempts,
             next_attempt_at=retry_at,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,11 +101,15 @@ def set_fields(session: Session, feed_id: str, **fields: Any) -> None:
     session.execute(update(_FEEDS).where(_FEEDS.c.id == feed_id).values(**fields))
 
 
-def set_fields_if_leased(session: Session, feed_id: str, worker: str, **fields: Any) -> bool:
-    """Update the feed only while ``worker`` holds its lease; False when it lost it."""
+def set_fields_if(
+    session: Session, feed_id: str, expected: Mapping[str, Any], **fields: Any
+) -> bool:
+    """Update the feed only if its columns hold the ``expected`` values (checked and set in one
+    statement, e.g. only while a worker holds its lease); False when they do not."""
+    c = _FEEDS.c
     stmt = (
         update(_FEEDS)
-        .where(_FEEDS.c.id == feed_id, _FEEDS.c.lease_owner == worker)
+        .where(c.id == feed_id, *(c[name] == value for name, value in expected.items()))
         .values(**fields)
     )
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
