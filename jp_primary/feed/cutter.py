@@ -10,6 +10,7 @@ the feed's new state in the caller's transaction, so a redelivery repeats it exa
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,7 @@ from sqlmodel import Session
 
 from jp_primary.attributes.names import SYSTEM_JOBID
 from jp_primary.db.repositories import feed_values, feeds, values
-from jp_primary.db.repositories.feed_values import FeedValue
+from jp_primary.db.repositories.feed_values import FeedValue, HistoryJob
 from jp_primary.db.repositories.feeds import Feed, StoredBatch
 from jp_primary.feed.matcher import (
     JobRecord,
@@ -26,7 +27,7 @@ from jp_primary.feed.matcher import (
     encode,
     job_matches,
     requested_values,
-    size_estimate,
+    tested_match,
 )
 
 
@@ -75,75 +76,188 @@ def _store(
 # -- history ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class HistoryPlan:
+    """A history batch read but not stored yet: its records, the jobs it matched, where the
+    walk stands after it and whether the walk is over. ``start`` is where the feed stood."""
+
+    start: int
+    records: list[str]
+    matched: list[int]
+    after: int
+    exhausted: bool
+
+
 def _history(
     session: Session, feed: Feed, selection: Selection, limits: CutLimits, now: datetime
 ) -> Cut:
-    needed = sorted(selection.needed_lower | {SYSTEM_JOBID.lower()})
-    records: list[dict[str, Any]] = []
+    return store_history(session, feed, plan_history(session, feed, selection, limits), now)
+
+
+# Reads the encoded records of the next ``want`` jobs after a job id (see ``_history_chunk``).
+ChunkReader = Callable[[int, int], list[HistoryJob]]
+
+
+def plan_history(
+    session: Session,
+    feed: Feed,
+    selection: Selection,
+    limits: CutLimits,
+    start: int | None = None,
+    read: ChunkReader | None = None,
+) -> HistoryPlan:
+    """Read the feed's next history batch, or the one after job id ``start``; no writes and no
+    locks, so it may run while earlier batches are stored and acknowledged (``store_history``
+    stores it, if the feed then stands at ``start``). ``read`` reads the jobs' records
+    (default: ``_history_chunk`` in this session)."""
+    start = feed.history_after_job if start is None else start
+    if read is None:
+        snapshot = feed.snapshot_seq
+
+        def read(after: int, want: int) -> list[HistoryJob]:
+            return _history_chunk(session, selection, after, want, snapshot)
+
+    records: list[str] = []
     matched: list[int] = []
-    size, after, scanned, exhausted, full = 0, feed.history_after_job, 0, False, False
+    size, after, scanned, exhausted, full = 2, start, 0, False, False
     while len(records) < limits.max_jobs and scanned < limits.scan_rows and not (exhausted or full):
         want = limits.max_jobs - len(records)
-        jobs = feed_values.jobs_after(session, after, want)
-        ids = [job.id for job in jobs]
-        exhausted = len(ids) < want
-        scanned += len(ids)
-        # Every job with after < id <= the last one read is in ``jobs``: one range to read.
-        span = (after, ids[-1]) if ids else None
-        by_job = _by_job(
-            feed_values.values_of_jobs(
-                session,
-                ids,
-                needed,
-                feed.snapshot_seq,
-                prefixes_lower=selection.prefixes_lower,
-                id_range=span,
-            )
-        )
-        for job in jobs:
-            job_id = job.id
-            vals = by_job.get(job_id, [])
+        chunk = read(after, want)
+        exhausted = len(chunk) < want
+        scanned += len(chunk)
+        for job in chunk:
             # No value up to S: the job was registered after the snapshot (continuous has it).
-            if vals and job_matches(selection, vals):
-                record = JobRecord(job.jobid, job.owner)
-                record.values = requested_values(selection, vals)
-                body = record.body()
-                cost = size_estimate(body)
+            if job.present and tested_match(selection, job.tested):
+                cost = len(job.record.encode()) + 1
                 if records and size + cost > limits.max_bytes:
                     exhausted, full = False, True
                     break
-                records.append(body)
-                matched.append(job_id)
+                records.append(job.record)
+                matched.append(job.job_id)
                 size += cost
-            after = job_id
-    encoded = encode(records)
-    while len(encoded.encode()) > limits.max_bytes and len(records) > 1:
-        # Escapes made the batch larger than estimated: leave the last jobs to the next batch.
-        records.pop()
-        after = matched.pop() - 1
-        exhausted = False
-        encoded = encode(records)
+            after = job.job_id
+    return HistoryPlan(start, records, matched, after, exhausted)
+
+
+def store_history(session: Session, feed: Feed, plan: HistoryPlan, now: datetime) -> Cut:
+    """Store a planned history batch as the feed's next; the caller holds the feed's row lock
+    and has checked that the feed still stands where the plan started."""
+    batch, fields, more = _history_outcome(feed, plan)
+    _store_planned(session, feed, plan, batch, now)
+    feeds.set_fields(session, feed.id, **fields)
+    return Cut(batch, more)
+
+
+def store_history_if_current(
+    session: Session, feed: Feed, worker: str, plan: HistoryPlan, now: datetime
+) -> Cut | None:
+    """As ``store_history``, without the row lock: ``feed`` is the feed as ``worker`` expects
+    it (its ``built_batch``), and one UPDATE checks that it still stands there, where the plan
+    started, and moves it on; the row is locked only from there to the commit. None when it
+    does not stand there (nothing is stored)."""
+    batch, fields, more = _history_outcome(feed, plan)
+    expected = {
+        "lease_owner": worker,
+        "phase": "history",
+        "built_batch": feed.built_batch,
+        "history_after_job": plan.start,
+    }
+    if not feeds.set_fields_if(session, feed.id, expected, **fields):
+        return None
+    _store_planned(session, feed, plan, batch, now)
+    return Cut(batch, more)
+
+
+def _history_outcome(
+    feed: Feed, plan: HistoryPlan
+) -> tuple[StoredBatch | None, dict[str, Any], bool]:
+    """The batch a plan makes (None: nothing matched in the jobs it read), the feed's fields
+    after it, and whether more remains to be cut at once."""
+    fields: dict[str, Any] = {"history_after_job": plan.after}
+    if not plan.records and not plan.exhausted:
+        return None, fields, True
+    number = feed.built_batch + 1
+    encoded = "[" + ",".join(plan.records) + "]"
+    fields["built_batch"] = number
+    if not plan.exhausted:
+        return StoredBatch(number, False, encoded, len(plan.records), 0), fields, True
+    phase = "continuous" if feed.continuous else "done"
+    fields.update(phase=phase, history_done_batch=number)
+    batch = StoredBatch(number, True, encoded, len(plan.records), feed.snapshot_seq)
+    return batch, fields, phase == "continuous"
+
+
+def _store_planned(
+    session: Session, feed: Feed, plan: HistoryPlan, batch: StoredBatch | None, now: datetime
+) -> None:
     if feed.continuous:
-        feeds.add_sent(session, feed.id, matched)
-    if exhausted:
-        phase = "continuous" if feed.continuous else "done"
-        batch = _store(
+        feeds.add_sent(session, feed.id, plan.matched)
+    if batch is not None:
+        feeds.add_batch(session, feed.id, batch, now)
+
+
+def _history_chunk(
+    session: Session, selection: Selection, after: int, want: int, snapshot: int
+) -> list[HistoryJob]:
+    """The next ``want`` jobs after ``after`` with their encoded records. PostgreSQL encodes
+    them in its query (a history of a million jobs is mostly this); SQLite's are encoded here."""
+    if session.get_bind().dialect.name == "postgresql":
+        return chunk_encoded_in_sql(session, selection, after, want, snapshot)
+    return chunk_encoded_here(session, selection, after, want, snapshot)
+
+
+def _needed(selection: Selection) -> list[str]:
+    # The job's own id is read too: every job registered before S has it, so "no value up to
+    # S" means registered after, whatever the feed asks for.
+    return sorted(selection.needed_lower | {SYSTEM_JOBID.lower()})
+
+
+def chunk_encoded_in_sql(
+    session: Session,
+    selection: Selection,
+    after: int,
+    want: int,
+    snapshot: int,
+    upto: int | None = None,
+) -> list[HistoryJob]:
+    return feed_values.history_chunk(
+        session,
+        after,
+        want,
+        snapshot,
+        requested_lower=sorted(selection.requested_lower),
+        tested_lower=sorted(selection.condition_lower),
+        needed_lower=_needed(selection),
+        prefixes_lower=selection.prefixes_lower,
+        upto=upto,
+    )
+
+
+def chunk_encoded_here(
+    session: Session, selection: Selection, after: int, want: int, snapshot: int
+) -> list[HistoryJob]:
+    """As ``chunk_encoded_in_sql``, the same JSON but for the spelling of escapes."""
+    jobs = feed_values.jobs_after(session, after, want)
+    ids = [job.id for job in jobs]
+    # Every job with after < id <= the last one read is in ``jobs``: one range to read.
+    by_job = _by_job(
+        feed_values.values_of_jobs(
             session,
-            feed,
-            encoded,
-            len(records),
-            now,
-            history_done=True,
-            last_seq=feed.snapshot_seq,
-            phase=phase,
-            history_after_job=after,
+            ids,
+            _needed(selection),
+            snapshot,
+            prefixes_lower=selection.prefixes_lower,
+            id_range=(after, ids[-1]) if ids else None,
         )
-        return Cut(batch, phase == "continuous")
-    if not records:
-        feeds.set_fields(session, feed.id, history_after_job=after)
-        return Cut(None, True)
-    batch = _store(session, feed, encoded, len(records), now, last_seq=0, history_after_job=after)
-    return Cut(batch, True)
+    )
+    tested = selection.condition_lower
+    chunk: list[HistoryJob] = []
+    for job in jobs:
+        vals = by_job.get(job.id, [])
+        record = JobRecord(job.jobid, job.owner, requested_values(selection, vals))
+        conditions = [(v.name, v.value, v.origin) for v in vals if v.name.lower() in tested]
+        chunk.append(HistoryJob(job.id, bool(vals), encode(record.body()), conditions))
+    return chunk
 
 
 def _by_job(rows: list[FeedValue]) -> dict[int, list[FeedValue]]:

@@ -27,7 +27,9 @@ from jp_primary.db.repositories import feeds, values
 from jp_primary.db.repositories.feeds import StoredBatch
 from jp_primary.feed import metrics
 from jp_primary.feed.backoff import retry_delay
-from jp_primary.feed.engine import FeedEngine, PushBatch, utcnow
+from jp_primary.feed.cutter import HistoryPlan
+from jp_primary.feed.engine import Ahead, FeedEngine, PushBatch, utcnow
+from jp_primary.feed.readahead import HistoryReader
 
 log = logging.getLogger(__name__)
 CLAIM_LIMIT = 1000
@@ -77,6 +79,7 @@ class FeedDispatcher:
         self.idle_at: dict[str, int] = {}  # feed -> head seq when it last had nothing to send
         self.retry_at: dict[str, float] = {}  # feed -> monotonic time of its next try
         self.tried: dict[str, int] = {}  # feed -> batch number last tried
+        self.readers: dict[str, HistoryReader] = {}  # feed -> its history read ahead
 
     async def run(self) -> None:
         """Work push feeds until cancelled; give the leases back on the way out."""
@@ -92,6 +95,8 @@ class FeedDispatcher:
         finally:
             for task in self.tasks.values():
                 task.cancel()
+            for reader in self.readers.values():
+                reader.stop()
             for task in list(self.tasks.values()):
                 with contextlib.suppress(BaseException):
                     await task
@@ -152,6 +157,7 @@ class FeedDispatcher:
         task = self.tasks.pop(feed_id, None)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
+        self._stop_reading(feed_id)
         metrics.forget(feed_id)
 
     async def _work(self, feed_id: str, head: int) -> None:
@@ -180,15 +186,36 @@ class FeedDispatcher:
         until = now + timedelta(seconds=self.settings.lease_seconds)
         return self.engine.next_push_sync(session, feed_id, self.worker_id, now, until, known)
 
-    def _cut_ahead(self, session: Session, push: PushBatch) -> StoredBatch | None:
-        return self.engine.cut_ahead_sync(session, push, self.worker_id, utcnow())
+    def _stop_reading(self, feed_id: str) -> None:
+        reader = self.readers.pop(feed_id, None)
+        if reader is not None:
+            reader.stop()
 
-    def _ack_and_next(
-        self, session: Session, push: PushBatch, known: StoredBatch | None
-    ) -> PushBatch | None | Literal[False]:
-        if not self.engine.ack_sync(session, push, self.worker_id, utcnow()):
-            return False
-        return self._next(session, push.feed.id, known)
+    def _cut_ahead(self, session: Session, push: PushBatch, plan: HistoryPlan | None) -> Ahead:
+        return self.engine.cut_ahead_sync(session, push, self.worker_id, utcnow(), plan)
+
+    async def _ahead(self, push: PushBatch) -> StoredBatch | None:
+        """Cut the batch after ``push``. In a history it was usually read already, by the
+        feed's ``HistoryReader``; its acknowledgement need not wait for any of that."""
+        feed_id = push.feed.id
+        reader = self.readers.get(feed_id)
+        if reader is not None:
+            plan = await reader.next()
+        else:
+            plan = await self.db.run(lambda s: self.engine.plan_ahead_sync(s, push, self.worker_id))
+            if plan is not None and not plan.exhausted:
+
+                async def read_from(start: int) -> HistoryPlan | None:
+                    return await self.db.run(
+                        lambda s: self.engine.plan_ahead_sync(s, push, self.worker_id, start)
+                    )
+
+                self.readers[feed_id] = HistoryReader(read_from, plan.after)
+        ahead = await self.db.run(lambda s: self._cut_ahead(s, push, plan))
+        if plan is None or plan.exhausted or not ahead.planned:
+            # Read to its end, or from where the feed does not stand: nothing more to use.
+            self._stop_reading(feed_id)
+        return ahead.batch
 
     async def _deliver(self, push: PushBatch) -> PushBatch | bool | None:
         """The next batch (None: nothing more, False: the lease is lost) after delivering
@@ -198,26 +225,32 @@ class FeedDispatcher:
             metrics.RETRIES.labels(feed_id).inc()
         self.tried[feed_id] = number
         assert push.feed.destination is not None
-        # Cut the following batch while this one travels (stored, so nothing is lost if this
-        # one fails; it is sent only after this one is acknowledged).
-        ahead = asyncio.create_task(self.db.run(lambda s: self._cut_ahead(s, push)))
+        # Cut the following batch while this one travels and is acknowledged (stored, so
+        # nothing is lost if this one fails; it is sent only after this one is acknowledged).
+        ahead = asyncio.create_task(self._ahead(push))
         known: StoredBatch | None = None
+        acked = False
         try:
             error = await self._post(push.feed.destination, push.body())
+            if error is None:
+                now = utcnow()
+                acked = await self.db.run(
+                    lambda s: self.engine.ack_sync(s, push, self.worker_id, now)
+                )
         finally:
             with contextlib.suppress(Exception):
                 known = await ahead  # committed: stored as it is in memory
-        now = utcnow()
         if error is None:
-            following = await self.db.run(lambda s: self._ack_and_next(s, push, known))
-            if following is not False:
-                metrics.DELIVERED.labels(feed_id).inc()
-                self.retry_at.pop(feed_id, None)
-            return following
+            if not acked:
+                return False
+            metrics.DELIVERED.labels(feed_id).inc()
+            self.retry_at.pop(feed_id, None)
+            return await self.db.run(lambda s: self._next(s, feed_id, known))
         metrics.FAILURES.labels(feed_id).inc()
+        self._stop_reading(feed_id)  # read from where the batch after this one ends: redone
         attempts = push.feed.attempts + 1
         delay = retry_delay(attempts, self.settings.retry_base, self.settings.retry_cap)
-        retry_at = now + timedelta(seconds=delay)
+        retry_at = utcnow() + timedelta(seconds=delay)
         await self.db.run(
             lambda s: self.engine.fail_sync(s, feed_id, self.worker_id, error, retry_at)
         )

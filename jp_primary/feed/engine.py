@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -17,17 +18,29 @@ from sqlmodel import Session
 
 from jp_primary.attributes.registry import TypeRegistry
 from jp_primary.db.repositories import feed_values, feeds, values
+from jp_primary.db.repositories.feed_values import HistoryJob
 from jp_primary.db.repositories.feeds import Feed, StoredBatch
 from jp_primary.db.session import Database
 from jp_primary.errors import BadRequest, Conflict, Gone, NotFound
 from jp_primary.feed import metrics, tokens
-from jp_primary.feed.cutter import CutLimits, cut_next
+from jp_primary.feed.cutter import (
+    ChunkReader,
+    CutLimits,
+    HistoryPlan,
+    chunk_encoded_in_sql,
+    cut_next,
+    plan_history,
+    store_history_if_current,
+)
+from jp_primary.feed.matcher import Selection
 from jp_primary.feed.spec import Subscription, selection_of
 from jp_primary.plugins.registry import PluginRegistry
 
 # Cuts that found nothing to send but more to read, tried in one transaction before giving up
 # the row lock (each cut is itself bounded by CutLimits.scan_rows).
 CUTS_PER_TRANSACTION = 8
+# Below this many jobs a history read is not split in two (see ``_read_in_halves``).
+SPLIT_MIN_JOBS = 25
 # Tombstones younger than this are kept whatever the feeds' cursors say (see ``purge``).
 TOMBSTONE_MIN_AGE = timedelta(minutes=10)
 
@@ -54,6 +67,15 @@ class PullAnswer:
     records: list[dict[str, Any]]
     next: str
     history_done: bool
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """A batch cut ahead (None: none was due), and whether it is the plan given as it was
+    read (so the batches read after that plan still fit)."""
+
+    batch: StoredBatch | None
+    planned: bool
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,9 @@ class FeedEngine:
         self.db = db
         self.registry = registry
         self.limits = limits
+        # The second halves of history reads (``_read_in_halves``); a unit of work each, taken
+        # beside the caller's (the pool's overflow has room for them).
+        self._halves = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feed-read")
 
     # -- subscriptions --------------------------------------------------------------------------
 
@@ -287,20 +312,83 @@ class FeedEngine:
             feed = fresh
         return None if batch is None else PushBatch(feed, batch)
 
-    def cut_ahead_sync(
-        self, session: Session, push: PushBatch, worker: str, now: datetime
-    ) -> StoredBatch | None:
-        """Cut the batch after ``push`` (in flight) if it is not cut yet: the worker prepares
-        the next batch while the receiver reads this one. The batch cut, if any.
+    def plan_ahead_sync(
+        self, session: Session, push: PushBatch, worker: str, start: int | None = None
+    ) -> HistoryPlan | None:
+        """Read the history batch after ``push`` (in flight), or the one after job id
+        ``start``, without locking the feed, so that the acknowledgement of ``push`` need not
+        wait for it (``cut_ahead_sync`` stores it, checking the feed then). None when the feed
+        is not in its history or has moved on (looked at only without a ``start``: what a
+        feed reads from its snapshot never changes)."""
+        feed: Feed | None = push.feed
+        if start is None:
+            feed = feeds.get(session, push.feed.id)
+            if (
+                feed is None
+                or feed.lease_owner != worker
+                or feed.phase != "history"
+                or feed.built_batch < push.batch.number
+            ):
+                return None
+        assert feed is not None
+        selection = selection_of(feed.attributes, feed.conditions, self.registry)
+        read = None
+        if session.get_bind().dialect.name == "postgresql":
+            read = self._read_in_halves(session, selection, feed.snapshot_seq)
+        return plan_history(session, feed, selection, self.limits, start, read)
 
-        Its commit need not wait for the disk: the batch is sent only after the transaction
-        acknowledging ``push`` commits, which makes everything before it durable, this one
-        included; a crash before that loses only a cut nobody has seen (cut again later)."""
+    def _read_in_halves(self, session: Session, selection: Selection, snapshot: int) -> ChunkReader:
+        """A chunk reader that reads the second half of the jobs at the same time, in its own
+        unit of work: PostgreSQL encodes each half in its own backend, on its own core, and
+        reading is most of a history's time."""
+
+        def read(after: int, want: int) -> list[HistoryJob]:
+            half = want // 2
+            mid = (
+                feed_values.nth_job_after(session, after, half) if half >= SPLIT_MIN_JOBS else None
+            )
+            if mid is None:
+                return chunk_encoded_in_sql(session, selection, after, want, snapshot)
+            rest = self._halves.submit(
+                self.db.run_sync,
+                lambda s: chunk_encoded_in_sql(s, selection, mid, want - half, snapshot),
+            )
+            # Up to ``mid`` exactly (not "the next half"): a job that became visible below it
+            # since ``mid`` was read must not push ``mid`` itself out of both halves.
+            first = chunk_encoded_in_sql(session, selection, after, want, snapshot, upto=mid)
+            return (first + rest.result())[:want]
+
+        return read
+
+    def cut_ahead_sync(
+        self,
+        session: Session,
+        push: PushBatch,
+        worker: str,
+        now: datetime,
+        plan: HistoryPlan | None = None,
+    ) -> Ahead:
+        """Cut the batch after ``push`` (in flight) if it is not cut yet: the worker prepares
+        the next batch while the receiver reads this one. ``plan`` is that batch read ahead
+        (``plan_ahead_sync``): stored if the feed still stands where it was read from
+        (``Ahead.planned`` says whether it did), else the batch is cut afresh.
+
+        Its commit need not wait for the disk: the batch is sent only after a later ordinary
+        commit (the worker's next step renews its lease), which makes everything before it
+        durable, this one included; a crash before that loses only a cut nobody has seen (cut
+        again later)."""
+        feeds.commit_without_flush_wait(session)
+        if plan is not None and (plan.records or plan.exhausted):
+            # The usual case: no lock before the one UPDATE that checks and moves the feed, so
+            # the acknowledgement of ``push`` waits for this at most until its commit.
+            built = replace(push.feed, built_batch=push.batch.number)
+            cut = store_history_if_current(session, built, worker, plan, now)
+            if cut is not None:
+                return Ahead(cut.batch, True)
         feed = feeds.get(session, push.feed.id, lock=True)
         if feed is None or feed.lease_owner != worker or feed.built_batch != push.batch.number:
-            return None
-        feeds.commit_without_flush_wait(session)
-        return self._cut(session, feed, now, self.limits.max_jobs)
+            return Ahead(None, False)
+        return Ahead(self._cut(session, feed, now, self.limits.max_jobs), False)
 
     def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
         """Record that ``push`` was acknowledged; False when the lease was lost meanwhile."""
@@ -318,7 +406,7 @@ class FeedEngine:
         if done:
             fields["lease_owner"] = None
             fields["lease_until"] = None
-        if not feeds.set_fields_if_leased(session, push.feed.id, worker, **fields):
+        if not feeds.set_fields_if(session, push.feed.id, {"lease_owner": worker}, **fields):
             return False
         feeds.drop_batches_below(session, push.feed.id, number + 1)
         return True
@@ -329,10 +417,10 @@ class FeedEngine:
         """Record a failed delivery; the number of consecutive failures."""
         feed = feeds.get(session, feed_id)
         attempts = (feed.attempts if feed else 0) + 1
-        feeds.set_fields_if_leased(
+        feeds.set_fields_if(
             session,
             feed_id,
-            worker,
+            {"lease_owner": worker},
             last_error=error[:2000],
             attempts=attempts,
             next_attempt_at=retry_at,

@@ -74,14 +74,19 @@ class Selection:
 
 
 def job_matches(selection: Selection, values: Iterable[Value]) -> bool:
+    return tested_match(selection, ((v.name, v.value, v.origin) for v in values))
+
+
+def tested_match(selection: Selection, values: Iterable[tuple[str, str, str]]) -> bool:
+    """Whether a job with these ``(name, value, origin)`` values matches."""
     if not selection.conditions:
         return True
     tested = selection.condition_lower
     by_name: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    for v in values:  # only the values the conditions test: a history batch has thousands
-        lowered = v.name.lower()
+    for name, value, origin in values:  # only the ones the conditions test: there may be many
+        lowered = name.lower()
         if lowered in tested:
-            by_name[lowered].append((v.value, v.origin))
+            by_name[lowered].append((value, origin))
     # The library looks values up by the condition's qualified name; names compare
     # case-insensitively everywhere in the service.
     keyed = {name: by_name.get(name.lower(), []) for name in selection.condition_names}
@@ -103,15 +108,6 @@ def value_body(v: Value) -> dict[str, Any]:
         "timestamp": _stamp(v.timestamp),
         "seq": v.seq,
     }
-
-
-def size_estimate(record: dict[str, Any]) -> int:
-    """At least the encoded length of a record of plain text (escapes make it larger, which the
-    batch's final encoding catches)."""
-    size = 80 + len(record["jobid"]) + len(record["owner"]) + 21 * len(record.get("retracted", ()))
-    for v in record["values"]:
-        size += 140 + len(v["name"]) + len(v["value"]) + len(v["origin_detail"] or "")
-    return size
 
 
 @dataclass
@@ -139,6 +135,6 @@ def requested_values(
     return [value_body(v) for v in values if v.seq > after_seq and wanted(v.name.lower())]
 
 
-def encode(records: Sequence[Mapping[str, Any]]) -> str:
+def encode(records: Sequence[Mapping[str, Any]] | Mapping[str, Any]) -> str:
     """Compact JSON, UTF-8 unescaped (orjson: a history batch is thousands of values)."""
     return orjson.dumps(records).decode()

@@ -47,6 +47,10 @@ class _State:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # The answer's headers and body are two writes: with Nagle's algorithm the body waits for
+    # the sender's delayed ACK of the headers (~40 ms a batch), which an index server answering
+    # "at once" does not do (uvicorn, for one, sets TCP_NODELAY too).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
         return

@@ -14,7 +14,7 @@ from jp_primary.db.repositories.feed_values import FeedValue
 from jp_primary.errors import BadRequest
 from jp_primary.feed import tokens
 from jp_primary.feed.backoff import retry_delay
-from jp_primary.feed.matcher import JobRecord, encode, job_matches, requested_values, size_estimate
+from jp_primary.feed.matcher import JobRecord, job_matches, requested_values
 from jp_primary.feed.spec import qualified_attributes, selection_of
 
 AT = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -81,30 +81,6 @@ def test_new_values_only_after_the_cursor_and_only_requested_ones() -> None:
     values = [value(f"{TAG}:a", "1", 5), value(f"{TAG}:b", "2", 6), value(f"{TAG}:a", "3", 7)]
     assert [v["seq"] for v in requested_values(selection, values)] == [5, 7]
     assert [v["seq"] for v in requested_values(selection, values, after_seq=5)] == [7]
-
-
-@given(
-    st.lists(
-        st.text(
-            alphabet=st.characters(
-                min_codepoint=32, max_codepoint=0x2FFF, exclude_characters='"\\\\'
-            )
-        ),
-        max_size=20,
-    )
-)
-def test_size_estimate_is_not_below_the_encoding_of_plain_text(texts: list[str]) -> None:
-    record = JobRecord("https://lb.example.org:9000/abc", "/CN=Alice")
-    record.values = [
-        {"name": f"{TAG}:t", "value": t, "origin": "USER", "origin_detail": None,
-         "timestamp": "2026-11-29T12:00:00.000000Z", "seq": 10**12}
-        for t in texts
-    ]  # fmt: skip
-    body = record.body()
-    assert (
-        size_estimate(body)
-        >= len(encode([body]).encode()) - 3 * sum(len(t.encode()) - len(t) for t in texts) - 2
-    )
 
 
 def test_record_bodies_carry_retracted_and_removed_only_when_set() -> None:

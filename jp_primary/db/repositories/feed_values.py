@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, DateTime, and_, delete, func, or_, type_coerce
+import orjson
+from sqlalchemy import ColumnElement, DateTime, and_, delete, func, or_, text, type_coerce
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
@@ -112,6 +113,114 @@ def values_of_jobs(
     # All rows at once (fetchall), not row by row: a history batch reads thousands.
     rows = session.execute(stmt).all()
     return [FeedValue._make(row) for row in rows if min_seq < row[6] <= max_seq]
+
+
+class HistoryJob(NamedTuple):
+    """A job of a history chunk with its record already encoded (see ``history_chunk``)."""
+
+    job_id: int
+    present: bool  # has a value up to the snapshot: registered before it
+    record: str  # {"jobid", "owner", "values"} as compact JSON
+    tested: list[tuple[str, str, str]]  # (name, value, origin) the conditions look at
+
+
+# PostgreSQL builds each job's record in the query (one statement per chunk, its text fixed so
+# the driver prepares it): Python only joins the records. Field order and formats are those of
+# ``feed.matcher.value_body`` (tests compare the two). The snapshot is tested in the aggregates,
+# not the WHERE, so the plan is always the range over the jobs' rows, never the seq index.
+_HISTORY_CHUNK_SQL = text(
+    """
+WITH j AS (
+    SELECT jobs.id, jobs.jobid, identities.subject AS owner
+    FROM jobs JOIN identities ON identities.id = jobs.owner_id
+    WHERE jobs.id > :after AND jobs.id <= :upto ORDER BY jobs.id LIMIT :limit
+), v AS (
+    SELECT job_id,
+        count(*) FILTER (WHERE seq <= :snapshot) AS present,
+        string_agg(
+            '{"name":' || to_json(name) || ',"value":' || to_json(value)
+            || ',"origin":' || to_json(origin)
+            || ',"origin_detail":' || coalesce(to_json(origin_detail)::text, 'null')
+            || ',"timestamp":"'
+            || to_char(timestamp AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+            || '","seq":' || seq || '}',
+            ',' ORDER BY seq
+        ) FILTER (
+            WHERE seq <= :snapshot AND (lower(name) = ANY(CAST(:requested AS text[]))
+                OR lower(name) LIKE ANY(CAST(:patterns AS text[])))
+        ) AS vals,
+        json_agg(json_build_array(name, value, origin) ORDER BY seq) FILTER (
+            WHERE seq <= :snapshot AND lower(name) = ANY(CAST(:tested AS text[]))
+        )::text AS tested
+    FROM attribute_values
+    WHERE job_id > :after AND job_id <= (SELECT max(id) FROM j)
+        AND (lower(name) = ANY(CAST(:needed AS text[]))
+            OR lower(name) LIKE ANY(CAST(:patterns AS text[])))
+    GROUP BY job_id
+)
+SELECT j.id, coalesce(v.present, 0) > 0,
+    '{"jobid":' || to_json(j.jobid) || ',"owner":' || to_json(j.owner)
+    || ',"values":[' || coalesce(v.vals, '') || ']}',
+    v.tested
+FROM j LEFT JOIN v ON v.job_id = j.id
+ORDER BY j.id
+"""
+)
+
+
+_NO_JOB_ABOVE = 2**62  # an id bound no job reaches (one statement text, prepared once)
+
+
+def nth_job_after(session: Session, after: int, n: int) -> int | None:
+    """The id of the ``n``-th job above id ``after`` (None: there are fewer)."""
+    stmt = (
+        select(JobRow.id)
+        .where(col(JobRow.id) > after)
+        .order_by(col(JobRow.id))
+        .offset(n - 1)
+        .limit(1)
+    )
+    found = session.exec(stmt).first()
+    return None if found is None else int(found)
+
+
+def history_chunk(
+    session: Session,
+    after: int,
+    limit: int,
+    snapshot: int,
+    requested_lower: Sequence[str],
+    tested_lower: Sequence[str],
+    needed_lower: Sequence[str],
+    prefixes_lower: Sequence[str] = (),
+    upto: int | None = None,
+) -> list[HistoryJob]:
+    """PostgreSQL only: the next ``limit`` jobs above id ``after`` with their records of the
+    requested values (exact names ``requested_lower`` or names starting with one of
+    ``prefixes_lower``) stored up to ``snapshot``, and the values of the names
+    ``tested_lower`` the conditions look at. ``present`` says whether the job has any value of
+    ``needed_lower`` (a superset of both) or the prefixes up to ``snapshot``. ``upto``: only
+    jobs up to this id."""
+    rows = session.execute(
+        _HISTORY_CHUNK_SQL,
+        {
+            "after": after,
+            "upto": _NO_JOB_ABOVE if upto is None else upto,
+            "limit": limit,
+            "snapshot": snapshot,
+            "requested": list(requested_lower),
+            "tested": list(tested_lower),
+            "needed": list(needed_lower),
+            "patterns": [_like_prefix(p) for p in prefixes_lower],
+        },
+    ).all()
+    # The tested values come as text, decoded by orjson (the driver's json.loads is slower).
+    return [
+        HistoryJob(
+            int(job_id), bool(present), record, [tuple(t) for t in orjson.loads(tested or "[]")]
+        )
+        for job_id, present, record, tested in rows
+    ]
 
 
 _ESCAPE = "\\"

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, or_, text, update
+from sqlalchemy import Row, delete, insert, or_, text, update
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, SQLModel, col, select
 
 from jp_primary.db.models import FeedBatchRow, FeedRow, FeedSentJobRow
@@ -59,10 +60,14 @@ class StoredBatch:
 
 _JSON_FIELDS = ("attributes", "conditions")
 _SENT = SQLModel.metadata.tables["feed_sent_jobs"]
+# The push worker reads and writes a feed's row several times a batch: as plain Core statements
+# on the tables (no ORM objects, no synchronisation of an identity map).
+_FEEDS = SQLModel.metadata.tables["feeds"]
+_BATCHES = SQLModel.metadata.tables["feed_batches"]
 
 
-def _feed(row: FeedRow) -> Feed:
-    data = row.model_dump()
+def _feed(row: Row[Any]) -> Feed:
+    data = dict(row._mapping)
     for name in _JSON_FIELDS:
         data[name] = json.loads(data[name])
     return Feed(**data)
@@ -78,29 +83,33 @@ def insert_feed(session: Session, feed: Feed) -> None:
 def get(session: Session, feed_id: str, *, lock: bool = False) -> Feed | None:
     """The feed; with ``lock`` its row is locked until the transaction ends (PostgreSQL), so
     that two processes never cut the same batch."""
-    stmt = select(FeedRow).where(FeedRow.id == feed_id)
+    stmt = sa_select(_FEEDS).where(_FEEDS.c.id == feed_id)
     if lock:
         stmt = stmt.with_for_update()
-    row = session.exec(stmt).first()
+    row = session.execute(stmt).first()
     return _feed(row) if row else None
 
 
 def list_feeds(session: Session, owner: str | None) -> list[Feed]:
-    stmt = select(FeedRow).order_by(col(FeedRow.created_at))
+    stmt = sa_select(_FEEDS).order_by(_FEEDS.c.created_at)
     if owner is not None:
-        stmt = stmt.where(FeedRow.owner == owner)
-    return [_feed(row) for row in session.exec(stmt)]
+        stmt = stmt.where(_FEEDS.c.owner == owner)
+    return [_feed(row) for row in session.execute(stmt)]
 
 
 def set_fields(session: Session, feed_id: str, **fields: Any) -> None:
-    session.execute(update(FeedRow).where(col(FeedRow.id) == feed_id).values(**fields))
+    session.execute(update(_FEEDS).where(_FEEDS.c.id == feed_id).values(**fields))
 
 
-def set_fields_if_leased(session: Session, feed_id: str, worker: str, **fields: Any) -> bool:
-    """Update the feed only while ``worker`` holds its lease; False when it lost it."""
+def set_fields_if(
+    session: Session, feed_id: str, expected: Mapping[str, Any], **fields: Any
+) -> bool:
+    """Update the feed only if its columns hold the ``expected`` values (checked and set in one
+    statement, e.g. only while a worker holds its lease); False when they do not."""
+    c = _FEEDS.c
     stmt = (
-        update(FeedRow)
-        .where(col(FeedRow.id) == feed_id, col(FeedRow.lease_owner) == worker)
+        update(_FEEDS)
+        .where(c.id == feed_id, *(c[name] == value for name, value in expected.items()))
         .values(**fields)
     )
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
@@ -124,15 +133,17 @@ def ended_before(session: Session, cutoff: datetime) -> list[str]:
 
 
 def batch(session: Session, feed_id: str, number: int) -> StoredBatch | None:
-    row = session.get(FeedBatchRow, (feed_id, number))
-    if row is None:
-        return None
-    return StoredBatch(row.number, row.history_done, row.body, row.jobs, row.last_seq)
+    b = _BATCHES.c
+    stmt = sa_select(b.number, b.history_done, b.body, b.jobs, b.last_seq).where(
+        b.feed_id == feed_id, b.number == number
+    )
+    row = session.execute(stmt).first()
+    return None if row is None else StoredBatch(*row)
 
 
 def add_batch(session: Session, feed_id: str, stored: StoredBatch, at: datetime) -> None:
-    session.add(
-        FeedBatchRow(
+    session.execute(
+        insert(_BATCHES).values(
             feed_id=feed_id,
             number=stored.number,
             history_done=stored.history_done,
@@ -154,11 +165,8 @@ def commit_without_flush_wait(session: Session) -> None:
 
 
 def drop_batches_below(session: Session, feed_id: str, number: int) -> None:
-    session.execute(
-        delete(FeedBatchRow).where(
-            col(FeedBatchRow.feed_id) == feed_id, col(FeedBatchRow.number) < number
-        )
-    )
+    b = _BATCHES.c
+    session.execute(delete(_BATCHES).where(b.feed_id == feed_id, b.number < number))
 
 
 # -- jobs sent on a continuous feed -------------------------------------------------------------
