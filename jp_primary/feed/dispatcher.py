@@ -196,7 +196,7 @@ class FeedDispatcher:
 
     async def _ahead(self, push: PushBatch) -> StoredBatch | None:
         """Cut the batch after ``push``. In a history it was usually read already, by the
-        feed's ``HistoryReader``; its acknowledgement need not wait for any of that."""
+        feed's ``HistoryReader``."""
         feed_id = push.feed.id
         reader = self.readers.get(feed_id)
         if reader is not None:
@@ -217,6 +217,13 @@ class FeedDispatcher:
             self._stop_reading(feed_id)
         return ahead.batch
 
+    def _ack_and_next(
+        self, session: Session, push: PushBatch, known: StoredBatch | None
+    ) -> PushBatch | None | Literal[False]:
+        if not self.engine.ack_sync(session, push, self.worker_id, utcnow()):
+            return False
+        return self._next(session, push.feed.id, known)
+
     async def _deliver(self, push: PushBatch) -> PushBatch | bool | None:
         """The next batch (None: nothing more, False: the lease is lost) after delivering
         ``push``; True when it failed and waits for its retry."""
@@ -225,32 +232,29 @@ class FeedDispatcher:
             metrics.RETRIES.labels(feed_id).inc()
         self.tried[feed_id] = number
         assert push.feed.destination is not None
-        # Cut the following batch while this one travels and is acknowledged (stored, so
-        # nothing is lost if this one fails; it is sent only after this one is acknowledged).
+        # Cut the following batch while this one travels (stored, so nothing is lost if this
+        # one fails; it is sent only after this one is acknowledged). In a history it was read
+        # already: what is left is storing it, which holds the feed's row only briefly.
         ahead = asyncio.create_task(self._ahead(push))
         known: StoredBatch | None = None
-        acked = False
         try:
             error = await self._post(push.feed.destination, push.body())
-            if error is None:
-                now = utcnow()
-                acked = await self.db.run(
-                    lambda s: self.engine.ack_sync(s, push, self.worker_id, now)
-                )
         finally:
             with contextlib.suppress(Exception):
                 known = await ahead  # committed: stored as it is in memory
+        now = utcnow()
         if error is None:
-            if not acked:
-                return False
-            metrics.DELIVERED.labels(feed_id).inc()
-            self.retry_at.pop(feed_id, None)
-            return await self.db.run(lambda s: self._next(s, feed_id, known))
+            # The acknowledgement and the next batch share one transaction.
+            following = await self.db.run(lambda s: self._ack_and_next(s, push, known))
+            if following is not False:
+                metrics.DELIVERED.labels(feed_id).inc()
+                self.retry_at.pop(feed_id, None)
+            return following
         metrics.FAILURES.labels(feed_id).inc()
         self._stop_reading(feed_id)  # read from where the batch after this one ends: redone
         attempts = push.feed.attempts + 1
         delay = retry_delay(attempts, self.settings.retry_base, self.settings.retry_cap)
-        retry_at = utcnow() + timedelta(seconds=delay)
+        retry_at = now + timedelta(seconds=delay)
         await self.db.run(
             lambda s: self.engine.fail_sync(s, feed_id, self.worker_id, error, retry_at)
         )
