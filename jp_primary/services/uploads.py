@@ -380,10 +380,7 @@ class UploadService(CommitSteps):
 
     def _expire_in(self, session: Session, job_id: int | None = None) -> list[str]:
         now = datetime.now(UTC)
-        if job_id is None:
-            due = [upload.id for upload in uploads.expired(session, now)]
-        else:
-            due = uploads.expired_ids_of_job(session, now, job_id)
+        due = uploads.expired_ids(session, now, job_id)
         return [upload_id for upload_id in due if uploads.expire(session, upload_id, now)]
 
     async def expire_due(self) -> int:

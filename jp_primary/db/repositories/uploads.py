@@ -207,31 +207,22 @@ def expire(session: Session, upload_id: str, now: datetime) -> bool:
     return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
-_EXPIRED_OF_JOB = (
+_EXPIRED = (
     _UPLOADS.select()
     .with_only_columns(_UPLOADS.c.id)
-    .where(
-        _UPLOADS.c.job_id == bindparam("job_id"),
-        _IN_PROGRESS,
-        _UPLOADS.c.expires_at < bindparam("now", type_=_UPLOADS.c.expires_at.type),
-    )
+    .where(_IN_PROGRESS, _UPLOADS.c.expires_at < bindparam("now", type_=_UPLOADS.c.expires_at.type))
 )
+_EXPIRED_OF_JOB = _EXPIRED.where(_UPLOADS.c.job_id == bindparam("job_id"))
 
 
-def expired_ids_of_job(session: Session, now: datetime, job_id: int) -> list[str]:
-    """The ids of a job's uploads in progress past their deadline at ``now`` (each upload start
-    asks: a Core statement, no ORM rows)."""
-    params = {"job_id": job_id, "now": now}
-    return list(session.connection().execute(_EXPIRED_OF_JOB, params).scalars())
-
-
-def expired(session: Session, now: datetime, job_id: int | None = None) -> list[Upload]:
-    stmt = select(UploadRow).where(
-        col(UploadRow.state).in_(IN_PROGRESS), col(UploadRow.expires_at) < now
-    )
-    if job_id is not None:
-        stmt = stmt.where(UploadRow.job_id == job_id)
-    return [_upload(row) for row in session.exec(stmt)]
+def expired_ids(session: Session, now: datetime, job_id: int | None = None) -> list[str]:
+    """The ids of the uploads in progress past their deadline at ``now`` (of one job: each
+    upload start asks, so a prebuilt Core statement)."""
+    if job_id is None:
+        found = session.connection().execute(_EXPIRED, {"now": now})
+    else:
+        found = session.connection().execute(_EXPIRED_OF_JOB, {"now": now, "job_id": job_id})
+    return list(found.scalars())
 
 
 def in_progress_ids(session: Session) -> set[str]:
