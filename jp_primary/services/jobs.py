@@ -74,7 +74,7 @@ class Registration:
     quarantined: int | None = None  # the quarantine entry of a takeover (services.quarantine)
 
 
-def _owner_for(identity: Identity, owner: str | None) -> str:
+def owner_for(identity: Identity, owner: str | None) -> str:
     if owner is None or owner == identity.subject:
         return identity.subject
     if not identity.has(Role.TRUSTED):
@@ -198,7 +198,7 @@ class RegistrationRequest:
     owner: str
 
 
-def _record_subjects(session: Session, subjects: Iterable[str]) -> None:
+def record_subjects(session: Session, subjects: Iterable[str]) -> None:
     """Insert the subjects a transaction will name, in one order (sorted) for every transaction:
     two group or bulk registrations that each create several new subjects would otherwise wait
     for each other's uncommitted rows (a deadlock, seen in PostgreSQL's log)."""
@@ -213,7 +213,7 @@ def _register_each(
     only side effect, recording the subjects it names, is harmless)."""
     outcomes: list[Registration | Exception] = []
     sink = ValueSink()
-    _record_subjects(session, (s for req in requests for s in (req.owner, req.identity.subject)))
+    record_subjects(session, (s for req in requests for s in (req.owner, req.identity.subject)))
     for req in requests:
         try:
             outcomes.append(
@@ -246,15 +246,20 @@ class Registrar:
     async def _run(self, requests: list[RegistrationRequest]) -> list[Registration | Exception]:
         return await self._db.run(lambda s: _register_each(s, requests, self._retention))
 
-    async def _secure(self, quarantined: int | None) -> None:
+    @property
+    def retention(self) -> timedelta:
+        return self._retention
+
+    async def secure(self, quarantined: int | None) -> None:
+        """Secure the bytes of a job taken over (``services.quarantine``), if any."""
         if quarantined is not None and self._quarantine is not None:
             await self._quarantine.secure(quarantined)
 
     async def register(self, identity: Identity, jobid: str, owner: str | None) -> Registration:
-        resolved = _owner_for(identity, owner)
+        resolved = owner_for(identity, owner)
         job_key(jobid)  # reject malformed ids before they join a batch
         reg = await self._batcher.submit(RegistrationRequest(identity, jobid, resolved))
-        await self._secure(reg.quarantined)
+        await self.secure(reg.quarantined)
         return reg
 
     async def register_bulk(self, identity: Identity, items: list[BulkItem]) -> list[BulkResult]:
@@ -273,7 +278,7 @@ class Registrar:
                 results.append(_failed(item, outcome))
                 continue
             result, quarantined = outcome
-            await self._secure(quarantined)
+            await self.secure(quarantined)
             results.append(result)
         return results
 
@@ -308,10 +313,10 @@ def _bulk_in(
     owners: list[str | JPError] = []
     for item in items:
         try:
-            owners.append(_owner_for(identity, item.owner))
+            owners.append(owner_for(identity, item.owner))
         except (InvalidInput, Forbidden) as exc:
             owners.append(exc)
-    _record_subjects(session, [identity.subject, *(o for o in owners if isinstance(o, str))])
+    record_subjects(session, [identity.subject, *(o for o in owners if isinstance(o, str))])
     for item, owner_or_error in zip(items, owners, strict=True):
         try:
             if isinstance(owner_or_error, JPError):

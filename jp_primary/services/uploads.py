@@ -19,7 +19,7 @@ import contextlib
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -28,7 +28,7 @@ import anyio.to_thread
 from sqlmodel import Session
 
 from jp_primary.auth.identity import Identity, Role
-from jp_primary.backends.base import DirectUpload, StorageBackend
+from jp_primary.backends.base import DirectUpload, StorageBackend, StoredObject
 from jp_primary.db.repositories import files, identities, uploads
 from jp_primary.db.repositories.jobs import JobInfo
 from jp_primary.db.repositories.uploads import Upload, UploadState
@@ -93,10 +93,24 @@ def normalise_sha256(value: str | None) -> str | None:
     return lowered
 
 
+class AlreadyStored(Conflict):
+    """409 at an upload's start: a file is stored under its (job, class, name) (the bulk route
+    compares the bytes with it)."""
+
+    def __init__(self, detail: str, job: JobInfo) -> None:
+        super().__init__(detail)
+        self.job = job
+
+    @property
+    def error(self) -> str:
+        return "Conflict"
+
+
 class Registration:
     """The fail-safe registration a one-shot PUT may ask for: when its job is unknown, register
     ``jobid`` for ``owner`` (default: the caller) and go on; a job registered meanwhile (for
-    whoever) is left to the upload's own checks."""
+    whoever) is left to the upload's own checks. Done inside the upload start's transaction, so a
+    fresh job costs no transaction of its own."""
 
     def __init__(self, registrar: jobs.Registrar, jobid: str, owner: str | None) -> None:
         self.registrar = registrar
@@ -104,14 +118,50 @@ class Registration:
         self.owner = owner
         self.created = False
 
-    async def __call__(self, identity: Identity, key: str) -> None:
+    def register_in(
+        self, session: Session, identity: Identity, key: str, sink: jobs.ValueSink
+    ) -> jobs.Registration | None:
+        """Register the job in the caller's transaction (values left in ``sink``); None when a
+        registration for someone else came first."""
         if jobs.job_key(self.jobid) != key:
             raise InvalidInput(
                 f"X-Register-Jobid {shown(self.jobid)} is not the job of this path (key {key!r})"
             )
+        owner = jobs.owner_for(identity, self.owner)
+        # In one order for every transaction (see ``jobs.record_subjects``).
+        jobs.record_subjects(session, [identity.subject, owner])
         with contextlib.suppress(Conflict):
-            registered = await self.registrar.register(identity, self.jobid, self.owner)
-            self.created = registered.created
+            return jobs.register_in(
+                session, identity, self.jobid, owner, sink, self.registrar.retention
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An upload start checked and given its id, before its transaction."""
+
+    req: UploadRequest
+    upload_id: str
+    file_class: str
+    name: str
+    content_type: str | None
+    sha256: str | None
+    method: str
+    now: datetime
+    expires: datetime
+    direct: DirectUpload | None
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """What an upload start's transaction did: the uploads it ended (their staging to drop),
+    the upload and its job as recorded, and the registration of the job on the way, if any."""
+
+    ended: list[str]
+    upload: Upload
+    job: JobInfo
+    registered: jobs.Registration | None = None
 
 
 class UploadService(CommitSteps):
@@ -140,9 +190,30 @@ class UploadService(CommitSteps):
         return ticket
 
     async def _reserve(
-        self, identity: Identity, key: str, req: UploadRequest
+        self,
+        identity: Identity,
+        key: str,
+        req: UploadRequest,
+        registration: Registration | None = None,
     ) -> tuple[UploadTicket, Upload, JobInfo]:
-        """Start an upload: its ticket, and the upload and job as recorded."""
+        """Start an upload (registering its unknown job first when ``registration`` says how):
+        its ticket, and the upload and job as recorded."""
+        prepared = self._prepare(req)
+
+        def reserve(session: Session) -> Reserved:
+            sink = jobs.ValueSink()
+            reserved = self._reserve_in(session, identity, key, prepared, registration, sink)
+            sink.flush(session)
+            return reserved
+
+        reserved = await self.db.run(reserve)
+        if registration is not None and reserved.registered is not None:
+            registration.created = reserved.registered.created
+            await registration.registrar.secure(reserved.registered.quarantined)
+        return await self._reserved(prepared, reserved), reserved.upload, reserved.job
+
+    def _prepare(self, req: UploadRequest) -> Prepared:
+        """Check an upload start's request and give it an id (no database work)."""
         file_class = self.plugins.resolve_class(req.file_class)
         name = validate_file_name(req.name)
         content_type = check_media_type(req.content_type)
@@ -155,54 +226,84 @@ class UploadService(CommitSteps):
         direct = self._store_upload(upload_id, req, sha256, expires) if req.direct else None
         # A door grant refers to the upload row, so it is issued once the row exists.
         method = direct.method if direct else ("ftp" if req.direct else "api")
+        return Prepared(
+            req, upload_id, file_class, name, content_type, sha256, method, now, expires, direct
+        )
 
-        def reserve(session: Session) -> tuple[list[str], Upload, JobInfo]:
-            job = jobs.writable_job(session, identity, key)
-            ended = self._expire_in(session, job.id)
-            starter_id = identities.identity_id(session, identity.subject)
-            row = Upload(
-                id=upload_id,
-                job_id=job.id,
-                file_class=file_class,
-                name=name,
-                content_type=content_type,
-                declared_size=req.size,
-                declared_sha256=sha256,
-                method=method,
-                state=UploadState.OPEN,
-                slot=uploads.slot(job.id, file_class, name),
-                starter_id=starter_id,
-                created_at=now,
-                expires_at=expires,
-                staging_key=staging_key(upload_id, "direct") if req.direct else None,
+    def _reserve_in(
+        self,
+        session: Session,
+        identity: Identity,
+        key: str,
+        prepared: Prepared,
+        registration: Registration | None,
+        sink: jobs.ValueSink,
+    ) -> Reserved:
+        """An upload start inside the caller's transaction (the job's values, when it is
+        registered on the way, left in ``sink``). Refusals (404, 403, 409) raise before the
+        upload row is written."""
+        try:
+            return self._reserve_slot(session, identity, key, prepared)
+        except NotFound:
+            if registration is None:
+                raise
+        registered = registration.register_in(session, identity, key, sink)
+        reserved = self._reserve_slot(session, identity, key, prepared)
+        return replace(reserved, registered=registered)
+
+    def _reserve_slot(
+        self, session: Session, identity: Identity, key: str, prepared: Prepared
+    ) -> Reserved:
+        job = jobs.writable_job(session, identity, key)
+        ended = self._expire_in(session, job.id)
+        starter_id = identities.identity_id(session, identity.subject)
+        file_class, name = prepared.file_class, prepared.name
+        row = Upload(
+            id=prepared.upload_id,
+            job_id=job.id,
+            file_class=file_class,
+            name=name,
+            content_type=prepared.content_type,
+            declared_size=prepared.req.size,
+            declared_sha256=prepared.sha256,
+            method=prepared.method,
+            state=UploadState.OPEN,
+            slot=uploads.slot(job.id, file_class, name),
+            starter_id=starter_id,
+            created_at=prepared.now,
+            expires_at=prepared.expires,
+            staging_key=staging_key(prepared.upload_id, "direct") if prepared.req.direct else None,
+        )
+        if files.exists(session, job.id, file_class, name):
+            raise AlreadyStored(
+                f"file ({file_class}, {name!r}) is already stored for this job; files are "
+                "write-once: read it with GET, or store the new bytes under another name",
+                job,
             )
-            if files.exists(session, job.id, file_class, name):
-                raise Conflict(
-                    f"file ({file_class}, {name!r}) is already stored for this job; files are "
-                    "write-once: read it with GET, or store the new bytes under another name"
-                )
-            assert row.slot is not None
-            # The slot is free but for a retry: try it first, and look for its holder (to
-            # supersede) only when it is taken.
+        assert row.slot is not None
+        # The slot is free but for a retry: try it first, and look for its holder (to
+        # supersede) only when it is taken.
+        if not uploads.insert(session, row):
+            ended += self._supersede(session, identity, starter_id, row.slot)
             if not uploads.insert(session, row):
-                ended += self._supersede(session, identity, starter_id, row.slot)
-                if not uploads.insert(session, row):
-                    raise Conflict(
-                        f"another upload of ({file_class}, {name!r}) started at the same moment; "
-                        "start the upload again (it supersedes yours if it was yours)"
-                    )
-            return ended, row, job
+                raise Conflict(
+                    f"another upload of ({file_class}, {name!r}) started at the same moment; "
+                    "start the upload again (it supersedes yours if it was yours)"
+                )
+        return Reserved(ended, row, job)
 
-        ended, upload, job = await self.db.run(reserve)
-        for ended_id in ended:
+    async def _reserved(self, prepared: Prepared, reserved: Reserved) -> UploadTicket:
+        """After an upload start's transaction: drop what it superseded, issue a door grant."""
+        for ended_id in reserved.ended:
             await self._drop_staging(ended_id)
-        if method == "ftp" and self.door is not None:
+        upload_id, direct = prepared.upload_id, prepared.direct
+        if prepared.method == "ftp" and self.door is not None:
             target = staging_key(upload_id, "direct")
             grants, url = self.door.grants, self.door.public_url
             direct = await anyio.to_thread.run_sync(
-                door_upload, grants, url, upload_id, target, expires
+                door_upload, grants, url, upload_id, target, prepared.expires
             )
-        return UploadTicket(upload_id, method, expires, direct), upload, job
+        return UploadTicket(upload_id, prepared.method, prepared.expires, direct)
 
     def _supersede(
         self, session: Session, identity: Identity, starter_id: int, slot: str
@@ -263,14 +364,12 @@ class UploadService(CommitSteps):
         ``byte_range``, keep one range of a resumable send, the last one joining them); the
         upload as it is now (410 when it ended meanwhile)."""
         upload_id = upload.id
-        key = staging_key(upload_id, secrets.token_hex(8))
-        limit = self.limits.max_file_size
-        try:
-            if byte_range is None:
-                stored = await self.backend.put_stream(
-                    key, self._keeping_open(upload_id, chunks), max_size=limit
-                )
-            else:
+        if byte_range is None:
+            key, stored = await self._write_staging(upload, chunks)
+        else:
+            key = staging_key(upload_id, secrets.token_hex(8))
+            limit = self.limits.max_file_size
+            try:
                 have = await resumable.store_range(
                     self.backend,
                     upload_id,
@@ -281,14 +380,12 @@ class UploadService(CommitSteps):
                 if have < byte_range.total:
                     return upload  # more ranges to come
                 stored = await resumable.join(self.backend, upload_id, key, max_size=limit)
-        except (Gone, PayloadTooLarge, Conflict, InvalidInput):
-            raise
-        except Exception:
-            # A write that failed because the upload ended under it (superseded, aborted or
-            # expired while stalled, its staging removed) is that ending, not a server error.
-            await self._raise_if_ended(upload_id, key)
-            raise
-        commit_until = datetime.now(UTC) + timedelta(seconds=self.limits.deadline_seconds)
+            except (Gone, PayloadTooLarge, Conflict, InvalidInput):
+                raise
+            except Exception:
+                await self._raise_if_ended(upload_id, key)
+                raise
+        commit_until = self._commit_until()
         accepted = await self.db.run(
             lambda s: uploads.record_received(
                 s, upload_id, key, stored.size, stored.sha256, commit_until
@@ -296,6 +393,33 @@ class UploadService(CommitSteps):
         )
         if not accepted:
             await self._raise_if_ended(upload_id, key)
+        return await self._as_received(upload, key, stored)
+
+    async def _write_staging(
+        self, upload: Upload, chunks: AsyncIterator[bytes]
+    ) -> tuple[str, StoredObject]:
+        """Write all the bytes of an upload in progress to a new staging key (not recorded yet:
+        ``uploads.record_received`` does that)."""
+        key = staging_key(upload.id, secrets.token_hex(8))
+        try:
+            stored = await self.backend.put_stream(
+                key, self._keeping_open(upload.id, chunks), max_size=self.limits.max_file_size
+            )
+        except (Gone, PayloadTooLarge, Conflict, InvalidInput):
+            raise
+        except Exception:
+            # A write that failed because the upload ended under it (superseded, aborted or
+            # expired while stalled, its staging removed) is that ending, not a server error.
+            await self._raise_if_ended(upload.id, key)
+            raise
+        return key, stored
+
+    def _commit_until(self) -> datetime:
+        """The deadline of an upload whose bytes are in: a full deadline to commit them."""
+        return datetime.now(UTC) + timedelta(seconds=self.limits.deadline_seconds)
+
+    async def _as_received(self, upload: Upload, key: str, stored: StoredObject) -> Upload:
+        """The upload once its bytes at ``key`` are recorded (an earlier attempt's dropped)."""
         if upload.staging_key and upload.staging_key != key:
             await self.backend.delete(upload.staging_key)  # an earlier attempt's bytes
         return replace(
@@ -352,26 +476,32 @@ class UploadService(CommitSteps):
         """Start, send and commit in one go (fire and forget senders). The upload and its job
         are known from its start, so the checks a separate send and commit repeat are skipped.
         An unknown job is registered first when ``registration`` says how."""
+        ticket, upload, job = await self._reserve(identity, key, req, registration)
+        return await self._settled(
+            ticket.upload_id, self._send_and_commit(identity, upload, job, chunks)
+        )
+
+    async def _send_and_commit(
+        self, identity: Identity, upload: Upload, job: JobInfo, chunks: AsyncIterator[bytes]
+    ) -> CommittedFile:
+        received = await self._stage(upload, chunks)
+        return await self._finish(identity, received, job)
+
+    async def _settled(self, upload_id: str, work: Awaitable[CommittedFile]) -> CommittedFile:
+        """The outcome of the rest of a one-shot upload: on any failure the upload is abandoned
+        (its bytes dropped), so a retry of the same request starts clean."""
         try:
-            ticket, upload, job = await self._reserve(identity, key, req)
-        except NotFound:
-            if registration is None:
-                raise
-            await registration(identity, key)
-            ticket, upload, job = await self._reserve(identity, key, req)
-        try:
-            received = await self._stage(upload, chunks)
-            return await self._finish(identity, received, job)
+            return await work
         except DigestMismatch as exc:
             with anyio.CancelScope(shield=True):
-                await self._abandon(ticket.upload_id)
+                await self._abandon(upload_id)
             found = exc.detail.split("; nothing was stored", 1)[0]
             raise DigestMismatch(
                 f"{found}; nothing was stored: send the file again with the same PUT"
             ) from None
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._abandon(ticket.upload_id)
+                await self._abandon(upload_id)
             raise
 
     async def _abandon(self, upload_id: str) -> None:
