@@ -14,6 +14,7 @@ from jp_primary import __version__
 from jp_primary.api import (
     admin,
     attributes,
+    bulk_files,
     docs,
     errors,
     feeds,
@@ -43,6 +44,7 @@ ROUTERS = (
     health.router,
     jobs.router,
     uploads.router,
+    bulk_files.router,
     files.router,
     tags.router,
     attributes.router,
@@ -111,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         RequestGuard,
         max_body=int(server.max_json_body),
         max_in_flight=server.max_requests_in_flight,
+        max_bulk_body=int(server.max_bulk_body),
     )
     app.add_middleware(MetricsMiddleware)
     if server.access_log:

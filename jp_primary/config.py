@@ -65,6 +65,11 @@ class ServerSettings(_JPSettings):
         description="Largest request body of every route except the two byte-upload PUTs; larger "
         "bodies get 413 without being read (JP_MAX_JSON_BODY, e.g. 1MiB).",
     )
+    max_bulk_body: ByteSize = Field(
+        ByteSize(16 * 1024**2),
+        description="Largest request body of POST /v1/files/bulk (many small files in one "
+        "multipart request); larger bodies get 413 (JP_MAX_BULK_BODY, e.g. 16MiB).",
+    )
     max_header_size: ByteSize = Field(
         ByteSize(64 * 1024),
         description="Largest request line plus headers; larger ones get 431 and the connection "
@@ -101,7 +106,7 @@ class ServerSettings(_JPSettings):
         "never credentials or query strings (JP_ACCESS_LOG=1).",
     )
 
-    @field_validator("max_json_body", "max_header_size", mode="before")
+    @field_validator("max_json_body", "max_bulk_body", "max_header_size", mode="before")
     @classmethod
     def _accept_iec_units(cls, value: object) -> object:
         return _iec(value)

@@ -13,8 +13,9 @@ middleware runs first:
   small, capped bodies need no identity.
 - **Body cap.** Every route except the two byte-upload PUTs (``PUT /v1/uploads/{id}``,
   ``PUT /v1/jobs/{key}/files/{class}``, which stream to storage with their own size limit) gets
-  at most ``JP_MAX_JSON_BODY`` bytes: a larger ``Content-Length`` gets 413 at once; a chunked
-  body is counted while it arrives and cut off with 413 as soon as it passes the cap.
+  at most ``JP_MAX_JSON_BODY`` bytes (``POST /v1/files/bulk``, many small files in one request:
+  ``JP_MAX_BULK_BODY``): a larger ``Content-Length`` gets 413 at once; a chunked body is counted
+  while it arrives and cut off with 413 as soon as it passes the cap.
 - **Requests in flight.** At most ``JP_MAX_REQUESTS_IN_FLIGHT`` requests work in one process at
   once; more get 503 with ``Retry-After``. Stalled or idle connections hold no slot, and neither
   does a request while it waits for body bytes from its client (the body timeout ends those).
@@ -35,6 +36,7 @@ from jp_primary.errors import JPError, Unauthenticated
 # The web view's sign-in form carries the token itself, and signing out must work with an expired
 # one: their bodies are capped like any other, but there is no identity to check before reading.
 ANONYMOUS_FORMS = frozenset({"/ui/sign-in", "/ui/sign-out"})
+BULK_FILES_ROUTE = "/v1/files/bulk"
 _UPLOAD_ROUTES = re.compile(r"^/v1/(uploads/[^/]+|jobs/[^/]+/files/[^/]+)$")
 _NO_CREDENTIALS = (
     "authentication required before sending a body: a bearer token, a client certificate or a "
@@ -77,9 +79,12 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, max_body: int, max_in_flight: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body: int, max_in_flight: int, max_bulk_body: int | None = None
+    ) -> None:
         self.app = app
         self.max_body = max_body
+        self.max_bulk_body = max_bulk_body if max_bulk_body is not None else max_body
         self.max_in_flight = max_in_flight
         self.in_flight = 0  # requests in this process
         self.waiting = 0  # of which waiting for body bytes from their client
@@ -127,10 +132,16 @@ class RequestGuard:
         if streams_large_body(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
-        if length > self.max_body:
-            await send_error(send, 413, "PayloadTooLarge", self._too_large(length))
+        cap = self._cap(scope)
+        if length > cap:
+            await send_error(send, 413, "PayloadTooLarge", self._too_large(cap, length))
             return
-        await self._capped(scope, receive, send)
+        await self._capped(scope, receive, send, cap)
+
+    def _cap(self, scope: Scope) -> int:
+        if scope["method"] == "POST" and scope["path"] == BULK_FILES_ROUTE:
+            return self.max_bulk_body
+        return self.max_body
 
     async def _authenticated(self, scope: Scope, send: Send) -> bool:
         try:
@@ -149,14 +160,14 @@ class RequestGuard:
         scope[IDENTITY_KEY] = identity
         return True
 
-    def _too_large(self, size: int | None) -> str:
+    def _too_large(self, cap: int, size: int | None) -> str:
         got = f"{size} bytes" if size is not None else "more"
         return (
-            f"the request body is limited to {self.max_body} bytes (got {got}); send less, "
-            "or upload file bytes with PUT /v1/uploads/{upload_id}"
+            f"the request body is limited to {cap} bytes (got {got}); send less (fewer files "
+            "in a bulk request), or upload file bytes with PUT /v1/uploads/{upload_id}"
         )
 
-    async def _capped(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _capped(self, scope: Scope, receive: Receive, send: Send, cap: int) -> None:
         received = 0
         refused = False
         started = False
@@ -168,10 +179,10 @@ class RequestGuard:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body:
+                if received > cap:
                     refused = True
                     if not started:
-                        await send_error(send, 413, "PayloadTooLarge", self._too_large(None))
+                        await send_error(send, 413, "PayloadTooLarge", self._too_large(cap, None))
                     return {"type": "http.disconnect"}
             return message
 

@@ -54,6 +54,38 @@ class BulkIn(StrictIn):
     jobs: list[BulkJobIn] = Field(min_length=1, max_length=10000)
 
 
+MAX_BULK_FILES = 100  # files in one POST /v1/files/bulk
+
+
+class BulkFileIn(StrictIn):
+    """One file of ``POST /v1/files/bulk``: what the one-shot PUT takes in its path, query and
+    headers, checked by the same rules."""
+
+    jobid: SubjectText = Field(description=JOBID_DOC)
+    file_class: ClassText = Field(
+        alias="class", description=FILE_CLASS_DOC, examples=FILE_CLASS_EXAMPLES
+    )
+    name: NameText = Field("", description="Distinguishes several files of one class")
+    sha256: str | None = Field(
+        None, pattern=r"^[0-9a-fA-F]{64}$", description="Hex digest of the part, verified"
+    )
+    content_type: MediaTypeText | None = Field(None, description="RFC 9110 media type")
+    # "register" as the Python name would shadow BaseModel.register.
+    register_job: bool = Field(
+        False,
+        alias="register",
+        description="Register the job first when the service does not know it (as "
+        "X-Register-Jobid)",
+    )
+    register_owner: SubjectText | None = Field(
+        None, description="The owner of that registration (default: the caller)"
+    )
+
+
+class BulkFilesIn(StrictIn):
+    files: list[BulkFileIn] = Field(min_length=1, max_length=MAX_BULK_FILES)
+
+
 class FileOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
@@ -189,6 +221,19 @@ class FileErrorsOut(BaseModel):
 
 class CommittedOut(FileOut):
     extraction: ExtractionOut
+
+
+class BulkFileOut(BaseModel):
+    index: int = Field(description="The item's place in the manifest (from 0)")
+    status: int = Field(description="What the one-shot PUT of this file would have answered")
+    error: str | None = None
+    detail: str | None = None
+    file: CommittedOut | None = Field(None, description="The stored file (201, 200)")
+    registered: bool | None = Field(None, description="Whether the job was registered on the way")
+
+
+class BulkFilesOut(BaseModel):
+    results: list[BulkFileOut] = Field(description="One per manifest item, in its order")
 
 
 class LinkOut(BaseModel):
