@@ -6,7 +6,7 @@ It talks to the service only over HTTP (an import-linter contract keeps it off `
 """
 
 from jp_primary.client.aio import AsyncClient
-from jp_primary.client.calls import Retry
+from jp_primary.client.calls import BulkUpload, Retry
 from jp_primary.client.credentials import Credentials, default_proxy_path
 from jp_primary.client.errors import (
     APIError,
@@ -33,6 +33,7 @@ __all__ = [
     "APIError",
     "AsyncClient",
     "BadRequest",
+    "BulkUpload",
     "Client",
     "ClientError",
     "Conflict",

@@ -156,6 +156,17 @@ class AsyncClient:
 
         return calls.committed(await self._resend(request, source))
 
+    async def put_files_bulk(
+        self, items: Sequence[calls.BulkUpload]
+    ) -> list[models.BulkFileResult]:
+        """As ``Client.put_files_bulk``."""
+        parts = await asyncio.to_thread(calls.bulk_parts, items)
+
+        def request() -> httpx.Request:
+            return self._http.build_request("POST", calls.BULK_FILES, files=parts)
+
+        return calls.bulk_results(await self._resend(request, b""))
+
     async def start_upload(
         self, job: str, file_class: str, name: str = "", **kw: Any
     ) -> models.UploadTicket:

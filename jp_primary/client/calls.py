@@ -7,9 +7,12 @@ stream and are written in each client.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -84,6 +87,51 @@ def one_shot_headers(
         if owner is not None:
             headers["X-Register-Owner"] = owner
     return headers
+
+
+BULK_FILES = "/v1/files/bulk"
+
+
+@dataclass(frozen=True)
+class BulkUpload:
+    """One file of ``put_files_bulk``: what ``put_file`` takes, the bytes read at once (bulk
+    requests are for small files; the service takes at most 100 and ``JP_MAX_BULK_BODY``)."""
+
+    job: str  # the full jobid (the manifest names jobs by jobid)
+    file_class: str
+    source: bytes | str | Path
+    name: str = ""
+    sha256: str | None = None
+    content_type: str | None = None
+    register: bool = False
+    owner: str | None = None
+
+
+def bulk_parts(items: Sequence[BulkUpload]) -> list[tuple[str, Any]]:
+    """The multipart parts of ``POST /v1/files/bulk``: the manifest, then one file part each."""
+    manifest = []
+    bodies = []
+    for item in items:
+        body = item.source if isinstance(item.source, bytes) else Path(item.source).read_bytes()
+        entry: dict[str, Any] = {"jobid": item.job, "class": item.file_class, "name": item.name}
+        entry["sha256"] = item.sha256 or hashlib.sha256(body).hexdigest()
+        if item.content_type is not None:
+            entry["content_type"] = item.content_type
+        if item.register:
+            entry["register"] = True
+            if item.owner is not None:
+                entry["register_owner"] = item.owner
+        manifest.append(entry)
+        bodies.append(body)
+    parts: list[tuple[str, Any]] = [
+        ("manifest", (None, json.dumps({"files": manifest}).encode(), "application/json"))
+    ]
+    parts += [("file", (str(i), body, "application/octet-stream")) for i, body in enumerate(bodies)]
+    return parts
+
+
+def bulk_results(response: httpx.Response) -> list[models.BulkFileResult]:
+    return [models.BulkFileResult.model_validate(r) for r in response.json()["results"]]
 
 
 def committed(response: httpx.Response) -> models.CommittedFile:

@@ -48,6 +48,24 @@ class CommittedFile(StoredFile):
     registered: bool = False
 
 
+class BulkFileResult(Result):
+    """One item of ``put_files_bulk``: what the one-shot PUT of that file would have answered
+    (``status``), with the stored file (201 stored now, 200 the same bytes were there already)
+    or the error."""
+
+    index: int
+    status: int
+    file: CommittedFile | None = None
+    error: str | None = None
+    detail: str | None = None
+    registered: bool | None = None
+
+    @property
+    def stored(self) -> bool:
+        """The file is stored with these bytes (now or earlier)."""
+        return self.status in (200, 201) and self.file is not None
+
+
 class Job(Result):
     jobid: str
     key: str

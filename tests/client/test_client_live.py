@@ -13,6 +13,7 @@ import pytest
 
 from jp_primary.client import (
     AsyncClient,
+    BulkUpload,
     Client,
     Conflict,
     Credentials,
@@ -196,3 +197,35 @@ def test_store_file_registers_an_unknown_job_for_its_owner(
     assert not again.registered
     assert not again.created
     assert [f.sha256 for f in lb.files(jobid)] == [stored.sha256]
+
+
+def test_bulk_upload_answers_per_file(live: Live, lb: Client, tmp_path: Path) -> None:
+    fresh, known = new_jobid(), new_jobid()
+    lb.register(known, USER)
+    lb.put_file(known, "osb", b"there", name="taken")
+    lb.put_file(known, "osb", b"kept", name="kept")
+    dump = write_dump(tmp_path, fresh)
+    items = [
+        BulkUpload(fresh, "lb", dump, register=True, owner="/DC=cz/O=Příklad/CN=Zdeněk Novák"),
+        BulkUpload(known, "osb", b"there", name="taken"),
+        BulkUpload(known, "osb", b"other", name="kept"),
+        BulkUpload(new_jobid(), "osb", b"nobody"),
+    ]
+    results = lb.put_files_bulk(items)
+    assert [(r.index, r.status) for r in results] == [(0, 201), (1, 200), (2, 409), (3, 404)]
+    assert results[0].registered is True
+    assert results[0].file is not None
+    assert any(v.name == LB_CLASS_VALUE for v in results[0].file.extraction.values)
+    assert [r.stored for r in results] == [True, True, False, False]
+    assert results[2].error == "Conflict"
+    assert lb.job(fresh).owner == "/DC=cz/O=Příklad/CN=Zdeněk Novák"
+
+    token = live.token(LB_IDENTITY, "trusted")
+
+    async def again() -> list[int]:
+        async with AsyncClient(live.url, credentials=Credentials(token=token)) as client:
+            return [r.status for r in await client.put_files_bulk(items)]
+
+    assert asyncio.run(again()) == [200, 200, 409, 404]
+    with live.client(USER) as alice, pytest.raises(Forbidden):
+        alice.put_files_bulk(items[:1])
