@@ -72,7 +72,7 @@ def _import(args: argparse.Namespace, _settings: object) -> int:
     importer = Importer(
         Maildir(args.maildir),
         client_factory(args),
-        options_from(args, keep_files=args.keep_files),
+        options_from(args, keep_files=args.keep_files, bulk=args.bulk),
     )
     return importer.run()
 
@@ -106,6 +106,13 @@ def register(sub: Any) -> None:
     command.add_argument("--maildir", required=True, help="the maildir (tmp new work post ...)")
     command.add_argument(
         "--keep-files", action="store_true", help="leave delivered dump files in place"
+    )
+    command.add_argument(
+        "--bulk",
+        type=int,
+        default=Options.bulk,
+        help=f"dumps waiting together go in one request, up to this many ({Options.bulk}; "
+        "1: one request per dump)",
     )
     add_daemon_arguments(command)
     command.set_defaults(run=_import)

@@ -1,5 +1,12 @@
 """The import loop: claim messages from the maildir, deliver them through the REST API, and file
-each one as done, to retry (``post/``, with backoff) or undeliverable (with a reason)."""
+each one as done, to retry (``post/``, with backoff) or undeliverable (with a reason).
+
+Dumps (class ``lb``, plain files up to ``Options.bulk_max_size``) that are waiting together go
+in bulk requests (``POST /v1/files/bulk``, up to ``Options.bulk`` each, never two of one job in
+one request): a dump stored by it (or found stored with the same bytes) is done; every other
+one, and all of a bulk request that failed as a whole (a connection error, a 5xx, a service
+without the route), take the one-by-one way (``store_file``), which knows what to do about a
+409, a 404 or a name taken by other bytes (docs/importer.md)."""
 
 from __future__ import annotations
 
@@ -16,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from jp_primary.client import errors
+from jp_primary.client.calls import BulkUpload
 from jp_primary.client.maildir import Maildir, RetryState, split_state
 from jp_primary.client.messages import FileMessage, Malformed, Registration, parse
 from jp_primary.client.spool import build_tarball, member_path
@@ -41,6 +49,8 @@ class Options:
     keep_files: bool = False  # leave delivered dump files in place (spool tarballs always go)
     once: bool = False
     report_every: float = 10.0
+    bulk: int = 32  # dumps in one bulk request at most (below 2: one request per message)
+    bulk_max_size: int = 1 << 20  # larger dumps go one by one
 
 
 @dataclass
@@ -82,6 +92,8 @@ class Importer:
         # name) by one sender would supersede each other (410) instead of being compared.
         # (Striped: a fixed set of locks, so the bookkeeping never grows.)
         self._job_locks = [threading.Lock() for _ in range(1024)]
+        # Services that answered a bulk request with 404/405 (older ones): one by one there.
+        self._no_bulk: set[str | None] = set()
 
     def say(self, text: str) -> None:
         print(f"jp-primary import: {text}", file=self.log, flush=True)
@@ -120,6 +132,9 @@ class Importer:
         inflight: set[Future[None]] = set()
         last_report = time.monotonic()
         with ThreadPoolExecutor(self.options.workers, thread_name_prefix="import") as pool:
+            batches = _Batches(
+                self.options.bulk, lambda batch: inflight.add(self._submit(pool, batch))
+            )
             while not self.stopping.is_set():
                 claimed = 0
                 for path in self.box.pending(time.time()):
@@ -128,9 +143,15 @@ class Importer:
                     while len(inflight) >= limit:
                         _done, inflight = wait(inflight, return_when=FIRST_COMPLETED)
                     work = self.box.claim(path)
-                    if work is not None:
+                    if work is None:
+                        continue
+                    claimed += 1
+                    message = self._bulk_candidate(work)
+                    if message is None:
                         inflight.add(pool.submit(self._handle, work))
-                        claimed += 1
+                    else:
+                        batches.add(work, message)
+                batches.flush()  # what is waiting now goes; nothing waits for more to come
                 if time.monotonic() - last_report >= self.options.report_every:
                     self.say(self.counts.line())
                     last_report = time.monotonic()
@@ -143,15 +164,104 @@ class Importer:
                         self.stopping.wait(self.options.poll)
             wait(inflight)
 
+    def _submit(
+        self, pool: ThreadPoolExecutor, batch: list[tuple[Path, FileMessage]]
+    ) -> Future[None]:
+        if len(batch) == 1:
+            work, message = batch[0]
+            return pool.submit(self._handle, work, message)
+        return pool.submit(self._handle_bulk, batch)
+
+    def _bulk_candidate(self, work: Path) -> FileMessage | None:
+        """The message, when it may go in a bulk request: a dump file of at most
+        ``bulk_max_size`` for a service that takes bulk requests."""
+        if self.options.bulk < 2:
+            return None
+        try:
+            message = parse(work.read_bytes())
+            if not isinstance(message, FileMessage) or message.members:
+                return None
+            if message.file_class != "lb" or message.jpps in self._no_bulk:
+                return None
+            size = Path(message.file).stat().st_size
+        except (Malformed, OSError):
+            return None  # the one-by-one way says why
+        return message if size <= self.options.bulk_max_size else None
+
+    # -- a bulk request -----------------------------------------------------------------------
+
+    def _handle_bulk(self, batch: list[tuple[Path, FileMessage]]) -> None:
+        if self.stopping.is_set():
+            for work, _message in batch:
+                self.box.give_back(work)
+            return
+        # Every job's lock, in one order (no two batches wait for each other); a stripe shared
+        # by two jobs is taken once.
+        locks = sorted({self._job_lock_index(m.jobid) for _, m in batch})
+        for index in locks:
+            self._job_locks[index].acquire()
+        try:
+            stored = self._send_bulk(batch)
+            for (work, message), result in zip(batch, stored, strict=True):
+                if result is None:
+                    self._handle(work, message, locked=True)
+                    continue
+                self.box.done(work)
+                self.counts.add(delivered=1, registered=int(result[0]), already=int(result[1]))
+                self._remove_delivered(message)
+        finally:
+            for index in reversed(locks):
+                self._job_locks[index].release()
+
+    def _send_bulk(self, batch: list[tuple[Path, FileMessage]]) -> list[tuple[bool, bool] | None]:
+        """One bulk request: per message (registered, already stored) when it is stored, None
+        when it takes the one-by-one way."""
+        outcome: list[tuple[bool, bool] | None] = [None] * len(batch)
+        items, places = [], []
+        for place, (_work, message) in enumerate(batch):
+            path = Path(message.file)
+            try:
+                body = path.read_bytes()
+            except OSError:
+                continue  # the one-by-one way says why
+            owner = regjob_owner(path)
+            items.append(
+                BulkUpload(message.jobid, "lb", body, name=message.name, register=True, owner=owner)
+            )
+            places.append(place)
+        if not items:
+            return outcome
+        jpps = batch[0][1].jpps
+        try:
+            results = self.client_for(jpps).put_files_bulk(items)
+        except errors.APIError as exc:
+            if exc.status in (404, 405):
+                self._no_bulk.add(jpps)
+                self.say(f"{self.client_for(jpps).url} takes no bulk requests: one by one there")
+            return outcome
+        except Exception:  # every message takes the one-by-one way, which reports the problem
+            return outcome
+        for place, result in zip(places, results, strict=True):
+            if result.stored:
+                outcome[place] = (bool(result.registered), result.status == 200)
+        return outcome
+
     # -- one message --------------------------------------------------------------------------
 
-    def _handle(self, work: Path) -> None:
+    def _handle(
+        self, work: Path, message: Registration | FileMessage | None = None, locked: bool = False
+    ) -> None:
+        """Deliver one message (``locked``: its job's lock is held already) and file it."""
         if self.stopping.is_set():
             self.box.give_back(work)
             return
         try:
-            message = parse(work.read_bytes())
-            self._deliver(message)
+            if message is None:
+                message = parse(work.read_bytes())
+            if locked:
+                self._deliver_one(message)
+            else:
+                self._deliver(message)
         except (Malformed, Undeliverable) as exc:
             self._reject(work, str(exc))
         except PERMANENT as exc:
@@ -164,8 +274,11 @@ class Importer:
             if isinstance(message, FileMessage):
                 self._remove_delivered(message)
 
+    def _job_lock_index(self, jobid: str) -> int:
+        return hash(jobid) % len(self._job_locks)
+
     def _job_lock(self, jobid: str) -> threading.Lock:
-        return self._job_locks[hash(jobid) % len(self._job_locks)]
+        return self._job_locks[self._job_lock_index(jobid)]
 
     def _deliver(self, message: Registration | FileMessage) -> None:
         with self._job_lock(message.jobid):
@@ -244,3 +357,29 @@ class Importer:
         self.box.postpone(work, RetryState(attempts, first, now + delay))
         self.counts.add(postponed=1)
         self.say(f"retry {work.name} in {delay:.0f}s (attempt {attempts}): {reason}")
+
+
+class _Batches:
+    """Dump messages waiting for a bulk request, one batch per service (``jpps``); a batch goes
+    (``send``) when full, when a second message of one of its jobs comes (that one starts the
+    next batch), and at ``flush``."""
+
+    def __init__(self, size: int, send: Callable[[list[tuple[Path, FileMessage]]], object]):
+        self.size = size
+        self.send = send
+        self.waiting: dict[str | None, list[tuple[Path, FileMessage]]] = {}
+
+    def add(self, work: Path, message: FileMessage) -> None:
+        batch = self.waiting.setdefault(message.jpps, [])
+        if any(m.jobid == message.jobid for _, m in batch):
+            self.send(batch)
+            batch = self.waiting[message.jpps] = []
+        batch.append((work, message))
+        if len(batch) >= self.size:
+            self.send(self.waiting.pop(message.jpps))
+
+    def flush(self) -> None:
+        for batch in self.waiting.values():
+            if batch:
+                self.send(batch)
+        self.waiting.clear()

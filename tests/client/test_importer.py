@@ -8,14 +8,18 @@ import hashlib
 import os
 import shutil
 import signal
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from jp_primary.client import Client, NotFound
+from jp_primary.client import BulkUpload, Client, Credentials, NotFound
+from jp_primary.client.errors import APIError
 from jp_primary.client.maildir import Maildir
 from jp_primary.client.messages import format_registration
+from jp_primary.client.models import BulkFileResult, CommittedFile
+from jp_primary.importer.daemon import Importer, Options
 from jp_primary.importer.lbowner import regjob_owner
 from tests.auth.served import free_port
 from tests.helpers import shared_data_or_skip
@@ -136,7 +140,11 @@ def test_sigkill_midway_then_restart_loses_and_duplicates_nothing(
         queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
     proc = start_import(import_args(live, box.root, "--workers", "4"), tmp_path / "import.log")
     try:
-        wait_for(lambda: len(listing(box, "new")) < 100, what="some deliveries")
+        # Delivered messages leave work/ (claimed ones wait there, many at once for bulk requests).
+        wait_for(
+            lambda: len(listing(box, "new")) + len(listing(box, "work")) < 140,
+            what="some deliveries",
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -279,7 +287,9 @@ def test_sigterm_finishes_or_returns_what_is_in_flight(
     jobs = [new_jobid() for _ in range(120)]
     for i, jobid in enumerate(jobs):
         queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
-    proc = start_import(import_args(live, box.root, "--workers", "4"), tmp_path / "import.log")
+    # Bulk requests of 8: 15 for 4 workers, so some are still queued when SIGTERM comes.
+    args = import_args(live, box.root, "--workers", "4", "--bulk", "8")
+    proc = start_import(args, tmp_path / "import.log")
     try:
         wait_for(lambda: len(listing(box, "new")) < 90, what="some deliveries")
     finally:
@@ -294,3 +304,74 @@ def test_sigterm_finishes_or_returns_what_is_in_flight(
     done = run_import(live, box.root)
     assert done.returncode == 0, done.stderr
     assert all(len(lb_files(reader, j)) == 1 for j in jobs)
+
+
+class _CountingClient(Client):
+    """A real client that counts the requests of each kind (and can play an older service
+    without the bulk route)."""
+
+    def __init__(self, url: str, token: str, bulk_route: bool = True) -> None:
+        super().__init__(url, credentials=Credentials(token=token))
+        self.bulk_route = bulk_route
+        self.bulk_sizes: list[int] = []
+        self.single_puts = 0
+
+    def put_files_bulk(self, items: Sequence[BulkUpload]) -> list[BulkFileResult]:
+        self.bulk_sizes.append(len(items))
+        if not self.bulk_route:
+            raise APIError(404, "NotFound", "Not Found", {})
+        return super().put_files_bulk(items)
+
+    def put_file(self, *args: Any, **kw: Any) -> CommittedFile:
+        self.single_puts += 1
+        return super().put_file(*args, **kw)
+
+
+def _import_in_process(box: Maildir, client: Client, bulk: int = 32) -> Importer:
+    importer = Importer(box, lambda _jpps: client, Options(workers=4, once=True, bulk=bulk))
+    assert importer.run(install_signals=False) == 0
+    return importer
+
+
+def test_waiting_dumps_go_in_bulk_requests_and_refusals_one_by_one(
+    live: Live, reader: Client, tmp_path: Path
+) -> None:
+    box = Maildir(tmp_path / "md")
+    jobs = [new_jobid() for _ in range(40)]
+    for i, jobid in enumerate(jobs):
+        queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    # Other bytes already stored under the name of one dump: the bulk item is refused (409) and
+    # the one-by-one way stores the dump under its derived name.
+    taken = jobs[7]
+    with live.client(LB_IDENTITY, "trusted") as lb:
+        lb.register(taken, USER)
+        lb.put_file(taken, "lb", b"other bytes")
+    token = live.token(LB_IDENTITY, "trusted")
+    with _CountingClient(live.url, token) as client:
+        importer = _import_in_process(box, client, bulk=16)
+    assert sorted(client.bulk_sizes, reverse=True) == [16, 16, 8]
+    assert client.single_puts == 2  # the refused dump: its name (409), then the derived name
+    assert importer.counts.delivered == 40
+    assert importer.counts.registered == 39
+    assert box.counts() == {"new": 0, "work": 0, "post": 0, "undeliverable": 0}
+    assert all(len(lb_files(reader, j)) == 1 for j in jobs if j != taken)
+    names = sorted(f.name for f in reader.files(taken))
+    assert names[0] == ""
+    assert names[1].startswith("lb.")
+
+
+def test_a_service_without_the_bulk_route_gets_the_dumps_one_by_one(
+    live: Live, reader: Client, tmp_path: Path
+) -> None:
+    box = Maildir(tmp_path / "md")
+    jobs = [new_jobid() for _ in range(10)]
+    for i, jobid in enumerate(jobs):
+        queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    token = live.token(LB_IDENTITY, "trusted")
+    with _CountingClient(live.url, token, bulk_route=False) as client:
+        importer = _import_in_process(box, client)
+    assert client.bulk_sizes == [10]  # asked once; then one by one
+    assert client.single_puts == 10
+    assert importer.counts.delivered == 10
+    assert all(len(lb_files(reader, j)) == 1 for j in jobs)
+    assert box.counts() == {"new": 0, "work": 0, "post": 0, "undeliverable": 0}
