@@ -22,9 +22,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -76,6 +78,45 @@ def queue_dumps(folder: Path, count: int) -> tuple[Maildir, int]:
     return box, total
 
 
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (all its threads) from /proc; 0 once gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_pids(root: int) -> list[int]:
+    """uvicorn's supervisor and its worker processes."""
+    pids = [root]
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            if int(stat.read_text().rpartition(")")[2].split()[1]) == root:
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+def _backends(database_url: str) -> list[int]:
+    """The PostgreSQL backends connected to the benchmark's database."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(
+        database_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    )
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sqlalchemy.text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            )
+            return [row[0] for row in rows]
+    finally:
+        engine.dispose()
+
+
 def direct_rate(url: str, token: str, bodies: list[tuple[str, bytes]], workers: int) -> float:
     """The baseline: the same calls made straight from ``workers`` threads holding the dumps in
     memory (no maildir, no files, no message bookkeeping): one PUT per dump that registers its
@@ -112,11 +153,30 @@ def import_rate(
             command = [sys.executable, "-m", "jp_primary.cli", "import", "--maildir", str(box.root)]
             command += ["--url", server.url, "--token-file", str(token_file), "--once"]
             command += ["--workers", str(workers)]
+            server_pids = _server_pids(server.process.pid)
+            server_before = sum(_cpu(pid) for pid in server_pids)
+            backends_before = {pid: _cpu(pid) for pid in _backends(database_url)}
+            kids_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.monotonic()
             done = subprocess.run(
                 command, env=home.env, capture_output=True, text=True, check=False
             )
             seconds = time.monotonic() - started
+            kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+            importer_cpu = (kids.ru_utime + kids.ru_stime) - (
+                kids_before.ru_utime + kids_before.ru_stime
+            )
+            server_cpu = sum(_cpu(pid) for pid in server_pids) - server_before
+            # Backends that started during the run count whole (the pool keeps them open).
+            database_cpu = sum(
+                _cpu(pid) - backends_before.get(pid, 0.0) for pid in _backends(database_url)
+            )
+            per_dump = [1000 * cpu / dumps for cpu in (server_cpu, database_cpu, importer_cpu)]
+            print(
+                "CPU per dump: server {:.1f} ms, PostgreSQL {:.1f} ms, importer {:.1f} ms, "
+                "total {:.1f} ms".format(*per_dump, sum(per_dump)),
+                flush=True,
+            )
             rng = random.Random(99)  # noqa: S311 - test data
             bodies = []
             for i in range(baseline):
