@@ -200,6 +200,21 @@ CASES: list[Case] = [
     ),
     (
         "POST",
+        "/v1/files/bulk",
+        dict.fromkeys(WHO, 403) | {"anonymous": 401, "trusted": 200},
+        lambda w: {
+            "url": "/v1/files/bulk",
+            "files": [
+                (
+                    "manifest",
+                    (None, b'{"files": [{"jobid": "%s", "class": "osb"}]}' % w.jobid.encode()),
+                ),
+                ("file", ("f", b"x")),
+            ],
+        },
+    ),
+    (
+        "POST",
         "/v1/jobs/attributes",
         EVERYONE | {"anonymous": 401},  # jobs the caller may not read are listed as forbidden
         lambda w: {"url": "/v1/jobs/attributes", "json": {"keys": [w.key]}},
