@@ -132,7 +132,9 @@ def _manifest(form: FormData) -> schemas.BulkFilesIn:
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if any(e["type"] == "json_invalid" for e in errors):
-            raise BadRequest(f"the manifest part is not valid JSON; {_HOW}") from None
+            # 422, not the 400 of a JSON body: the body is well-formed multipart, one of its
+            # (text) fields is not what it must be.
+            raise InvalidInput(f"the manifest part is not valid JSON; {_HOW}") from None
         raise RequestValidationError(
             [e | {"loc": ("manifest", *e["loc"])} for e in errors]
         ) from None

@@ -151,13 +151,13 @@ def test_hostile_manifests_are_refused_with_a_detail(api: Api) -> None:
     jobid = new_jobid()
     register_job(api, ALICE, jobid=jobid, lb=True)
     good = {"files": [_item(jobid, b"x")]}
-    _refused(_post(api, None, [b"x"], raw_manifest=b"{not json"), 400, "not valid JSON")
-    _refused(_post(api, None, [b"x"], raw_manifest=b"\xff\xfe"), 400, "not valid JSON")
+    _refused(_post(api, None, [b"x"], raw_manifest=b"{not json"), 422, "not valid JSON")
+    _refused(_post(api, None, [b"x"], raw_manifest=b"\xff\xfe"), 422, "not valid JSON")
     nul = {"files": [_item(jobid, b"x", name="a\x00b")]}
     _refused(_post(api, nul, [b"x"]), 422, "manifest")
     surrogate = b'{"files": [{"jobid": "%s", "class": "isb", "name": "a\\ud800"}]}' % jobid.encode()
     # pydantic's JSON parser refuses a lone surrogate escape as invalid JSON.
-    _refused(_post(api, None, [b"x"], raw_manifest=surrogate), 400, "not valid JSON")
+    _refused(_post(api, None, [b"x"], raw_manifest=surrogate), 422, "not valid JSON")
     _refused(_post(api, {"files": []}, []), 422, "manifest")
     _refused(_post(api, {"files": [_item(jobid, b"x", extra=1)]}, [b"x"]), 422, "extra")
     _refused(_post(api, good, [b"x", b"y"]), 422, "1 files but 2")

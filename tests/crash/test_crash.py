@@ -12,17 +12,21 @@ runs on SQLite and on PostgreSQL (the ``database_url`` fixture).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from jp_primary.attributes.names import JP_ISB
+from jp_primary.auth.identity import Role
+from jp_primary.client.calls import key_of
 from tests.crash.probes import write_probe
 from tests.crash.server import ServiceProcess
 from tests.crash.workload import (
@@ -36,7 +40,7 @@ from tests.crash.workload import (
     sandbox_archive,
     sandbox_entry_names,
 )
-from tests.helpers import job_body, new_jobid, registered_key
+from tests.helpers import ALICE, LB_HOST, job_body, new_jobid, registered_key
 
 pytestmark = pytest.mark.slow
 
@@ -272,6 +276,90 @@ def test_commit_killed_at_any_point_is_all_or_nothing_and_can_be_retried(
 
     # (kill point, the client got no answer, the file was visible after the restart)
     assert any(unanswered for _, unanswered, _ in outcomes), f"no kill hit a commit: {outcomes}"
+
+
+# -- a bulk request killed at several points -------------------------------------------------
+
+
+def send_bulk(
+    service: ServiceProcess, files: list[tuple[str, str, str, bytes]], client: httpx.Client
+) -> httpx.Response:
+    """``POST /v1/files/bulk`` by the trusted L&B host: (jobid, class, name, bytes) each,
+    registering each unknown job for ALICE."""
+    manifest = [
+        {
+            "jobid": jobid,
+            "class": file_class,
+            "name": name,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "register": True,
+            "register_owner": ALICE,
+        }
+        for jobid, file_class, name, data in files
+    ]
+    parts: list[tuple[str, Any]] = [("manifest", (None, json.dumps({"files": manifest})))]
+    parts += [("file", (f"f{i}", data)) for i, (_, _, _, data) in enumerate(files)]
+    return client.post("/v1/files/bulk", files=parts, headers=service.auth(LB_HOST, Role.TRUSTED))
+
+
+def test_bulk_request_killed_at_any_point_is_all_or_nothing_per_file_and_can_be_resent(
+    service: ServiceProcess,
+) -> None:
+    archive = Archive(service)
+    data = sandbox_archive(ENTRIES)
+    sha256 = hashlib.sha256(data).hexdigest()
+
+    def request(tag: str) -> list[tuple[str, str, str, bytes]]:
+        return [
+            (new_jobid(), "isb", f"bulk-{tag}", data),
+            (new_jobid(), "osb", f"small-{tag}", f"small {tag}".encode()),
+        ]
+
+    def visible(jobid: str, file_class: str, name: str, body: bytes) -> bool:
+        key = key_of(jobid)
+        with archive.client() as client:
+            if client.get(f"/v1/jobs/{key}", headers=archive.headers).status_code == 404:
+                return False  # the registration did not commit either
+        if file_class == "isb":
+            return committed_completely(archive, key, name, sha256)
+        listed = archive.listed(key)
+        assert listed in ([], [{**listed[0], "sha256": hashlib.sha256(body).hexdigest()}])
+        return bool(listed)
+
+    calibration = request("calibration")
+    began = time.monotonic()
+    with archive.client() as client:
+        answer = send_bulk(service, calibration, client)
+    duration = time.monotonic() - began  # only chooses kill points
+    assert [r["status"] for r in answer.json()["results"]] == [201, 201], answer.text
+
+    outcomes = []
+    for point in ("published", "in-transaction", 0.5):
+        files = request(str(point))
+        location = final_path(service.storage_root, key_of(files[0][0]), "isb", files[0][2])
+        trigger = kill_trigger(point, location, service.database_url, duration)
+        with ThreadPoolExecutor(max_workers=1) as pool, archive.client() as client:
+            sent = pool.submit(send_bulk, service, files, client)
+            trigger()
+            service.kill()
+            try:
+                killed_answer: httpx.Response | None = sent.result(timeout=WAIT)
+            except httpx.TransportError:
+                killed_answer = None
+        service.start()
+        before = [visible(*f) for f in files]
+        if killed_answer is not None:
+            assert all(r["status"] == 201 for r in killed_answer.json()["results"])
+            assert all(before), "an acknowledged file was lost"
+        # The same request again completes it; what the first attempt stored answers 200.
+        with archive.client() as client:
+            again = send_bulk(service, files, client)
+        assert again.status_code == 200, again.text
+        statuses = [r["status"] for r in again.json()["results"]]
+        assert statuses == [200 if seen else 201 for seen in before], (point, before, statuses)
+        assert all(visible(*f) for f in files)
+        outcomes.append((point, killed_answer is None, before))
+    assert any(unanswered for _, unanswered, _ in outcomes), f"no kill hit a request: {outcomes}"
 
 
 # -- registrations and tags written while the service is killed ------------------------------
