@@ -2,8 +2,9 @@
 
 1. **Import rate.** N generated L&B dumps of about 10 kB each (``jp_primary.testing.lbdumps``,
    scenario ``done``, a fresh jobid each, the jobs not registered beforehand, so each dump is a
-   registration plus a one-shot upload with attribute extraction, in one PUT that registers the
-   unknown job on the way) are queued in a maildir and
+   registration plus a one-shot upload with attribute extraction, the unknown job registered on
+   the way; the importer sends the dumps waiting together in bulk requests of ``--bulk``, 1 for
+   one PUT per dump) are queued in a maildir and
    ``jp-primary import --once`` delivers them to ``jp-primary``'s app (uvicorn, ``--server-workers``
    processes) on a throwaway PostgreSQL database. Figure: dumps per second, from the start of
    the importer process to its exit (target >= 200/s; the original's design was 1 M jobs/day,
@@ -139,7 +140,7 @@ def direct_rate(url: str, token: str, bodies: list[tuple[str, bytes]], workers: 
 
 
 def import_rate(
-    database_url: str, dumps: int, workers: int, server_workers: int, baseline: int
+    database_url: str, dumps: int, workers: int, server_workers: int, baseline: int, bulk: int
 ) -> None:
     with bench_home(database_url) as home, tempfile.TemporaryDirectory() as work:
         token = home.cli("token", "--subject", LB, "--role", "trusted")
@@ -152,7 +153,7 @@ def import_rate(
         with uvicorn_server(home, PROD_FACTORY, server_workers) as server:
             command = [sys.executable, "-m", "jp_primary.cli", "import", "--maildir", str(box.root)]
             command += ["--url", server.url, "--token-file", str(token_file), "--once"]
-            command += ["--workers", str(workers)]
+            command += ["--workers", str(workers), "--bulk", str(bulk)]
             server_pids = _server_pids(server.process.pid)
             server_before = sum(_cpu(pid) for pid in server_pids)
             backends_before = {pid: _cpu(pid) for pid in _backends(database_url)}
@@ -204,7 +205,8 @@ def import_rate(
             Figure(
                 "importer",
                 f"import of {dumps} ~10 kB dumps (register + upload), PostgreSQL, "
-                f"{workers} importer threads, {server_workers} server workers",
+                f"{workers} importer threads, bulk requests of {bulk}, "
+                f"{server_workers} server workers",
                 round(rate, 1),
                 "dumps/s",
                 baseline=round(direct, 1) if direct else None,
@@ -272,6 +274,9 @@ def main() -> int:
     parser.add_argument("--dumps", type=int, default=10_000)
     parser.add_argument("--workers", type=int, default=32, help="importer threads")
     parser.add_argument("--server-workers", type=int, default=2)
+    parser.add_argument(
+        "--bulk", type=int, default=32, help="dumps per bulk request of the importer (1: none)"
+    )
     parser.add_argument("--runs", type=int, default=200, help="upload_files calls")
     parser.add_argument(
         "--baseline-dumps", type=int, default=1000, help="dumps sent straight (the baseline)"
@@ -280,7 +285,9 @@ def main() -> int:
     cleanup_on_sigterm()
     upload_files_latency(args.runs)
     with throwaway_postgres(args.database_url) as url:
-        import_rate(url, args.dumps, args.workers, args.server_workers, args.baseline_dumps)
+        import_rate(
+            url, args.dumps, args.workers, args.server_workers, args.baseline_dumps, args.bulk
+        )
     return 0
 
 

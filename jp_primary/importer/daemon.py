@@ -241,6 +241,8 @@ class Importer:
             return outcome
         except Exception:  # every message takes the one-by-one way, which reports the problem
             return outcome
+        if len(results) != len(items):
+            return outcome  # not an answer to this request: one by one
         for place, result in zip(places, results, strict=True):
             if result.stored:
                 outcome[place] = (bool(result.registered), result.status == 200)

@@ -58,6 +58,14 @@ def reader(live: Live) -> Iterator[Client]:
         yield client
 
 
+def queue_dumps(box: Maildir, folder: Path, count: int) -> list[str]:
+    """``count`` generated dumps of fresh jobs queued in ``box``; their jobids."""
+    jobs = [new_jobid() for _ in range(count)]
+    for i, jobid in enumerate(jobs):
+        queue_dump(box, jobid, write_dump(folder, jobid, seed=i))
+    return jobs
+
+
 def lb_files(client: Client, jobid: str) -> list[str]:
     try:
         return [f.sha256 for f in client.files(jobid) if f.file_class == "lb"]
@@ -135,9 +143,7 @@ def test_sigkill_midway_then_restart_loses_and_duplicates_nothing(
     live: Live, reader: Client, tmp_path: Path
 ) -> None:
     box = Maildir(tmp_path / "md")
-    jobs = [new_jobid() for _ in range(150)]
-    for i, jobid in enumerate(jobs):
-        queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    jobs = queue_dumps(box, tmp_path / "dumps", 150)
     proc = start_import(import_args(live, box.root, "--workers", "4"), tmp_path / "import.log")
     try:
         # Delivered messages leave work/ (claimed ones wait there, many at once for bulk requests).
@@ -164,9 +170,7 @@ def test_server_down_messages_wait_in_post_then_arrive(tmp_path: Path) -> None:
     token = service.token_file()
     service.stop()
     box = Maildir(tmp_path / "md")
-    jobs = [new_jobid() for _ in range(3)]
-    for i, jobid in enumerate(jobs):
-        queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    jobs = queue_dumps(box, tmp_path / "dumps", 3)
     args = ["import", "--maildir", str(box.root), "--url", f"http://127.0.0.1:{port}"]
     args += [
         "--token-file",
@@ -284,9 +288,7 @@ def test_sigterm_finishes_or_returns_what_is_in_flight(
     live: Live, reader: Client, tmp_path: Path
 ) -> None:
     box = Maildir(tmp_path / "md")
-    jobs = [new_jobid() for _ in range(120)]
-    for i, jobid in enumerate(jobs):
-        queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    jobs = queue_dumps(box, tmp_path / "dumps", 120)
     # Bulk requests of 8: 15 for 4 workers, so some are still queued when SIGTERM comes.
     args = import_args(live, box.root, "--workers", "4", "--bulk", "8")
     proc = start_import(args, tmp_path / "import.log")
@@ -337,9 +339,7 @@ def test_waiting_dumps_go_in_bulk_requests_and_refusals_one_by_one(
     live: Live, reader: Client, tmp_path: Path
 ) -> None:
     box = Maildir(tmp_path / "md")
-    jobs = [new_jobid() for _ in range(40)]
-    for i, jobid in enumerate(jobs):
-        queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    jobs = queue_dumps(box, tmp_path / "dumps", 40)
     # Other bytes already stored under the name of one dump: the bulk item is refused (409) and
     # the one-by-one way stores the dump under its derived name.
     taken = jobs[7]
@@ -347,7 +347,8 @@ def test_waiting_dumps_go_in_bulk_requests_and_refusals_one_by_one(
         lb.register(taken, USER)
         lb.put_file(taken, "lb", b"other bytes")
     token = live.token(LB_IDENTITY, "trusted")
-    with _CountingClient(live.url, token) as client:
+    client = _CountingClient(live.url, token)
+    with client:
         importer = _import_in_process(box, client, bulk=16)
     assert sorted(client.bulk_sizes, reverse=True) == [16, 16, 8]
     assert client.single_puts == 2  # the refused dump: its name (409), then the derived name
@@ -364,11 +365,10 @@ def test_a_service_without_the_bulk_route_gets_the_dumps_one_by_one(
     live: Live, reader: Client, tmp_path: Path
 ) -> None:
     box = Maildir(tmp_path / "md")
-    jobs = [new_jobid() for _ in range(10)]
-    for i, jobid in enumerate(jobs):
-        queue_dump(box, jobid, write_dump(tmp_path / "dumps", jobid, seed=i))
+    jobs = queue_dumps(box, tmp_path / "dumps", 10)
     token = live.token(LB_IDENTITY, "trusted")
-    with _CountingClient(live.url, token, bulk_route=False) as client:
+    client = _CountingClient(live.url, token, bulk_route=False)
+    with client:
         importer = _import_in_process(box, client)
     assert client.bulk_sizes == [10]  # asked once; then one by one
     assert client.single_puts == 10
