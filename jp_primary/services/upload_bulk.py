@@ -12,6 +12,7 @@ split by ``isolating`` down to the item that broke it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -71,11 +72,20 @@ def _refused(exc: JPError) -> BulkOutcome:
     return BulkOutcome(exc.status_code, error=exc.error, detail=exc.detail)
 
 
+class _Unavailable(Exception):
+    """The database is away: the whole request fails (503), as a single PUT would; raised
+    after the per-item tasks ended (a task group would wrap it in an exception group)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def _failed(exc: Exception) -> BulkOutcome:
     if isinstance(exc, JPError):
         return _refused(exc)
     if not database_item_caused(exc):
-        raise exc  # the database is away: the whole request fails (503), as a single PUT would
+        raise _Unavailable(exc)
     log.error("bulk upload item failed", exc_info=exc)
     detail = "this file could not be stored (the others were); report it to the operators"
     return BulkOutcome(500, error="InternalError", detail=detail)
@@ -107,6 +117,7 @@ class BulkPut:
     def __init__(self, service: UploadService, registrar: jobs.Registrar) -> None:
         self.service = service
         self.registrar = registrar
+        self._unavailable: _Unavailable | None = None
 
     async def run(self, identity: Identity, files_in: list[BulkFile]) -> list[BulkOutcome]:
         outcomes: dict[int, BulkOutcome] = {}
@@ -116,13 +127,23 @@ class BulkPut:
             await self._compare_stored(taken, outcomes)
             await self._stage(reserved, outcomes)
             await self._finish(identity, reserved, outcomes)
+        except _Unavailable as exc:
+            await self._abandon_unfinished(items, outcomes)
+            raise exc.cause from None
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                for item in items:
-                    if item.reserved is not None and item.index not in outcomes:
-                        await self.service._abandon(item.reserved.upload.id)
+            await self._abandon_unfinished(items, outcomes)
             raise
         return [outcomes[i] for i in range(len(files_in))]
+
+    async def _abandon_unfinished(
+        self, items: list[_Item], outcomes: dict[int, BulkOutcome]
+    ) -> None:
+        """A request that fails as a whole leaves no upload of it open (a retry starts clean)."""
+        with anyio.CancelScope(shield=True):
+            for item in items:
+                if item.reserved is not None and item.index not in outcomes:
+                    with contextlib.suppress(Exception):  # the database may be away
+                        await self.service._abandon(item.reserved.upload.id)
 
     # -- the steps ----------------------------------------------------------------------------
 
@@ -232,12 +253,12 @@ class BulkPut:
                     item.reserved.upload, item.content()
                 )
             except Exception as exc:
-                await self.service._abandon(item.reserved.upload.id)
-                outcomes[item.index] = _failed(exc)
+                await self._give_up(item, exc, outcomes)
 
         async with anyio.create_task_group() as group:
             for item in items:
                 group.start_soon(write, item)
+        self._raise_if_unavailable()
         written = [item for item in items if item.staged is not None]
         until = self.service._commit_until()
 
@@ -264,8 +285,8 @@ class BulkPut:
                     await self.service._raise_if_ended(item.reserved.upload.id, key)
                 item.upload = await self.service._as_received(item.reserved.upload, key, stored)
             except Exception as exc:
-                await self.service._abandon(item.reserved.upload.id)
-                outcomes[item.index] = _failed(exc)
+                await self._give_up(item, exc, outcomes)
+        self._raise_if_unavailable()
 
     async def _finish(
         self, identity: Identity, items: list[_Item], outcomes: dict[int, BulkOutcome]
@@ -279,7 +300,7 @@ class BulkPut:
             try:
                 committed = await self.service._settled(item.upload.id, work)
             except Exception as exc:
-                outcomes[item.index] = _failed(exc)
+                self._record_failure(item, exc, outcomes)
                 return
             registered = item.registration is not None and item.registration.created
             outcomes[item.index] = BulkOutcome(201, committed, registered=registered)
@@ -288,6 +309,29 @@ class BulkPut:
             for item in items:
                 if item.upload is not None:
                     group.start_soon(finish, item)
+        self._raise_if_unavailable()
+
+    # -- failures -----------------------------------------------------------------------------
+
+    async def _give_up(self, item: _Item, exc: Exception, outcomes: dict[int, BulkOutcome]) -> None:
+        """An item that failed before its commit: its upload ends, its outcome is the error."""
+        assert item.reserved is not None
+        with contextlib.suppress(Exception):  # the database may be away: then it expires
+            await self.service._abandon(item.reserved.upload.id)
+        self._record_failure(item, exc, outcomes)
+
+    def _record_failure(
+        self, item: _Item, exc: Exception, outcomes: dict[int, BulkOutcome]
+    ) -> None:
+        # Never raises inside a task group (which would wrap the error in an exception group).
+        try:
+            outcomes[item.index] = _failed(exc)
+        except _Unavailable as unavailable:
+            self._unavailable = unavailable
+
+    def _raise_if_unavailable(self) -> None:
+        if self._unavailable is not None:
+            raise self._unavailable
 
 
 async def _digest(chunks: AsyncIterator[bytes]) -> str:
