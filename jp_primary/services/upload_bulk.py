@@ -16,7 +16,7 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import anyio
 from sqlmodel import Session
@@ -73,8 +73,8 @@ def _refused(exc: JPError) -> BulkOutcome:
 
 
 class _Unavailable(Exception):
-    """The database is away: the whole request fails (503), as a single PUT would; raised
-    after the per-item tasks ended (a task group would wrap it in an exception group)."""
+    """The database is away: the whole request fails with that error, as a single PUT would;
+    raised after the per-item tasks ended (a task group would wrap it in an exception group)."""
 
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
@@ -104,7 +104,7 @@ class _Item:
     registration: Registration | None
     reserved: Reserved | None = None
     upload: Upload | None = None
-    staged: tuple[str, StoredObject] | None = field(default=None)
+    staged: tuple[str, StoredObject] | None = None
 
     @property
     def order(self) -> tuple[str, str, str]:
