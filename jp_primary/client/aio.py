@@ -16,6 +16,7 @@ from jp_primary.client import calls, models
 from jp_primary.client.calls import Call, Retry
 from jp_primary.client.credentials import Credentials
 from jp_primary.client.errors import (
+    Conflict,
     ConnectionFailed,
     RangeNotSatisfiable,
     StorageUnavailable,
@@ -218,6 +219,9 @@ class AsyncClient:
                 if not send.failed():
                     raise
                 await asyncio.sleep(self.retry.delay(send.failures - 1, calls.retry_after(exc)))
+            except Conflict:
+                if not send.may_be_behind():
+                    raise
             found = await self.upload_progress(ticket.upload_id)
             if send.resume(found.received, found.complete):
                 return

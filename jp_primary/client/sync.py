@@ -17,6 +17,7 @@ from jp_primary.client import calls, models
 from jp_primary.client.calls import Call, Retry
 from jp_primary.client.credentials import Credentials
 from jp_primary.client.errors import (
+    Conflict,
     ConnectionFailed,
     RangeNotSatisfiable,
     StorageUnavailable,
@@ -256,6 +257,9 @@ class Client:
                 if not send.failed():
                     raise
                 time.sleep(self.retry.delay(send.failures - 1, calls.retry_after(exc)))
+            except Conflict:
+                if not send.may_be_behind():
+                    raise
             found = self.upload_progress(ticket.upload_id)
             if send.resume(found.received, found.complete):
                 return

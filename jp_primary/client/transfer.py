@@ -132,6 +132,11 @@ class ResumableSend:
         self.failures += 1
         return self.failures < self.attempts
 
+    def may_be_behind(self) -> bool:
+        """Whether a 409 to a resumed PUT may mean that the service holds more than the progress
+        read said (the cut send was still storing its last piece then); counts as a failure."""
+        return self.offset > 0 and self.failed()
+
     def resume(self, received: int, complete: bool) -> bool:
         """Go on from what the service holds; True when it holds everything (the answer to the
         last PUT was lost, not its bytes)."""
