@@ -143,7 +143,7 @@ class BulkPut:
             for item in items:
                 if item.reserved is not None and item.index not in outcomes:
                     with contextlib.suppress(Exception):  # the database may be away
-                        await self.service._abandon(item.reserved.upload.id)
+                        await self.service.abandon(item.reserved.upload.id)
 
     # -- the steps ----------------------------------------------------------------------------
 
@@ -158,7 +158,7 @@ class BulkPut:
                 request = UploadRequest(
                     bulk.file_class, bulk.name, bulk.content_type, sha256=bulk.sha256
                 )
-                prepared = self.service._prepare(request)
+                prepared = self.service.prepare_start(request)
                 registration = None
                 if bulk.register:
                     owner = jobs.owner_for(identity, bulk.register_owner)
@@ -199,7 +199,7 @@ class BulkPut:
             if item.registration is not None and result.registered is not None:
                 item.registration.created = result.registered.created
                 await self.registrar.secure(result.registered.quarantined)
-            await self.service._reserved(item.prepared, result)
+            await self.service.after_reserve(item.prepared, result)
             reserved.append(item)
         return reserved, taken
 
@@ -213,7 +213,7 @@ class BulkPut:
         for item in part:
             try:
                 results.append(
-                    self.service._reserve_in(
+                    self.service.reserve_in(
                         session, identity, item.key, item.prepared, item.registration, sink
                     )
                 )
@@ -249,9 +249,7 @@ class BulkPut:
         async def write(item: _Item) -> None:
             assert item.reserved is not None
             try:
-                item.staged = await self.service._write_staging(
-                    item.reserved.upload, item.content()
-                )
+                item.staged = await self.service.write_staging(item.reserved.upload, item.content())
             except Exception as exc:
                 await self._give_up(item, exc, outcomes)
 
@@ -260,7 +258,7 @@ class BulkPut:
                 group.start_soon(write, item)
         self._raise_if_unavailable()
         written = [item for item in items if item.staged is not None]
-        until = self.service._commit_until()
+        until = self.service.commit_deadline()
 
         def record(session: Session) -> list[bool]:
             accepted = []
@@ -282,8 +280,8 @@ class BulkPut:
             key, stored = item.staged
             try:
                 if not accepted:
-                    await self.service._raise_if_ended(item.reserved.upload.id, key)
-                item.upload = await self.service._as_received(item.reserved.upload, key, stored)
+                    await self.service.raise_if_ended(item.reserved.upload.id, key)
+                item.upload = await self.service.as_received(item.reserved.upload, key, stored)
             except Exception as exc:
                 await self._give_up(item, exc, outcomes)
         self._raise_if_unavailable()
@@ -293,12 +291,12 @@ class BulkPut:
     ) -> None:
         """Commit every staged item (at once: their database steps share commit groups)."""
 
-        async def finish(item: _Item) -> None:
+        async def commit_one(item: _Item) -> None:
             assert item.reserved is not None
             assert item.upload is not None
-            work = self.service._finish(identity, item.upload, item.reserved.job)
+            work = self.service.finish(identity, item.upload, item.reserved.job)
             try:
-                committed = await self.service._settled(item.upload.id, work)
+                committed = await self.service.settled(item.upload.id, work)
             except Exception as exc:
                 self._record_failure(item, exc, outcomes)
                 return
@@ -308,7 +306,7 @@ class BulkPut:
         async with anyio.create_task_group() as group:
             for item in items:
                 if item.upload is not None:
-                    group.start_soon(finish, item)
+                    group.start_soon(commit_one, item)
         self._raise_if_unavailable()
 
     # -- failures -----------------------------------------------------------------------------
@@ -317,7 +315,7 @@ class BulkPut:
         """An item that failed before its commit: its upload ends, its outcome is the error."""
         assert item.reserved is not None
         with contextlib.suppress(Exception):  # the database may be away: then it expires
-            await self.service._abandon(item.reserved.upload.id)
+            await self.service.abandon(item.reserved.upload.id)
         self._record_failure(item, exc, outcomes)
 
     def _record_failure(

@@ -239,7 +239,7 @@ class CommitSteps:
     limits: UploadLimits
     _commits: CommitGroups
 
-    async def _raise_if_ended(
+    async def raise_if_ended(
         self,
         upload_id: str,
         written: str | None = None,
@@ -278,9 +278,9 @@ class CommitSteps:
         except Conflict:
             return await self._already_committed(upload_id)
         job = await self.db.run(lambda s: jobs.job_by_id(s, upload.job_id))
-        return await self._finish(identity, upload, job)
+        return await self.finish(identity, upload, job)
 
-    async def _finish(self, identity: Identity, upload: Upload, job: JobInfo) -> CommittedFile:
+    async def finish(self, identity: Identity, upload: Upload, job: JobInfo) -> CommittedFile:
         """Commit an upload found open (and its job): verify, publish, extract, record."""
         upload_id = upload.id
         try:
@@ -297,7 +297,7 @@ class CommitSteps:
             ended = await self.db.run(lambda s: uploads.get(s, upload_id))
             if ended is not None and ended.state == UploadState.COMMITTED:
                 return await self._already_committed(upload_id)
-            await self._raise_if_ended(upload.id, during="while it was being committed")
+            await self.raise_if_ended(upload.id, during="while it was being committed")
             raise
         now = datetime.now(UTC)
         file_id = FileIdentity(job.jobid, job.key, upload.file_class, upload.name)

@@ -198,11 +198,11 @@ class UploadService(CommitSteps):
     ) -> tuple[UploadTicket, Upload, JobInfo]:
         """Start an upload (registering its unknown job first when ``registration`` says how):
         its ticket, and the upload and job as recorded."""
-        prepared = self._prepare(req)
+        prepared = self.prepare_start(req)
 
         def reserve(session: Session) -> Reserved:
             sink = jobs.ValueSink()
-            reserved = self._reserve_in(session, identity, key, prepared, registration, sink)
+            reserved = self.reserve_in(session, identity, key, prepared, registration, sink)
             sink.flush(session)
             return reserved
 
@@ -210,9 +210,9 @@ class UploadService(CommitSteps):
         if registration is not None and reserved.registered is not None:
             registration.created = reserved.registered.created
             await registration.registrar.secure(reserved.registered.quarantined)
-        return await self._reserved(prepared, reserved), reserved.upload, reserved.job
+        return await self.after_reserve(prepared, reserved), reserved.upload, reserved.job
 
-    def _prepare(self, req: UploadRequest) -> Prepared:
+    def prepare_start(self, req: UploadRequest) -> Prepared:
         """Check an upload start's request and give it an id (no database work)."""
         file_class = self.plugins.resolve_class(req.file_class)
         name = validate_file_name(req.name)
@@ -230,7 +230,7 @@ class UploadService(CommitSteps):
             req, upload_id, file_class, name, content_type, sha256, method, now, expires, direct
         )
 
-    def _reserve_in(
+    def reserve_in(
         self,
         session: Session,
         identity: Identity,
@@ -292,7 +292,7 @@ class UploadService(CommitSteps):
                 )
         return Reserved(ended, row, job)
 
-    async def _reserved(self, prepared: Prepared, reserved: Reserved) -> UploadTicket:
+    async def after_reserve(self, prepared: Prepared, reserved: Reserved) -> UploadTicket:
         """After an upload start's transaction: drop what it superseded, issue a door grant."""
         for ended_id in reserved.ended:
             await self._drop_staging(ended_id)
@@ -365,7 +365,7 @@ class UploadService(CommitSteps):
         upload as it is now (410 when it ended meanwhile)."""
         upload_id = upload.id
         if byte_range is None:
-            key, stored = await self._write_staging(upload, chunks)
+            key, stored = await self.write_staging(upload, chunks)
         else:
             key = staging_key(upload_id, secrets.token_hex(8))
             limit = self.limits.max_file_size
@@ -383,19 +383,19 @@ class UploadService(CommitSteps):
             except (Gone, PayloadTooLarge, Conflict, InvalidInput):
                 raise
             except Exception:
-                await self._raise_if_ended(upload_id, key)
+                await self.raise_if_ended(upload_id, key)
                 raise
-        commit_until = self._commit_until()
+        commit_until = self.commit_deadline()
         accepted = await self.db.run(
             lambda s: uploads.record_received(
                 s, upload_id, key, stored.size, stored.sha256, commit_until
             )
         )
         if not accepted:
-            await self._raise_if_ended(upload_id, key)
-        return await self._as_received(upload, key, stored)
+            await self.raise_if_ended(upload_id, key)
+        return await self.as_received(upload, key, stored)
 
-    async def _write_staging(
+    async def write_staging(
         self, upload: Upload, chunks: AsyncIterator[bytes]
     ) -> tuple[str, StoredObject]:
         """Write all the bytes of an upload in progress to a new staging key (not recorded yet:
@@ -410,15 +410,15 @@ class UploadService(CommitSteps):
         except Exception:
             # A write that failed because the upload ended under it (superseded, aborted or
             # expired while stalled, its staging removed) is that ending, not a server error.
-            await self._raise_if_ended(upload.id, key)
+            await self.raise_if_ended(upload.id, key)
             raise
         return key, stored
 
-    def _commit_until(self) -> datetime:
+    def commit_deadline(self) -> datetime:
         """The deadline of an upload whose bytes are in: a full deadline to commit them."""
         return datetime.now(UTC) + timedelta(seconds=self.limits.deadline_seconds)
 
-    async def _as_received(self, upload: Upload, key: str, stored: StoredObject) -> Upload:
+    async def as_received(self, upload: Upload, key: str, stored: StoredObject) -> Upload:
         """The upload once its bytes at ``key`` are recorded (an earlier attempt's dropped)."""
         if upload.staging_key and upload.staging_key != key:
             await self.backend.delete(upload.staging_key)  # an earlier attempt's bytes
@@ -455,7 +455,7 @@ class UploadService(CommitSteps):
                 if not await self.db.run(
                     partial(uploads.keep_open, upload_id=upload_id, until=until)
                 ):
-                    await self._raise_if_ended(upload_id)
+                    await self.raise_if_ended(upload_id)
             yield chunk
 
     # -- abort, one-shot, expiry ---------------------------------------------------------------
@@ -477,7 +477,7 @@ class UploadService(CommitSteps):
         are known from its start, so the checks a separate send and commit repeat are skipped.
         An unknown job is registered first when ``registration`` says how."""
         ticket, upload, job = await self._reserve(identity, key, req, registration)
-        return await self._settled(
+        return await self.settled(
             ticket.upload_id, self._send_and_commit(identity, upload, job, chunks)
         )
 
@@ -485,26 +485,26 @@ class UploadService(CommitSteps):
         self, identity: Identity, upload: Upload, job: JobInfo, chunks: AsyncIterator[bytes]
     ) -> CommittedFile:
         received = await self._stage(upload, chunks)
-        return await self._finish(identity, received, job)
+        return await self.finish(identity, received, job)
 
-    async def _settled(self, upload_id: str, work: Awaitable[CommittedFile]) -> CommittedFile:
+    async def settled(self, upload_id: str, work: Awaitable[CommittedFile]) -> CommittedFile:
         """The outcome of the rest of a one-shot upload: on any failure the upload is abandoned
         (its bytes dropped), so a retry of the same request starts clean."""
         try:
             return await work
         except DigestMismatch as exc:
             with anyio.CancelScope(shield=True):
-                await self._abandon(upload_id)
+                await self.abandon(upload_id)
             found = exc.detail.split("; nothing was stored", 1)[0]
             raise DigestMismatch(
                 f"{found}; nothing was stored: send the file again with the same PUT"
             ) from None
         except BaseException:
             with anyio.CancelScope(shield=True):
-                await self._abandon(upload_id)
+                await self.abandon(upload_id)
             raise
 
-    async def _abandon(self, upload_id: str) -> None:
+    async def abandon(self, upload_id: str) -> None:
         if await self.db.run(lambda s: uploads.end(s, upload_id, UploadState.ABORTED)):
             await self._drop_staging(upload_id)
 
