@@ -88,6 +88,16 @@ class HistoryPlan:
     exhausted: bool
 
 
+@dataclass(frozen=True)
+class ReadAhead:
+    """A history batch read ahead and stored (None: nothing matched in the jobs read), where
+    the feed's walk stands after it and whether the walk is over."""
+
+    batch: StoredBatch | None
+    after: int
+    exhausted: bool
+
+
 def _history(
     session: Session, feed: Feed, selection: Selection, limits: CutLimits, now: datetime
 ) -> Cut:

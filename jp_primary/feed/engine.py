@@ -27,6 +27,7 @@ from jp_primary.feed.cutter import (
     ChunkReader,
     CutLimits,
     HistoryPlan,
+    ReadAhead,
     chunk_encoded_in_sql,
     cut_next,
     plan_history,
@@ -359,6 +360,27 @@ class FeedEngine:
             return (first + rest.result())[:want]
 
         return read
+
+    def store_ahead_sync(
+        self,
+        session: Session,
+        push: PushBatch,
+        worker: str,
+        plan: HistoryPlan,
+        built: int,
+        now: datetime,
+    ) -> ReadAhead | None:
+        """Store a history batch read ahead (``plan_ahead_sync``) as batch ``built + 1`` if
+        the feed stands where the read began, with ``built`` batches: the push worker's
+        ``HistoryReader`` reads and stores the batches after ``push`` (in flight) back to back,
+        so that a delivery only sends. None when the feed stands elsewhere (nothing stored).
+
+        As in ``cut_ahead_sync``, the commit need not wait for the disk: the batch is sent only
+        after the ordinary commit that acknowledges its predecessor."""
+        feeds.commit_without_flush_wait(session)
+        expected = replace(push.feed, built_batch=built)
+        cut = store_history_if_current(session, expected, worker, plan, now)
+        return None if cut is None else ReadAhead(cut.batch, plan.after, plan.exhausted)
 
     def cut_ahead_sync(
         self,
