@@ -2,8 +2,9 @@
 
 One asyncio task per leased feed, so one batch per feed is in flight at a time and the feeds do
 not wait for each other. A batch is acknowledged by any 2xx within the delivery timeout; only
-then does the feed's cursor advance (``FeedEngine.ack_sync``, guarded by the lease). Anything else
-is retried with exponential backoff and full jitter; later batches wait, so order is kept.
+then does the feed's cursor advance (``FeedEngine.ack_and_next_sync``, guarded by the lease).
+Anything else is retried with exponential backoff and full jitter; later batches wait, so order
+is kept.
 """
 
 from __future__ import annotations
@@ -228,9 +229,9 @@ class FeedDispatcher:
     def _ack_and_next(
         self, session: Session, push: PushBatch, known: StoredBatch | None
     ) -> PushBatch | None | Literal[False]:
-        if not self.engine.ack_sync(session, push, self.worker_id, utcnow()):
-            return False
-        return self._next(session, push.feed.id, known)
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        return self.engine.ack_and_next_sync(session, push, self.worker_id, now, until, known)
 
     async def _deliver(self, push: PushBatch) -> PushBatch | bool | None:
         """The next batch (None: nothing more, False: the lease is lost) after delivering

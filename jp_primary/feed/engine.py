@@ -301,14 +301,20 @@ class FeedEngine:
         if feed is None or feed.lease_owner != worker or feed.expires_at <= now:
             return False
         feeds.set_fields(session, feed_id, lease_until=lease_until)
+        return self._due(session, feed, now, known)
+
+    def _due(
+        self, session: Session, feed: Feed, now: datetime, known: StoredBatch | None
+    ) -> PushBatch | None:
+        """The batch due on a feed whose row this transaction locked (see ``next_push_sync``)."""
         if feed.built_batch > feed.acked_batch:
             due = feed.acked_batch + 1
-            batch = known if known and known.number == due else feeds.batch(session, feed_id, due)
+            batch = known if known and known.number == due else feeds.batch(session, feed.id, due)
         else:
             batch = self._cut(session, feed, now, self.limits.max_jobs)
             if batch is None:  # nothing to send (the usual answer of a caught-up feed)
                 return None
-            fresh = feeds.get(session, feed_id)  # as the cut left it
+            fresh = feeds.get(session, feed.id)  # as the cut left it
             assert fresh is not None
             feed = fresh
         return None if batch is None else PushBatch(feed, batch)
@@ -414,24 +420,34 @@ class FeedEngine:
 
     def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
         """Record that ``push`` was acknowledged; False when the lease was lost meanwhile."""
-        number = push.batch.number
-        acked_seq = max(push.feed.acked_seq, push.batch.last_seq)
-        done = push.feed.phase == "done" and number >= push.feed.built_batch
-        fields: dict[str, Any] = {
-            "acked_batch": number,
-            "acked_seq": acked_seq,
-            "last_delivery_at": now,
-            "last_error": None,
-            "attempts": 0,
-            "next_attempt_at": None,
-        }
-        if done:
-            fields["lease_owner"] = None
-            fields["lease_until"] = None
+        fields = _acked_fields(push, now)
         if not feeds.set_fields_if(session, push.feed.id, {"lease_owner": worker}, **fields):
             return False
-        feeds.drop_batches_below(session, push.feed.id, number + 1)
+        feeds.drop_batches_below(session, push.feed.id, push.batch.number + 1)
         return True
+
+    def ack_and_next_sync(
+        self,
+        session: Session,
+        push: PushBatch,
+        worker: str,
+        now: datetime,
+        lease_until: datetime,
+        known: StoredBatch | None = None,
+    ) -> PushBatch | None | Literal[False]:
+        """``ack_sync`` and then ``next_push_sync`` in one transaction, the feed's row read,
+        locked and moved by one statement (the delivery's critical path: one round trip per
+        batch fewer)."""
+        fields = _acked_fields(push, now)
+        if fields.get("lease_owner", worker) is not None:
+            fields["lease_until"] = lease_until
+        feed = feeds.set_fields_returning(session, push.feed.id, {"lease_owner": worker}, **fields)
+        if feed is None:
+            return False
+        feeds.drop_batches_below(session, feed.id, push.batch.number + 1)
+        if feed.lease_owner != worker or feed.expires_at <= now:
+            return False
+        return self._due(session, feed, now, known)
 
     def fail_sync(
         self, session: Session, feed_id: str, worker: str, error: str, retry_at: datetime
@@ -448,6 +464,23 @@ class FeedEngine:
             next_attempt_at=retry_at,
         )
         return attempts
+
+
+def _acked_fields(push: PushBatch, now: datetime) -> dict[str, Any]:
+    """The feed's fields once ``push`` is acknowledged; a feed done with it lets its lease go."""
+    number = push.batch.number
+    fields: dict[str, Any] = {
+        "acked_batch": number,
+        "acked_seq": max(push.feed.acked_seq, push.batch.last_seq),
+        "last_delivery_at": now,
+        "last_error": None,
+        "attempts": 0,
+        "next_attempt_at": None,
+    }
+    if push.feed.phase == "done" and number >= push.feed.built_batch:
+        fields["lease_owner"] = None
+        fields["lease_until"] = None
+    return fields
 
 
 def utcnow() -> datetime:
