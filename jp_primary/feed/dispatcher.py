@@ -201,10 +201,11 @@ class FeedDispatcher:
         feed_id, feed = push.feed.id, push.feed
         reader = self.readers.get(feed_id)
         if reader is None and feed.phase == "history" and feed.built_batch == push.batch.number:
+            stream = self.engine.job_stream(feed)
 
             async def read(start: int) -> HistoryPlan:
                 plan = await self.db.run(
-                    lambda s: self.engine.plan_ahead_sync(s, push, self.worker_id, start)
+                    lambda s: self.engine.plan_ahead_sync(s, push, self.worker_id, start, stream)
                 )
                 assert plan is not None  # read from ``start``: not checked against the feed
                 return plan

@@ -33,6 +33,7 @@ from jp_primary.feed.cutter import (
     plan_history,
     store_history_if_current,
 )
+from jp_primary.feed.jobstream import JobStream
 from jp_primary.feed.matcher import Selection
 from jp_primary.feed.spec import Subscription, selection_of
 from jp_primary.plugins.registry import PluginRegistry
@@ -117,6 +118,9 @@ class FeedEngine:
         # The second halves of history reads (``_read_in_halves``); a unit of work each, taken
         # beside the caller's (the pool's overflow has room for them).
         self._halves = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feed-read")
+        # The chunks job streams read ahead (``job_stream``): apart from the halves, which
+        # these reads wait for.
+        self._ahead = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feed-read-ahead")
 
     # -- subscriptions --------------------------------------------------------------------------
 
@@ -320,7 +324,12 @@ class FeedEngine:
         return None if batch is None else PushBatch(feed, batch)
 
     def plan_ahead_sync(
-        self, session: Session, push: PushBatch, worker: str, start: int | None = None
+        self,
+        session: Session,
+        push: PushBatch,
+        worker: str,
+        start: int | None = None,
+        read: ChunkReader | None = None,
     ) -> HistoryPlan | None:
         """Read the history batch after ``push`` (in flight), or the one after job id
         ``start``, without locking the feed, so that the acknowledgement of ``push`` need not
@@ -339,10 +348,26 @@ class FeedEngine:
                 return None
         assert feed is not None
         selection = selection_of(feed.attributes, feed.conditions, self.registry)
-        read = None
-        if session.get_bind().dialect.name == "postgresql":
+        if read is None and session.get_bind().dialect.name == "postgresql":
             read = self._read_in_halves(session, selection, feed.snapshot_seq)
         return plan_history(session, feed, selection, self.limits, start, read)
+
+    def job_stream(self, feed: Feed) -> ChunkReader | None:
+        """On PostgreSQL, a reader of the feed's history jobs for ``plan_ahead_sync`` that
+        reads the next chunk while one is cut (``feed.jobstream``); each chunk is read in
+        halves at once, as ``plan_ahead_sync`` reads. None elsewhere (SQLite: one writer, and
+        its reads are cheap beside its commits)."""
+        if self.db.engine.dialect.name != "postgresql":
+            return None
+        selection = selection_of(feed.attributes, feed.conditions, self.registry)
+        snapshot = feed.snapshot_seq
+
+        def fetch(after: int, want: int) -> list[HistoryJob]:
+            return self.db.run_sync(
+                lambda s: self._read_in_halves(s, selection, snapshot)(after, want)
+            )
+
+        return JobStream(fetch, self._ahead, self.limits.max_jobs)
 
     def _read_in_halves(self, session: Session, selection: Selection, snapshot: int) -> ChunkReader:
         """A chunk reader that reads the second half of the jobs at the same time, in its own
