@@ -193,7 +193,7 @@ class FeedDispatcher:
             reader.stop()
 
     def _cut_ahead(self, session: Session, push: PushBatch) -> StoredBatch | None:
-        return self.engine.cut_ahead_sync(session, push, self.worker_id, utcnow()).batch
+        return self.engine.cut_ahead_sync(session, push, self.worker_id, utcnow())
 
     async def _ahead(self, push: PushBatch) -> StoredBatch | None:
         """The batch after ``push``, stored. In a history it was usually read and stored
@@ -204,11 +204,9 @@ class FeedDispatcher:
             stream = self.engine.job_stream(feed)
 
             async def read(start: int) -> HistoryPlan:
-                plan = await self.db.run(
-                    lambda s: self.engine.plan_ahead_sync(s, push, self.worker_id, start, stream)
+                return await self.db.run(
+                    lambda s: self.engine.plan_ahead_sync(s, push, start, stream)
                 )
-                assert plan is not None  # read from ``start``: not checked against the feed
-                return plan
 
             async def store(plan: HistoryPlan, built: int) -> ReadAhead | None:
                 return await self.db.run(

@@ -72,15 +72,6 @@ class PullAnswer:
 
 
 @dataclass(frozen=True)
-class Ahead:
-    """A batch cut ahead (None: none was due), and whether it is the plan given as it was
-    read (so the batches read after that plan still fit)."""
-
-    batch: StoredBatch | None
-    planned: bool
-
-
-@dataclass(frozen=True)
 class PushBatch:
     feed: Feed
     batch: StoredBatch
@@ -327,26 +318,14 @@ class FeedEngine:
         self,
         session: Session,
         push: PushBatch,
-        worker: str,
-        start: int | None = None,
+        start: int,
         read: ChunkReader | None = None,
-    ) -> HistoryPlan | None:
-        """Read the history batch after ``push`` (in flight), or the one after job id
-        ``start``, without locking the feed, so that the acknowledgement of ``push`` need not
-        wait for it (``cut_ahead_sync`` stores it, checking the feed then). None when the feed
-        is not in its history or has moved on (looked at only without a ``start``: what a
-        feed reads from its snapshot never changes)."""
-        feed: Feed | None = push.feed
-        if start is None:
-            feed = feeds.get(session, push.feed.id)
-            if (
-                feed is None
-                or feed.lease_owner != worker
-                or feed.phase != "history"
-                or feed.built_batch < push.batch.number
-            ):
-                return None
-        assert feed is not None
+    ) -> HistoryPlan:
+        """Read the history batch after job id ``start`` of ``push``'s feed (``push`` in
+        flight, or one before it), without locking the feed, so that the acknowledgements
+        need not wait for it (``store_ahead_sync`` stores it, checking the feed then): what a
+        feed reads from its snapshot never changes. ``read``: the feed's ``job_stream``."""
+        feed = push.feed
         selection = selection_of(feed.attributes, feed.conditions, self.registry)
         if read is None and session.get_bind().dialect.name == "postgresql":
             read = self._read_in_halves(session, selection, feed.snapshot_seq)
@@ -414,34 +393,21 @@ class FeedEngine:
         return None if cut is None else ReadAhead(cut.batch, plan.after, plan.exhausted)
 
     def cut_ahead_sync(
-        self,
-        session: Session,
-        push: PushBatch,
-        worker: str,
-        now: datetime,
-        plan: HistoryPlan | None = None,
-    ) -> Ahead:
-        """Cut the batch after ``push`` (in flight) if it is not cut yet: the worker prepares
-        the next batch while the receiver reads this one. ``plan`` is that batch read ahead
-        (``plan_ahead_sync``): stored if the feed still stands where it was read from
-        (``Ahead.planned`` says whether it did), else the batch is cut afresh.
+        self, session: Session, push: PushBatch, worker: str, now: datetime
+    ) -> StoredBatch | None:
+        """Cut the batch after ``push`` (in flight) if it is not cut yet (outside a history,
+        or where the history's reader stopped): the worker prepares the next batch while the
+        receiver reads this one.
 
         Its commit need not wait for the disk: the batch is sent only after a later ordinary
-        commit (the worker's next step renews its lease), which makes everything before it
-        durable, this one included; a crash before that loses only a cut nobody has seen (cut
-        again later)."""
+        commit (the acknowledgement of ``push``), which makes everything before it durable,
+        this one included; a crash before that loses only a cut nobody has seen (cut again
+        later)."""
         feeds.commit_without_flush_wait(session)
-        if plan is not None and (plan.records or plan.exhausted):
-            # The usual case: no lock before the one UPDATE that checks and moves the feed, so
-            # the acknowledgement of ``push`` waits for this at most until its commit.
-            built = replace(push.feed, built_batch=push.batch.number)
-            cut = store_history_if_current(session, built, worker, plan, now)
-            if cut is not None:
-                return Ahead(cut.batch, True)
         feed = feeds.get(session, push.feed.id, lock=True)
         if feed is None or feed.lease_owner != worker or feed.built_batch != push.batch.number:
-            return Ahead(None, False)
-        return Ahead(self._cut(session, feed, now, self.limits.max_jobs), False)
+            return None
+        return self._cut(session, feed, now, self.limits.max_jobs)
 
     def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
         """Record that ``push`` was acknowledged; False when the lease was lost meanwhile."""

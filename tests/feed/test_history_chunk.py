@@ -114,29 +114,38 @@ def test_a_batch_read_ahead_is_stored_only_where_the_feed_stands(api: Api) -> No
     first = db.run_sync(lambda s: engine.next_push_sync(s, feed.id, worker, now, until))
     assert isinstance(first, PushBatch)
     assert ids_in(first.batch) == jobs[:2]
-    # Read from a place the feed does not stand at: ignored, the next batch is cut afresh.
-    stale = db.run_sync(lambda s: engine.plan_ahead_sync(s, first, worker, start=0))
-    assert stale is not None
+    # Read from a place the feed does not stand at: not stored; the next batch is cut afresh.
+    stale = db.run_sync(lambda s: engine.plan_ahead_sync(s, first, 0))
     assert stale.start == 0
-    ahead = db.run_sync(lambda s: engine.cut_ahead_sync(s, first, worker, now, stale))
-    assert not ahead.planned
-    second = ahead.batch
+    built = first.batch.number
+    assert (
+        db.run_sync(lambda s: engine.store_ahead_sync(s, first, worker, stale, built, now)) is None
+    )
+    second = db.run_sync(lambda s: engine.cut_ahead_sync(s, first, worker, now))
     assert second is not None
     assert second.number == 2
     assert ids_in(second) == jobs[2:4]
-    # Read where it stands: stored as read, and it ends the history.
-    db.run_sync(lambda s: engine.ack_sync(s, first, worker, now))
-    pushed = db.run_sync(lambda s: engine.next_push_sync(s, feed.id, worker, now, until, second))
-    assert isinstance(pushed, PushBatch)
-    plan = db.run_sync(lambda s: engine.plan_ahead_sync(s, pushed, worker))
-    assert plan is not None
+    # Read where it stands (before batch 2 is acknowledged, as the worker's reader does):
+    # stored as read, as batch 3, and it ends the history.
+    after = db.run_sync(lambda s: feeds.get(s, feed.id))
+    assert after is not None
+    plan = db.run_sync(lambda s: engine.plan_ahead_sync(s, first, after.history_after_job))
     assert plan.matched == jobs[4:]
-    ahead = db.run_sync(lambda s: engine.cut_ahead_sync(s, pushed, worker, now, plan))
-    assert ahead.planned
+    ahead = db.run_sync(lambda s: engine.store_ahead_sync(s, first, worker, plan, 2, now))
+    assert ahead is not None
+    assert ahead.exhausted
     third = ahead.batch
     assert third is not None
+    assert third.number == 3
     assert third.history_done
     assert ids_in(third) == jobs[4:]
+    # Stored once only: the same read again does not stand where the feed does.
+    assert db.run_sync(lambda s: engine.store_ahead_sync(s, first, worker, plan, 2, now)) is None
+    pushed = db.run_sync(lambda s: engine.ack_and_next_sync(s, first, worker, now, until, second))
+    assert isinstance(pushed, PushBatch)
+    assert pushed.batch == second
+    assert pushed.feed.acked_batch == 1
+    assert pushed.feed.built_batch == 3
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
