@@ -228,7 +228,6 @@ def chunk_encoded_in_sql(
     after: int,
     want: int,
     snapshot: int,
-    upto: int | None = None,
 ) -> list[HistoryJob]:
     return feed_values.history_chunk(
         session,
@@ -239,7 +238,6 @@ def chunk_encoded_in_sql(
         tested_lower=sorted(selection.condition_lower),
         needed_lower=_needed(selection),
         prefixes_lower=selection.prefixes_lower,
-        upto=upto,
     )
 
 

@@ -34,15 +34,12 @@ from jp_primary.feed.cutter import (
     store_history_if_current,
 )
 from jp_primary.feed.jobstream import JobStream
-from jp_primary.feed.matcher import Selection
 from jp_primary.feed.spec import Subscription, selection_of
 from jp_primary.plugins.registry import PluginRegistry
 
 # Cuts that found nothing to send but more to read, tried in one transaction before giving up
 # the row lock (each cut is itself bounded by CutLimits.scan_rows).
 CUTS_PER_TRANSACTION = 8
-# Below this many jobs a history read is not split in two (see ``_read_in_halves``).
-SPLIT_MIN_JOBS = 25
 # Tombstones younger than this are kept whatever the feeds' cursors say (see ``purge``).
 TOMBSTONE_MIN_AGE = timedelta(minutes=10)
 
@@ -106,11 +103,8 @@ class FeedEngine:
         self.db = db
         self.registry = registry
         self.limits = limits
-        # The second halves of history reads (``_read_in_halves``); a unit of work each, taken
-        # beside the caller's (the pool's overflow has room for them).
-        self._halves = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feed-read")
-        # The chunks job streams read ahead (``job_stream``): apart from the halves, which
-        # these reads wait for.
+        # The chunks the job streams read ahead (``job_stream``), a unit of work each (the
+        # pool's overflow has room for them).
         self._ahead = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feed-read-ahead")
 
     # -- subscriptions --------------------------------------------------------------------------
@@ -327,15 +321,14 @@ class FeedEngine:
         feed reads from its snapshot never changes. ``read``: the feed's ``job_stream``."""
         feed = push.feed
         selection = selection_of(feed.attributes, feed.conditions, self.registry)
-        if read is None and session.get_bind().dialect.name == "postgresql":
-            read = self._read_in_halves(session, selection, feed.snapshot_seq)
         return plan_history(session, feed, selection, self.limits, start, read)
 
     def job_stream(self, feed: Feed) -> ChunkReader | None:
         """On PostgreSQL, a reader of the feed's history jobs for ``plan_ahead_sync`` that
-        reads the next chunk while one is cut (``feed.jobstream``); each chunk is read in
-        halves at once, as ``plan_ahead_sync`` reads. None elsewhere (SQLite: one writer, and
-        its reads are cheap beside its commits)."""
+        reads the next chunk, in its own unit of work, while one is cut (``feed.jobstream``):
+        PostgreSQL encodes one chunk's records on one core while the worker matches and stores
+        the chunk before on the other. None elsewhere (SQLite: one writer, and its reads are
+        cheap beside its commits)."""
         if self.db.engine.dialect.name != "postgresql":
             return None
         selection = selection_of(feed.attributes, feed.conditions, self.registry)
@@ -343,33 +336,10 @@ class FeedEngine:
 
         def fetch(after: int, want: int) -> list[HistoryJob]:
             return self.db.run_sync(
-                lambda s: self._read_in_halves(s, selection, snapshot)(after, want)
+                lambda s: chunk_encoded_in_sql(s, selection, after, want, snapshot)
             )
 
         return JobStream(fetch, self._ahead, self.limits.max_jobs)
-
-    def _read_in_halves(self, session: Session, selection: Selection, snapshot: int) -> ChunkReader:
-        """A chunk reader that reads the second half of the jobs at the same time, in its own
-        unit of work: PostgreSQL encodes each half in its own backend, on its own core, and
-        reading is most of a history's time."""
-
-        def read(after: int, want: int) -> list[HistoryJob]:
-            half = want // 2
-            mid = (
-                feed_values.nth_job_after(session, after, half) if half >= SPLIT_MIN_JOBS else None
-            )
-            if mid is None:
-                return chunk_encoded_in_sql(session, selection, after, want, snapshot)
-            rest = self._halves.submit(
-                self.db.run_sync,
-                lambda s: chunk_encoded_in_sql(s, selection, mid, want - half, snapshot),
-            )
-            # Up to ``mid`` exactly (not "the next half"): a job that became visible below it
-            # since ``mid`` was read must not push ``mid`` itself out of both halves.
-            first = chunk_encoded_in_sql(session, selection, after, want, snapshot, upto=mid)
-            return (first + rest.result())[:want]
-
-        return read
 
     def store_ahead_sync(
         self,

@@ -15,7 +15,7 @@ from jp_primary.attributes.registry import default_registry
 from jp_primary.db.models import SQLModel
 from jp_primary.db.repositories import feeds, values
 from jp_primary.feed.cutter import CutLimits, chunk_encoded_here, chunk_encoded_in_sql
-from jp_primary.feed.engine import SPLIT_MIN_JOBS, FeedEngine, PushBatch, utcnow
+from jp_primary.feed.engine import FeedEngine, PushBatch, utcnow
 from jp_primary.feed.spec import Subscription, qualified_attributes, selection_of
 from tests.feed.test_purge import engine_of
 from tests.helpers import ALICE, Api, new_jobid, post_job, registered_key
@@ -146,22 +146,3 @@ def test_a_batch_read_ahead_is_stored_only_where_the_feed_stands(api: Api) -> No
     assert pushed.batch == second
     assert pushed.feed.acked_batch == 1
     assert pushed.feed.built_batch == 3
-
-
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_chunk_read_in_two_halves_at_once_is_the_chunk_read_whole(api: Api) -> None:
-    jobs = _register(api, 2 * SPLIT_MIN_JOBS + 3)
-    for n, job_id in enumerate(jobs):
-        _store(api, job_id, [(f"{TAG}:n", str(n), None)])
-    engine = FeedEngine(engine_of(api).db, default_registry(), CutLimits())
-    selection = selection_of(qualified_attributes(["tag:n"]), [], default_registry())
-    snapshot = engine.db.run_sync(values.last_seq)
-    want = len(jobs) - 1  # the last job is beyond the chunk
-    whole = engine.db.run_sync(
-        lambda s: chunk_encoded_in_sql(s, selection, jobs[0] - 1, want, snapshot)
-    )
-    halves = engine.db.run_sync(
-        lambda s: engine._read_in_halves(s, selection, snapshot)(jobs[0] - 1, want)
-    )
-    assert [j.job_id for j in whole] == jobs[:-1]
-    assert halves == whole
