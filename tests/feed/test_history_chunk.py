@@ -1,12 +1,17 @@
 """Reading a history: PostgreSQL encodes a chunk's records in its query, and they must be the
 records the Python encoder makes (SQLite's path, and the continuous phase's), value for value;
-a batch read ahead of the feed's lock is stored only if the feed still stands where it began."""
+a batch read ahead of the feed's lock is stored only if the feed still stands where it began, and
+batches stored ahead of a failed delivery follow it unchanged."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from sqlalchemy import select
@@ -15,6 +20,7 @@ from jp_primary.attributes.registry import default_registry
 from jp_primary.db.models import SQLModel
 from jp_primary.db.repositories import feeds, values
 from jp_primary.feed.cutter import CutLimits, chunk_encoded_here, chunk_encoded_in_sql
+from jp_primary.feed.dispatcher import DispatchSettings, FeedDispatcher
 from jp_primary.feed.engine import FeedEngine, PushBatch, utcnow
 from jp_primary.feed.spec import Subscription, qualified_attributes, selection_of
 from tests.feed.test_purge import engine_of
@@ -146,3 +152,56 @@ def test_a_batch_read_ahead_is_stored_only_where_the_feed_stands(api: Api) -> No
     assert pushed.batch == second
     assert pushed.feed.acked_batch == 1
     assert pushed.feed.built_batch == 3
+
+
+def test_a_delivery_failed_mid_history_is_resent_and_the_batches_stored_ahead_follow(
+    api: Api,
+) -> None:
+    """The worker's reader stores batches ahead of the one in flight; when that one fails, it
+    is sent again, same number and bytes, and the stored ones follow it in order."""
+    color = f"retry-{new_jobid()[-12:]}"
+    jobs = _register(api, 9)
+    for job_id in jobs:
+        _store(api, job_id, [(f"{TAG}:color", color, None)])
+    engine = FeedEngine(engine_of(api).db, default_registry(), CutLimits(max_jobs=2))
+    sub = Subscription(
+        attributes=qualified_attributes(["tag:color"]),
+        conditions=[{"attr": "tag:color", "op": "eq", "value": color}],
+        history=True,
+        continuous=False,
+        ttl_seconds=600,
+        destination="http://receiver.invalid/feed",
+    )
+    feed = api.client.portal.call(engine.subscribe, "/CN=retry", sub, utcnow())  # type: ignore[union-attr]
+    bodies: list[bytes] = []  # this feed's deliveries, in order
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if orjson.loads(request.content)["feed_id"] != feed.id:
+            return httpx.Response(200)  # another test's feed: not looked at
+        bodies.append(request.content)
+        first_try_of_3 = [orjson.loads(b)["batch"] for b in bodies].count(3) == 1
+        return httpx.Response(500 if first_try_of_3 and _number(request.content) == 3 else 200)
+
+    async def deliver() -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+        settings = DispatchSettings(retry_base=0.01, retry_cap=0.05, poll_interval=0.01)
+        worker = asyncio.create_task(FeedDispatcher(engine, settings, client, "w-retry").run())
+        deadline = time.monotonic() + 60
+        while not (bodies and orjson.loads(bodies[-1])["history_done"]):
+            assert time.monotonic() < deadline, "the history did not end"
+            await asyncio.sleep(0.02)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+    asyncio.run(deliver())
+    assert [_number(b) for b in bodies] == [1, 2, 3, 3, 4, 5]
+    assert bodies[2] == bodies[3]
+    # Every job once, in order, the failed batch counted once.
+    sent = [r["jobid"] for b in bodies[:2] + bodies[3:] for r in orjson.loads(b)["records"]]
+    assert len(sent) == len(jobs)
+    assert _ids(api, "jobid", sent) == jobs
+
+
+def _number(body: bytes) -> int:
+    return int(orjson.loads(body)["batch"])
