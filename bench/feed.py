@@ -224,8 +224,10 @@ class Writer:
         n = 0
         while time.perf_counter() - started < self.duration:
             due = started + offset + n / rate
-            if due > time.perf_counter():
-                time.sleep(due - time.perf_counter())
+            # One reading of the clock: between two, the due time may pass (a negative sleep).
+            wait = due - time.perf_counter()
+            if wait > 0:
+                time.sleep(wait)
             job = rng.randint(1, self.jobs)
             new = values.NewValue(rng.choice(TAGS), f"w{index}-{n}", "USER", datetime.now(UTC))
             (seq,) = self.db.run_sync(lambda s, job=job, new=new: values.append(s, job, [new]))

@@ -88,6 +88,16 @@ class HistoryPlan:
     exhausted: bool
 
 
+@dataclass(frozen=True)
+class ReadAhead:
+    """A history batch read ahead and stored (None: nothing matched in the jobs read), where
+    the feed's walk stands after it and whether the walk is over."""
+
+    batch: StoredBatch | None
+    after: int
+    exhausted: bool
+
+
 def _history(
     session: Session, feed: Feed, selection: Selection, limits: CutLimits, now: datetime
 ) -> Cut:
@@ -218,7 +228,6 @@ def chunk_encoded_in_sql(
     after: int,
     want: int,
     snapshot: int,
-    upto: int | None = None,
 ) -> list[HistoryJob]:
     return feed_values.history_chunk(
         session,
@@ -229,7 +238,6 @@ def chunk_encoded_in_sql(
         tested_lower=sorted(selection.condition_lower),
         needed_lower=_needed(selection),
         prefixes_lower=selection.prefixes_lower,
-        upto=upto,
     )
 
 

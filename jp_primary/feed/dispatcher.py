@@ -2,8 +2,9 @@
 
 One asyncio task per leased feed, so one batch per feed is in flight at a time and the feeds do
 not wait for each other. A batch is acknowledged by any 2xx within the delivery timeout; only
-then does the feed's cursor advance (``FeedEngine.ack_sync``, guarded by the lease). Anything else
-is retried with exponential backoff and full jitter; later batches wait, so order is kept.
+then does the feed's cursor advance (``FeedEngine.ack_and_next_sync``, guarded by the lease).
+Anything else is retried with exponential backoff and full jitter; later batches wait, so order
+is kept.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from jp_primary.db.repositories import feeds, values
 from jp_primary.db.repositories.feeds import StoredBatch
 from jp_primary.feed import metrics
 from jp_primary.feed.backoff import retry_delay
-from jp_primary.feed.cutter import HistoryPlan
-from jp_primary.feed.engine import Ahead, FeedEngine, PushBatch, utcnow
+from jp_primary.feed.cutter import HistoryPlan, ReadAhead
+from jp_primary.feed.engine import FeedEngine, PushBatch, utcnow
 from jp_primary.feed.readahead import HistoryReader
 
 log = logging.getLogger(__name__)
@@ -191,38 +192,45 @@ class FeedDispatcher:
         if reader is not None:
             reader.stop()
 
-    def _cut_ahead(self, session: Session, push: PushBatch, plan: HistoryPlan | None) -> Ahead:
-        return self.engine.cut_ahead_sync(session, push, self.worker_id, utcnow(), plan)
+    def _cut_ahead(self, session: Session, push: PushBatch) -> StoredBatch | None:
+        return self.engine.cut_ahead_sync(session, push, self.worker_id, utcnow())
 
     async def _ahead(self, push: PushBatch) -> StoredBatch | None:
-        """Cut the batch after ``push``. In a history it was usually read already, by the
-        feed's ``HistoryReader``."""
-        feed_id = push.feed.id
+        """The batch after ``push``, stored. In a history it was usually read and stored
+        already, by the feed's ``HistoryReader`` (started here, from where ``push`` ends)."""
+        feed_id, feed = push.feed.id, push.feed
         reader = self.readers.get(feed_id)
-        if reader is not None:
-            plan = await reader.next()
-        else:
-            plan = await self.db.run(lambda s: self.engine.plan_ahead_sync(s, push, self.worker_id))
-            if plan is not None and not plan.exhausted:
+        if reader is None and feed.phase == "history" and feed.built_batch == push.batch.number:
+            stream = self.engine.job_stream(feed)
 
-                async def read_from(start: int) -> HistoryPlan | None:
-                    return await self.db.run(
-                        lambda s: self.engine.plan_ahead_sync(s, push, self.worker_id, start)
+            async def read(start: int) -> HistoryPlan:
+                return await self.db.run(
+                    lambda s: self.engine.plan_ahead_sync(s, push, start, stream)
+                )
+
+            async def store(plan: HistoryPlan, built: int) -> ReadAhead | None:
+                return await self.db.run(
+                    lambda s: self.engine.store_ahead_sync(
+                        s, push, self.worker_id, plan, built, utcnow()
                     )
+                )
 
-                self.readers[feed_id] = HistoryReader(read_from, plan.after)
-        ahead = await self.db.run(lambda s: self._cut_ahead(s, push, plan))
-        if plan is None or plan.exhausted or not ahead.planned:
-            # Read to its end, or from where the feed does not stand: nothing more to use.
+            reader = HistoryReader(read, store, feed.history_after_job, push.batch.number)
+            self.readers[feed_id] = reader
+        if reader is not None:
+            batch = await reader.next()
+            if batch is not None and batch.number == push.batch.number + 1:
+                return batch
+            # Read to its end, or the feed stands elsewhere: cut as it comes from here on.
             self._stop_reading(feed_id)
-        return ahead.batch
+        return await self.db.run(lambda s: self._cut_ahead(s, push))
 
     def _ack_and_next(
         self, session: Session, push: PushBatch, known: StoredBatch | None
     ) -> PushBatch | None | Literal[False]:
-        if not self.engine.ack_sync(session, push, self.worker_id, utcnow()):
-            return False
-        return self._next(session, push.feed.id, known)
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        return self.engine.ack_and_next_sync(session, push, self.worker_id, now, until, known)
 
     async def _deliver(self, push: PushBatch) -> PushBatch | bool | None:
         """The next batch (None: nothing more, False: the lease is lost) after delivering

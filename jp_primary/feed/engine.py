@@ -27,20 +27,19 @@ from jp_primary.feed.cutter import (
     ChunkReader,
     CutLimits,
     HistoryPlan,
+    ReadAhead,
     chunk_encoded_in_sql,
     cut_next,
     plan_history,
     store_history_if_current,
 )
-from jp_primary.feed.matcher import Selection
+from jp_primary.feed.jobstream import JobStream
 from jp_primary.feed.spec import Subscription, selection_of
 from jp_primary.plugins.registry import PluginRegistry
 
 # Cuts that found nothing to send but more to read, tried in one transaction before giving up
 # the row lock (each cut is itself bounded by CutLimits.scan_rows).
 CUTS_PER_TRANSACTION = 8
-# Below this many jobs a history read is not split in two (see ``_read_in_halves``).
-SPLIT_MIN_JOBS = 25
 # Tombstones younger than this are kept whatever the feeds' cursors say (see ``purge``).
 TOMBSTONE_MIN_AGE = timedelta(minutes=10)
 
@@ -67,15 +66,6 @@ class PullAnswer:
     records: list[dict[str, Any]]
     next: str
     history_done: bool
-
-
-@dataclass(frozen=True)
-class Ahead:
-    """A batch cut ahead (None: none was due), and whether it is the plan given as it was
-    read (so the batches read after that plan still fit)."""
-
-    batch: StoredBatch | None
-    planned: bool
 
 
 @dataclass(frozen=True)
@@ -113,9 +103,9 @@ class FeedEngine:
         self.db = db
         self.registry = registry
         self.limits = limits
-        # The second halves of history reads (``_read_in_halves``); a unit of work each, taken
-        # beside the caller's (the pool's overflow has room for them).
-        self._halves = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feed-read")
+        # The chunks the job streams read ahead (``job_stream``), a unit of work each (the
+        # pool's overflow has room for them).
+        self._ahead = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feed-read-ahead")
 
     # -- subscriptions --------------------------------------------------------------------------
 
@@ -300,116 +290,125 @@ class FeedEngine:
         if feed is None or feed.lease_owner != worker or feed.expires_at <= now:
             return False
         feeds.set_fields(session, feed_id, lease_until=lease_until)
+        return self._due(session, feed, now, known)
+
+    def _due(
+        self, session: Session, feed: Feed, now: datetime, known: StoredBatch | None
+    ) -> PushBatch | None:
+        """The batch due on a feed whose row this transaction locked (see ``next_push_sync``)."""
         if feed.built_batch > feed.acked_batch:
             due = feed.acked_batch + 1
-            batch = known if known and known.number == due else feeds.batch(session, feed_id, due)
+            batch = known if known and known.number == due else feeds.batch(session, feed.id, due)
         else:
             batch = self._cut(session, feed, now, self.limits.max_jobs)
             if batch is None:  # nothing to send (the usual answer of a caught-up feed)
                 return None
-            fresh = feeds.get(session, feed_id)  # as the cut left it
+            fresh = feeds.get(session, feed.id)  # as the cut left it
             assert fresh is not None
             feed = fresh
         return None if batch is None else PushBatch(feed, batch)
 
     def plan_ahead_sync(
-        self, session: Session, push: PushBatch, worker: str, start: int | None = None
-    ) -> HistoryPlan | None:
-        """Read the history batch after ``push`` (in flight), or the one after job id
-        ``start``, without locking the feed, so that the acknowledgement of ``push`` need not
-        wait for it (``cut_ahead_sync`` stores it, checking the feed then). None when the feed
-        is not in its history or has moved on (looked at only without a ``start``: what a
-        feed reads from its snapshot never changes)."""
-        feed: Feed | None = push.feed
-        if start is None:
-            feed = feeds.get(session, push.feed.id)
-            if (
-                feed is None
-                or feed.lease_owner != worker
-                or feed.phase != "history"
-                or feed.built_batch < push.batch.number
-            ):
-                return None
-        assert feed is not None
+        self,
+        session: Session,
+        push: PushBatch,
+        start: int,
+        read: ChunkReader | None = None,
+    ) -> HistoryPlan:
+        """Read the history batch after job id ``start`` of ``push``'s feed (``push`` in
+        flight, or one before it), without locking the feed, so that the acknowledgements
+        need not wait for it (``store_ahead_sync`` stores it, checking the feed then): what a
+        feed reads from its snapshot never changes. ``read``: the feed's ``job_stream``."""
+        feed = push.feed
         selection = selection_of(feed.attributes, feed.conditions, self.registry)
-        read = None
-        if session.get_bind().dialect.name == "postgresql":
-            read = self._read_in_halves(session, selection, feed.snapshot_seq)
         return plan_history(session, feed, selection, self.limits, start, read)
 
-    def _read_in_halves(self, session: Session, selection: Selection, snapshot: int) -> ChunkReader:
-        """A chunk reader that reads the second half of the jobs at the same time, in its own
-        unit of work: PostgreSQL encodes each half in its own backend, on its own core, and
-        reading is most of a history's time."""
+    def job_stream(self, feed: Feed) -> ChunkReader | None:
+        """On PostgreSQL, a reader of the feed's history jobs for ``plan_ahead_sync`` that
+        reads the next chunk, in its own unit of work, while one is cut (``feed.jobstream``):
+        PostgreSQL encodes one chunk's records on one core while the worker matches and stores
+        the chunk before on the other. None elsewhere (SQLite: one writer, and its reads are
+        cheap beside its commits)."""
+        if self.db.engine.dialect.name != "postgresql":
+            return None
+        selection = selection_of(feed.attributes, feed.conditions, self.registry)
+        snapshot = feed.snapshot_seq
 
-        def read(after: int, want: int) -> list[HistoryJob]:
-            half = want // 2
-            mid = (
-                feed_values.nth_job_after(session, after, half) if half >= SPLIT_MIN_JOBS else None
+        def fetch(after: int, want: int) -> list[HistoryJob]:
+            return self.db.run_sync(
+                lambda s: chunk_encoded_in_sql(s, selection, after, want, snapshot)
             )
-            if mid is None:
-                return chunk_encoded_in_sql(session, selection, after, want, snapshot)
-            rest = self._halves.submit(
-                self.db.run_sync,
-                lambda s: chunk_encoded_in_sql(s, selection, mid, want - half, snapshot),
-            )
-            # Up to ``mid`` exactly (not "the next half"): a job that became visible below it
-            # since ``mid`` was read must not push ``mid`` itself out of both halves.
-            first = chunk_encoded_in_sql(session, selection, after, want, snapshot, upto=mid)
-            return (first + rest.result())[:want]
 
-        return read
+        return JobStream(fetch, self._ahead, self.limits.max_jobs)
+
+    def store_ahead_sync(
+        self,
+        session: Session,
+        push: PushBatch,
+        worker: str,
+        plan: HistoryPlan,
+        built: int,
+        now: datetime,
+    ) -> ReadAhead | None:
+        """Store a history batch read ahead (``plan_ahead_sync``) as batch ``built + 1`` if
+        the feed stands where the read began, with ``built`` batches: the push worker's
+        ``HistoryReader`` reads and stores the batches after ``push`` (in flight) back to back,
+        so that a delivery only sends. None when the feed stands elsewhere (nothing stored).
+
+        As in ``cut_ahead_sync``, the commit need not wait for the disk: the batch is sent only
+        after the ordinary commit that acknowledges its predecessor."""
+        feeds.commit_without_flush_wait(session)
+        expected = replace(push.feed, built_batch=built)
+        cut = store_history_if_current(session, expected, worker, plan, now)
+        return None if cut is None else ReadAhead(cut.batch, plan.after, plan.exhausted)
 
     def cut_ahead_sync(
+        self, session: Session, push: PushBatch, worker: str, now: datetime
+    ) -> StoredBatch | None:
+        """Cut the batch after ``push`` (in flight) if it is not cut yet (outside a history,
+        or where the history's reader stopped): the worker prepares the next batch while the
+        receiver reads this one.
+
+        Its commit need not wait for the disk: the batch is sent only after a later ordinary
+        commit (the acknowledgement of ``push``), which makes everything before it durable,
+        this one included; a crash before that loses only a cut nobody has seen (cut again
+        later)."""
+        feeds.commit_without_flush_wait(session)
+        feed = feeds.get(session, push.feed.id, lock=True)
+        if feed is None or feed.lease_owner != worker or feed.built_batch != push.batch.number:
+            return None
+        return self._cut(session, feed, now, self.limits.max_jobs)
+
+    def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
+        """Record that ``push`` was acknowledged; False when the lease was lost meanwhile."""
+        fields = _acked_fields(push, now)
+        if not feeds.set_fields_if(session, push.feed.id, {"lease_owner": worker}, **fields):
+            return False
+        feeds.drop_batches_below(session, push.feed.id, push.batch.number + 1)
+        return True
+
+    def ack_and_next_sync(
         self,
         session: Session,
         push: PushBatch,
         worker: str,
         now: datetime,
-        plan: HistoryPlan | None = None,
-    ) -> Ahead:
-        """Cut the batch after ``push`` (in flight) if it is not cut yet: the worker prepares
-        the next batch while the receiver reads this one. ``plan`` is that batch read ahead
-        (``plan_ahead_sync``): stored if the feed still stands where it was read from
-        (``Ahead.planned`` says whether it did), else the batch is cut afresh.
-
-        Its commit need not wait for the disk: the batch is sent only after a later ordinary
-        commit (the worker's next step renews its lease), which makes everything before it
-        durable, this one included; a crash before that loses only a cut nobody has seen (cut
-        again later)."""
-        feeds.commit_without_flush_wait(session)
-        if plan is not None and (plan.records or plan.exhausted):
-            # The usual case: no lock before the one UPDATE that checks and moves the feed, so
-            # the acknowledgement of ``push`` waits for this at most until its commit.
-            built = replace(push.feed, built_batch=push.batch.number)
-            cut = store_history_if_current(session, built, worker, plan, now)
-            if cut is not None:
-                return Ahead(cut.batch, True)
-        feed = feeds.get(session, push.feed.id, lock=True)
-        if feed is None or feed.lease_owner != worker or feed.built_batch != push.batch.number:
-            return Ahead(None, False)
-        return Ahead(self._cut(session, feed, now, self.limits.max_jobs), False)
-
-    def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
-        """Record that ``push`` was acknowledged; False when the lease was lost meanwhile."""
-        number = push.batch.number
-        acked_seq = max(push.feed.acked_seq, push.batch.last_seq)
-        done = push.feed.phase == "done" and number >= push.feed.built_batch
-        fields: dict[str, Any] = {
-            "acked_batch": number,
-            "acked_seq": acked_seq,
-            "last_delivery_at": now,
-            "last_error": None,
-            "attempts": 0,
-            "next_attempt_at": None,
-        }
-        if done:
-            fields["lease_owner"] = None
-            fields["lease_until"] = None
-        if not feeds.set_fields_if(session, push.feed.id, {"lease_owner": worker}, **fields):
+        lease_until: datetime,
+        known: StoredBatch | None = None,
+    ) -> PushBatch | None | Literal[False]:
+        """``ack_sync`` and then ``next_push_sync`` in one transaction, the feed's row read,
+        locked and moved by one statement (the delivery's critical path: one round trip per
+        batch fewer)."""
+        fields = _acked_fields(push, now)
+        if fields.get("lease_owner", worker) is not None:
+            fields["lease_until"] = lease_until
+        feed = feeds.set_fields_returning(session, push.feed.id, {"lease_owner": worker}, **fields)
+        if feed is None:
             return False
-        feeds.drop_batches_below(session, push.feed.id, number + 1)
-        return True
+        feeds.drop_batches_below(session, feed.id, push.batch.number + 1)
+        if feed.lease_owner != worker or feed.expires_at <= now:
+            return False
+        return self._due(session, feed, now, known)
 
     def fail_sync(
         self, session: Session, feed_id: str, worker: str, error: str, retry_at: datetime
@@ -426,6 +425,23 @@ class FeedEngine:
             next_attempt_at=retry_at,
         )
         return attempts
+
+
+def _acked_fields(push: PushBatch, now: datetime) -> dict[str, Any]:
+    """The feed's fields once ``push`` is acknowledged; a feed done with it lets its lease go."""
+    number = push.batch.number
+    fields: dict[str, Any] = {
+        "acked_batch": number,
+        "acked_seq": max(push.feed.acked_seq, push.batch.last_seq),
+        "last_delivery_at": now,
+        "last_error": None,
+        "attempts": 0,
+        "next_attempt_at": None,
+    }
+    if push.feed.phase == "done" and number >= push.feed.built_batch:
+        fields["lease_owner"] = None
+        fields["lease_until"] = None
+    return fields
 
 
 def utcnow() -> datetime:

@@ -1,12 +1,17 @@
 """Reading a history: PostgreSQL encodes a chunk's records in its query, and they must be the
 records the Python encoder makes (SQLite's path, and the continuous phase's), value for value;
-a batch read ahead of the feed's lock is stored only if the feed still stands where it began."""
+a batch read ahead of the feed's lock is stored only if the feed still stands where it began, and
+batches stored ahead of a failed delivery follow it unchanged."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from sqlalchemy import select
@@ -15,7 +20,8 @@ from jp_primary.attributes.registry import default_registry
 from jp_primary.db.models import SQLModel
 from jp_primary.db.repositories import feeds, values
 from jp_primary.feed.cutter import CutLimits, chunk_encoded_here, chunk_encoded_in_sql
-from jp_primary.feed.engine import SPLIT_MIN_JOBS, FeedEngine, PushBatch, utcnow
+from jp_primary.feed.dispatcher import DispatchSettings, FeedDispatcher
+from jp_primary.feed.engine import FeedEngine, PushBatch, utcnow
 from jp_primary.feed.spec import Subscription, qualified_attributes, selection_of
 from tests.feed.test_purge import engine_of
 from tests.helpers import ALICE, Api, new_jobid, post_job, registered_key
@@ -114,45 +120,88 @@ def test_a_batch_read_ahead_is_stored_only_where_the_feed_stands(api: Api) -> No
     first = db.run_sync(lambda s: engine.next_push_sync(s, feed.id, worker, now, until))
     assert isinstance(first, PushBatch)
     assert ids_in(first.batch) == jobs[:2]
-    # Read from a place the feed does not stand at: ignored, the next batch is cut afresh.
-    stale = db.run_sync(lambda s: engine.plan_ahead_sync(s, first, worker, start=0))
-    assert stale is not None
+    # Read from a place the feed does not stand at: not stored; the next batch is cut afresh.
+    stale = db.run_sync(lambda s: engine.plan_ahead_sync(s, first, 0))
     assert stale.start == 0
-    ahead = db.run_sync(lambda s: engine.cut_ahead_sync(s, first, worker, now, stale))
-    assert not ahead.planned
-    second = ahead.batch
+    built = first.batch.number
+    assert (
+        db.run_sync(lambda s: engine.store_ahead_sync(s, first, worker, stale, built, now)) is None
+    )
+    second = db.run_sync(lambda s: engine.cut_ahead_sync(s, first, worker, now))
     assert second is not None
     assert second.number == 2
     assert ids_in(second) == jobs[2:4]
-    # Read where it stands: stored as read, and it ends the history.
-    db.run_sync(lambda s: engine.ack_sync(s, first, worker, now))
-    pushed = db.run_sync(lambda s: engine.next_push_sync(s, feed.id, worker, now, until, second))
-    assert isinstance(pushed, PushBatch)
-    plan = db.run_sync(lambda s: engine.plan_ahead_sync(s, pushed, worker))
-    assert plan is not None
+    # Read where it stands (before batch 2 is acknowledged, as the worker's reader does):
+    # stored as read, as batch 3, and it ends the history.
+    after = db.run_sync(lambda s: feeds.get(s, feed.id))
+    assert after is not None
+    plan = db.run_sync(lambda s: engine.plan_ahead_sync(s, first, after.history_after_job))
     assert plan.matched == jobs[4:]
-    ahead = db.run_sync(lambda s: engine.cut_ahead_sync(s, pushed, worker, now, plan))
-    assert ahead.planned
+    ahead = db.run_sync(lambda s: engine.store_ahead_sync(s, first, worker, plan, 2, now))
+    assert ahead is not None
+    assert ahead.exhausted
     third = ahead.batch
     assert third is not None
+    assert third.number == 3
     assert third.history_done
     assert ids_in(third) == jobs[4:]
+    # Stored once only: the same read again does not stand where the feed does.
+    assert db.run_sync(lambda s: engine.store_ahead_sync(s, first, worker, plan, 2, now)) is None
+    pushed = db.run_sync(lambda s: engine.ack_and_next_sync(s, first, worker, now, until, second))
+    assert isinstance(pushed, PushBatch)
+    assert pushed.batch == second
+    assert pushed.feed.acked_batch == 1
+    assert pushed.feed.built_batch == 3
 
 
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
-def test_a_chunk_read_in_two_halves_at_once_is_the_chunk_read_whole(api: Api) -> None:
-    jobs = _register(api, 2 * SPLIT_MIN_JOBS + 3)
-    for n, job_id in enumerate(jobs):
-        _store(api, job_id, [(f"{TAG}:n", str(n), None)])
-    engine = FeedEngine(engine_of(api).db, default_registry(), CutLimits())
-    selection = selection_of(qualified_attributes(["tag:n"]), [], default_registry())
-    snapshot = engine.db.run_sync(values.last_seq)
-    want = len(jobs) - 1  # the last job is beyond the chunk
-    whole = engine.db.run_sync(
-        lambda s: chunk_encoded_in_sql(s, selection, jobs[0] - 1, want, snapshot)
+def test_a_delivery_failed_mid_history_is_resent_and_the_batches_stored_ahead_follow(
+    api: Api,
+) -> None:
+    """The worker's reader stores batches ahead of the one in flight; when that one fails, it
+    is sent again, same number and bytes, and the stored ones follow it in order."""
+    color = f"retry-{new_jobid()[-12:]}"
+    jobs = _register(api, 9)
+    for job_id in jobs:
+        _store(api, job_id, [(f"{TAG}:color", color, None)])
+    engine = FeedEngine(engine_of(api).db, default_registry(), CutLimits(max_jobs=2))
+    sub = Subscription(
+        attributes=qualified_attributes(["tag:color"]),
+        conditions=[{"attr": "tag:color", "op": "eq", "value": color}],
+        history=True,
+        continuous=False,
+        ttl_seconds=600,
+        destination="http://receiver.invalid/feed",
     )
-    halves = engine.db.run_sync(
-        lambda s: engine._read_in_halves(s, selection, snapshot)(jobs[0] - 1, want)
-    )
-    assert [j.job_id for j in whole] == jobs[:-1]
-    assert halves == whole
+    feed = api.client.portal.call(engine.subscribe, "/CN=retry", sub, utcnow())  # type: ignore[union-attr]
+    bodies: list[bytes] = []  # this feed's deliveries, in order
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if orjson.loads(request.content)["feed_id"] != feed.id:
+            return httpx.Response(200)  # another test's feed: not looked at
+        bodies.append(request.content)
+        first_try_of_3 = [orjson.loads(b)["batch"] for b in bodies].count(3) == 1
+        return httpx.Response(500 if first_try_of_3 and _number(request.content) == 3 else 200)
+
+    async def deliver() -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+        settings = DispatchSettings(retry_base=0.01, retry_cap=0.05, poll_interval=0.01)
+        worker = asyncio.create_task(FeedDispatcher(engine, settings, client, "w-retry").run())
+        deadline = time.monotonic() + 60
+        while not (bodies and orjson.loads(bodies[-1])["history_done"]):
+            assert time.monotonic() < deadline, "the history did not end"
+            await asyncio.sleep(0.02)
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+    asyncio.run(deliver())
+    assert [_number(b) for b in bodies] == [1, 2, 3, 3, 4, 5]
+    assert bodies[2] == bodies[3]
+    # Every job once, in order, the failed batch counted once.
+    sent = [r["jobid"] for b in bodies[:2] + bodies[3:] for r in orjson.loads(b)["records"]]
+    assert len(sent) == len(jobs)
+    assert _ids(api, "jobid", sent) == jobs
+
+
+def _number(body: bytes) -> int:
+    return int(orjson.loads(body)["batch"])

@@ -133,7 +133,7 @@ _HISTORY_CHUNK_SQL = text(
 WITH j AS (
     SELECT jobs.id, jobs.jobid, identities.subject AS owner
     FROM jobs JOIN identities ON identities.id = jobs.owner_id
-    WHERE jobs.id > :after AND jobs.id <= :upto ORDER BY jobs.id LIMIT :limit
+    WHERE jobs.id > :after ORDER BY jobs.id LIMIT :limit
 ), v AS (
     SELECT job_id,
         count(*) FILTER (WHERE seq <= :snapshot) AS present,
@@ -168,22 +168,6 @@ ORDER BY j.id
 )
 
 
-_NO_JOB_ABOVE = 2**62  # an id bound no job reaches (one statement text, prepared once)
-
-
-def nth_job_after(session: Session, after: int, n: int) -> int | None:
-    """The id of the ``n``-th job above id ``after`` (None: there are fewer)."""
-    stmt = (
-        select(JobRow.id)
-        .where(col(JobRow.id) > after)
-        .order_by(col(JobRow.id))
-        .offset(n - 1)
-        .limit(1)
-    )
-    found = session.exec(stmt).first()
-    return None if found is None else int(found)
-
-
 def history_chunk(
     session: Session,
     after: int,
@@ -193,19 +177,16 @@ def history_chunk(
     tested_lower: Sequence[str],
     needed_lower: Sequence[str],
     prefixes_lower: Sequence[str] = (),
-    upto: int | None = None,
 ) -> list[HistoryJob]:
     """PostgreSQL only: the next ``limit`` jobs above id ``after`` with their records of the
     requested values (exact names ``requested_lower`` or names starting with one of
     ``prefixes_lower``) stored up to ``snapshot``, and the values of the names
     ``tested_lower`` the conditions look at. ``present`` says whether the job has any value of
-    ``needed_lower`` (a superset of both) or the prefixes up to ``snapshot``. ``upto``: only
-    jobs up to this id."""
+    ``needed_lower`` (a superset of both) or the prefixes up to ``snapshot``."""
     rows = session.execute(
         _HISTORY_CHUNK_SQL,
         {
             "after": after,
-            "upto": _NO_JOB_ABOVE if upto is None else upto,
             "limit": limit,
             "snapshot": snapshot,
             "requested": list(requested_lower),

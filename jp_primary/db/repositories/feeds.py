@@ -106,13 +106,25 @@ def set_fields_if(
 ) -> bool:
     """Update the feed only if its columns hold the ``expected`` values (checked and set in one
     statement, e.g. only while a worker holds its lease); False when they do not."""
+    return bool(session.execute(_update_if(feed_id, expected, fields)).rowcount)  # type: ignore[attr-defined]
+
+
+def set_fields_returning(
+    session: Session, feed_id: str, expected: Mapping[str, Any], **fields: Any
+) -> Feed | None:
+    """As ``set_fields_if``, and the feed as it is after the update, its row locked until the
+    transaction ends (None: it did not hold the ``expected`` values)."""
+    row = session.execute(_update_if(feed_id, expected, fields).returning(*_FEEDS.c)).first()
+    return _feed(row) if row else None
+
+
+def _update_if(feed_id: str, expected: Mapping[str, Any], fields: Mapping[str, Any]) -> Any:
     c = _FEEDS.c
-    stmt = (
+    return (
         update(_FEEDS)
         .where(c.id == feed_id, *(c[name] == value for name, value in expected.items()))
         .values(**fields)
     )
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
 
 
 def remove(session: Session, feed_ids: Sequence[str]) -> None:
