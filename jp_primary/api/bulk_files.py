@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from python_multipart.multipart import parse_options_header
@@ -70,7 +71,16 @@ BULK_BODY = {
     responses=responses(400, 401, 403, 413, 422, 503),
 )
 async def put_files_bulk(
-    request: Request, services: Services, caller: Caller = Trusted
+    request: Request,
+    services: Services,
+    brief: Annotated[
+        bool,
+        Query(
+            description="true: each stored file without its extraction's values (its problems "
+            "are still counted); for senders that do not read them"
+        ),
+    ] = False,
+    caller: Caller = Trusted,
 ) -> schemas.BulkFilesOut:
     """Many one-shot uploads in one request (importers of many small files: L&B dumps). Each
     item answers what `PUT /v1/jobs/{key}/files/{class}` with the same headers would (its status,
@@ -93,7 +103,7 @@ async def put_files_bulk(
         outcomes = await BulkPut(services.uploads, services.registrar).run(caller, items)
     finally:
         await form.close()
-    return schemas.BulkFilesOut(results=[_result(i, o) for i, o in enumerate(outcomes)])
+    return schemas.BulkFilesOut(results=[_result(i, o, brief) for i, o in enumerate(outcomes)])
 
 
 async def _form(request: Request) -> FormData:
@@ -164,12 +174,19 @@ async def _chunks(part: UploadFile) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def _result(index: int, outcome: BulkOutcome) -> schemas.BulkFileOut:
+def _result(index: int, outcome: BulkOutcome, brief: bool) -> schemas.BulkFileOut:
+    stored = outcome.file
+    file: schemas.CommittedOut | schemas.FileOut | None = None
+    if stored is not None:
+        # The values are most of an answer's cost (some 40 per L&B dump).
+        file = (
+            views.file_out(stored.file, stored.uploader) if brief else views.committed_out(stored)
+        )
     return schemas.BulkFileOut(
         index=index,
         status=outcome.status,
         error=outcome.error,
         detail=outcome.detail,
-        file=views.committed_out(outcome.file) if outcome.file is not None else None,
+        file=file,
         registered=outcome.registered if outcome.file is not None else None,
     )

@@ -228,7 +228,9 @@ class BulkFileOut(BaseModel):
     status: int = Field(description="What the one-shot PUT of this file would have answered")
     error: str | None = None
     detail: str | None = None
-    file: CommittedOut | None = Field(None, description="The stored file (201, 200)")
+    file: CommittedOut | FileOut | None = Field(
+        None, description="The stored file (201, 200); with `brief`, without `extraction`"
+    )
     registered: bool | None = Field(None, description="Whether the job was registered on the way")
 
 

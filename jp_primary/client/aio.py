@@ -158,13 +158,15 @@ class AsyncClient:
         return calls.committed(await self._resend(request, source))
 
     async def put_files_bulk(
-        self, items: Sequence[calls.BulkUpload]
+        self, items: Sequence[calls.BulkUpload], *, brief: bool = False
     ) -> list[models.BulkFileResult]:
         """As ``Client.put_files_bulk``."""
         parts = await asyncio.to_thread(calls.bulk_parts, items)
 
         def request() -> httpx.Request:
-            return self._http.build_request("POST", calls.BULK_FILES, files=parts)
+            return self._http.build_request(
+                "POST", calls.BULK_FILES, files=parts, params=calls.BRIEF if brief else None
+            )
 
         return calls.bulk_results(await self._resend(request, b""))
 

@@ -90,6 +90,7 @@ def one_shot_headers(
 
 
 BULK_FILES = "/v1/files/bulk"
+BRIEF = {"brief": "true"}  # the answer without the extraction's values
 
 
 @dataclass(frozen=True)

@@ -183,15 +183,20 @@ class Client:
 
         return calls.committed(self._resend(request, source))
 
-    def put_files_bulk(self, items: Sequence[calls.BulkUpload]) -> list[models.BulkFileResult]:
+    def put_files_bulk(
+        self, items: Sequence[calls.BulkUpload], *, brief: bool = False
+    ) -> list[models.BulkFileResult]:
         """Many small one-shot uploads in one request (``POST /v1/files/bulk``, trusted services
         only): one result per item, in order, with the status its ``put_file`` would have had
         (the same bytes already stored: 200). Sent again on a connection failure or a 503: a
-        retry answers 200 for what the first attempt stored."""
+        retry answers 200 for what the first attempt stored. ``brief``: the files come without
+        their extraction's values."""
         parts = calls.bulk_parts(items)
 
         def request() -> httpx.Request:
-            return self._http.build_request("POST", calls.BULK_FILES, files=parts)
+            return self._http.build_request(
+                "POST", calls.BULK_FILES, files=parts, params=calls.BRIEF if brief else None
+            )
 
         return calls.bulk_results(self._resend(request, b""))
 

@@ -233,7 +233,7 @@ class Importer:
             return outcome
         jpps = batch[0][1].jpps
         try:
-            results = self.client_for(jpps).put_files_bulk(items)
+            results = self.client_for(jpps).put_files_bulk(items, brief=True)
         except errors.APIError as exc:
             if exc.status in (404, 405):
                 self._no_bulk.add(jpps)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from typing import Any
 
 import httpx
 
 from jp_primary.auth.identity import Role
 from jp_primary.client.calls import key_of
+from jp_primary.testing.lbdumps import generate_job
 from tests.helpers import ALICE, LB_HOST, Api, new_jobid, register_job
 
 BULK = "/v1/files/bulk"
@@ -202,3 +204,32 @@ def test_a_file_over_the_file_size_limit_is_refused_alone(make_api: Any) -> None
     results = _post(api, manifest, [big, b"ok"]).json()["results"]
     assert [r["status"] for r in results] == [413, 201]
     assert _stored(api, jobid) == {("isb", "ok"): _sha(b"ok")}
+
+
+def test_a_brief_answer_leaves_out_the_values_and_stores_them_all_the_same(api: Api) -> None:
+    jobids = [new_jobid() for _ in range(2)]
+    dumps = [
+        ("\n".join(generate_job(random.Random(5), "done", jobid=j)) + "\n").encode() for j in jobids
+    ]
+    manifest = {
+        "files": [
+            _item(j, d, **{"class": "lb", "register": True})
+            for j, d in zip(jobids, dumps, strict=True)
+        ]
+    }
+    parts: list[tuple[str, Any]] = [("manifest", (None, json.dumps(manifest).encode(), None))]
+    parts += [("file", (f"f{i}", d, "text/plain")) for i, d in enumerate(dumps)]
+    headers = api.auth(LB_HOST, Role.TRUSTED)
+    answer = api.client.post(BULK, files=parts, params={"brief": "true"}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    for jobid, dump, result in zip(jobids, dumps, answer.json()["results"], strict=True):
+        assert result["status"] == 201, result
+        assert result["file"]["sha256"] == _sha(dump)
+        assert "extraction" not in result["file"]
+        assert result["file"]["extraction_error_count"] == 0
+        stored = api.client.get(f"/v1/jobs/{key_of(jobid)}/attributes", headers=headers)
+        assert any(v["name"].startswith("http://egee.cesnet.cz") for v in stored.json()["values"])
+    # Without brief the same request's answer (200: the same bytes) carries the values.
+    full = _post(api, manifest, dumps).json()["results"]
+    assert [r["status"] for r in full] == [200, 200]
+    assert all(r["file"]["extraction"]["values"] for r in full)

@@ -318,11 +318,11 @@ class _CountingClient(Client):
         self.bulk_sizes: list[int] = []
         self.single_puts = 0
 
-    def put_files_bulk(self, items: Sequence[BulkUpload]) -> list[BulkFileResult]:
+    def put_files_bulk(self, items: Sequence[BulkUpload], **kw: Any) -> list[BulkFileResult]:
         self.bulk_sizes.append(len(items))
         if not self.bulk_route:
             raise APIError(404, "NotFound", "Not Found", {})
-        return super().put_files_bulk(items)
+        return super().put_files_bulk(items, **kw)
 
     def put_file(self, *args: Any, **kw: Any) -> CommittedFile:
         self.single_puts += 1
