@@ -19,6 +19,7 @@ from sqlalchemy import select
 from jp_primary.attributes.registry import default_registry
 from jp_primary.db.models import SQLModel
 from jp_primary.db.repositories import feeds, values
+from jp_primary.db.repositories.feeds import Feed
 from jp_primary.feed.cutter import CutLimits, chunk_encoded_here, chunk_encoded_in_sql
 from jp_primary.feed.dispatcher import DispatchSettings, FeedDispatcher
 from jp_primary.feed.engine import FeedEngine, PushBatch, utcnow
@@ -91,11 +92,13 @@ def test_records_encoded_by_postgresql_equal_the_python_encoding(
     assert not any(present for _, present, _, _ in in_sql)
 
 
-def test_a_batch_read_ahead_is_stored_only_where_the_feed_stands(api: Api) -> None:
-    """The push worker reads a history batch before the feed's lock is taken; a read that no
-    longer starts where the feed stands is dropped and the batch is cut afresh."""
-    color = f"read-ahead-{new_jobid()[-12:]}"
-    jobs = _register(api, 5)
+def _colored_history(
+    api: Api, prefix: str, count: int, destination: str
+) -> tuple[list[int], FeedEngine, Feed]:
+    """``count`` jobs tagged with a color of their own, and a push feed of their history
+    (batches of two jobs) on an engine of the test's database."""
+    color = f"{prefix}-{new_jobid()[-12:]}"
+    jobs = _register(api, count)
     for job_id in jobs:
         _store(api, job_id, [(f"{TAG}:color", color, None)])
     engine = FeedEngine(engine_of(api).db, default_registry(), CutLimits(max_jobs=2))
@@ -105,9 +108,16 @@ def test_a_batch_read_ahead_is_stored_only_where_the_feed_stands(api: Api) -> No
         history=True,
         continuous=False,
         ttl_seconds=600,
-        destination="http://127.0.0.1:9/unused",
+        destination=destination,
     )
-    feed = api.client.portal.call(engine.subscribe, "/CN=reader", sub, utcnow())  # type: ignore[union-attr]
+    feed = api.client.portal.call(engine.subscribe, f"/CN={prefix}", sub, utcnow())  # type: ignore[union-attr]
+    return jobs, engine, feed
+
+
+def test_a_batch_read_ahead_is_stored_only_where_the_feed_stands(api: Api) -> None:
+    """The push worker reads a history batch before the feed's lock is taken; a read that no
+    longer starts where the feed stands is dropped and the batch is cut afresh."""
+    jobs, engine, feed = _colored_history(api, "read-ahead", 5, "http://127.0.0.1:9/unused")
     worker, now = "w-read-ahead", utcnow()
     until = now + timedelta(minutes=5)
     db = engine.db
@@ -159,20 +169,7 @@ def test_a_delivery_failed_mid_history_is_resent_and_the_batches_stored_ahead_fo
 ) -> None:
     """The worker's reader stores batches ahead of the one in flight; when that one fails, it
     is sent again, same number and bytes, and the stored ones follow it in order."""
-    color = f"retry-{new_jobid()[-12:]}"
-    jobs = _register(api, 9)
-    for job_id in jobs:
-        _store(api, job_id, [(f"{TAG}:color", color, None)])
-    engine = FeedEngine(engine_of(api).db, default_registry(), CutLimits(max_jobs=2))
-    sub = Subscription(
-        attributes=qualified_attributes(["tag:color"]),
-        conditions=[{"attr": "tag:color", "op": "eq", "value": color}],
-        history=True,
-        continuous=False,
-        ttl_seconds=600,
-        destination="http://receiver.invalid/feed",
-    )
-    feed = api.client.portal.call(engine.subscribe, "/CN=retry", sub, utcnow())  # type: ignore[union-attr]
+    jobs, engine, feed = _colored_history(api, "retry", 9, "http://receiver.invalid/feed")
     bodies: list[bytes] = []  # this feed's deliveries, in order
 
     def answer(request: httpx.Request) -> httpx.Response:
