@@ -22,6 +22,11 @@ class JPError(Exception):
         return type(self).__name__
 
 
+class InternalError(JPError):
+    """A failure that is the service's, not the request's (reported for one item of a bulk
+    request while the others go on)."""
+
+
 class BadRequest(JPError):
     status_code = 400
 

@@ -175,18 +175,15 @@ async def _chunks(part: UploadFile) -> AsyncIterator[bytes]:
 
 
 def _result(index: int, outcome: BulkOutcome, brief: bool) -> schemas.BulkFileOut:
-    stored = outcome.file
-    file: schemas.CommittedOut | schemas.FileOut | None = None
-    if stored is not None:
-        # The values are most of an answer's cost (some 40 per L&B dump).
-        file = (
-            views.file_out(stored.file, stored.uploader) if brief else views.committed_out(stored)
+    if outcome.error is not None:
+        failed = outcome.error
+        return schemas.BulkFileOut(
+            index=index, status=failed.status_code, error=failed.error, detail=failed.detail
         )
-    return schemas.BulkFileOut(
-        index=index,
-        status=outcome.status,
-        error=outcome.error,
-        detail=outcome.detail,
-        file=file,
-        registered=outcome.registered if outcome.file is not None else None,
-    )
+    stored = outcome.file
+    assert stored is not None
+    # The values are most of an answer's cost (some 40 per L&B dump).
+    file = views.file_out(stored.file, stored.uploader) if brief else views.committed_out(stored)
+    # As the one-shot PUT answers (201), but for bytes found stored already (200).
+    status = 201 if outcome.stored_now else 200
+    return schemas.BulkFileOut(index=index, status=status, file=file, registered=outcome.registered)

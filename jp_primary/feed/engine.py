@@ -379,14 +379,6 @@ class FeedEngine:
             return None
         return self._cut(session, feed, now, self.limits.max_jobs)
 
-    def ack_sync(self, session: Session, push: PushBatch, worker: str, now: datetime) -> bool:
-        """Record that ``push`` was acknowledged; False when the lease was lost meanwhile."""
-        fields = _acked_fields(push, now)
-        if not feeds.set_fields_if(session, push.feed.id, {"lease_owner": worker}, **fields):
-            return False
-        feeds.drop_batches_below(session, push.feed.id, push.batch.number + 1)
-        return True
-
     def ack_and_next_sync(
         self,
         session: Session,
@@ -396,11 +388,11 @@ class FeedEngine:
         lease_until: datetime,
         known: StoredBatch | None = None,
     ) -> PushBatch | None | Literal[False]:
-        """``ack_sync`` and then ``next_push_sync`` in one transaction, the feed's row read,
-        locked and moved by one statement (the delivery's critical path: one round trip per
-        batch fewer)."""
+        """Record that ``push`` was acknowledged, then ``next_push_sync``, in one transaction,
+        the feed's row read, locked and moved by one statement (the delivery's critical path);
+        False when the lease was lost meanwhile."""
         fields = _acked_fields(push, now)
-        if fields.get("lease_owner", worker) is not None:
+        if "lease_owner" not in fields:  # not done with the feed: renew the lease
             fields["lease_until"] = lease_until
         feed = feeds.set_fields_returning(session, push.feed.id, {"lease_owner": worker}, **fields)
         if feed is None:

@@ -25,7 +25,15 @@ from jp_primary.auth.identity import Identity
 from jp_primary.backends.base import StoredObject
 from jp_primary.db.repositories import files, uploads
 from jp_primary.db.repositories.uploads import Upload
-from jp_primary.errors import Conflict, Forbidden, Gone, InvalidInput, JPError, NotFound
+from jp_primary.errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    InternalError,
+    InvalidInput,
+    JPError,
+    NotFound,
+)
 from jp_primary.services import jobs
 from jp_primary.services.batching import database_item_caused, isolating
 from jp_primary.services.upload_commit import CommittedFile, as_committed
@@ -61,15 +69,13 @@ class BulkFile:
 
 @dataclass(frozen=True)
 class BulkOutcome:
-    status: int
+    """An item's outcome: the file stored (``stored_now`` by this request, else the same bytes
+    were there already), or the error its PUT would have answered."""
+
     file: CommittedFile | None = None
-    error: str | None = None
-    detail: str | None = None
+    stored_now: bool = False
+    error: JPError | None = None
     registered: bool = False
-
-
-def _refused(exc: JPError) -> BulkOutcome:
-    return BulkOutcome(exc.status_code, error=exc.error, detail=exc.detail)
 
 
 class _Unavailable(Exception):
@@ -83,12 +89,12 @@ class _Unavailable(Exception):
 
 def _failed(exc: Exception) -> BulkOutcome:
     if isinstance(exc, JPError):
-        return _refused(exc)
+        return BulkOutcome(error=exc)
     if not database_item_caused(exc):
         raise _Unavailable(exc)
     log.error("bulk upload item failed", exc_info=exc)
     detail = "this file could not be stored (the others were); report it to the operators"
-    return BulkOutcome(500, error="InternalError", detail=detail)
+    return BulkOutcome(error=InternalError(detail))
 
 
 # What a start may refuse an item with, having written nothing the others mind.
@@ -171,7 +177,7 @@ class BulkPut:
                         "send each file once"
                     )
             except JPError as exc:
-                outcomes[index] = _refused(exc)
+                outcomes[index] = BulkOutcome(error=exc)
                 continue
             items.append(item)
         # One order for every transaction: two requests naming the same jobs never wait for
@@ -241,7 +247,7 @@ class BulkPut:
             return same
 
         for index, stored in (await self.service.db.run(lookup)).items():
-            outcomes[index] = BulkOutcome(200, stored)
+            outcomes[index] = BulkOutcome(stored)
 
     async def _stage(self, items: list[_Item], outcomes: dict[int, BulkOutcome]) -> None:
         """Write every item's bytes (at once), then record them all in one transaction."""
@@ -301,7 +307,7 @@ class BulkPut:
                 self._record_failure(item, exc, outcomes)
                 return
             registered = item.registration is not None and item.registration.created
-            outcomes[item.index] = BulkOutcome(201, committed, registered=registered)
+            outcomes[item.index] = BulkOutcome(committed, stored_now=True, registered=registered)
 
         async with anyio.create_task_group() as group:
             for item in items:

@@ -130,8 +130,9 @@ def _write_rows(session: Session, item: PendingCommit) -> _Written | CommittedFi
         existing = files.by_upload(session, upload.id)
         if existing is not None:
             return as_committed(session, existing, item.job_key)
-        if _ended(session, upload.id):
-            raise _gone(session, upload.id)
+        gone = _gone_if_ended(session, upload.id)
+        if gone is not None:
+            raise gone
         raise Conflict(
             f"file ({new_file.file_class}, {new_file.name!r}) is already stored for this job; "
             "files are write-once: read it with GET, or store the new bytes under another name"
@@ -139,7 +140,7 @@ def _write_rows(session: Session, item: PendingCommit) -> _Written | CommittedFi
     if not uploads.end(session, upload.id, UploadState.COMMITTED):
         # Ended meanwhile (aborted, superseded, expired): take back the row just written.
         files.remove(session, row.id)
-        raise _gone(session, upload.id)
+        raise _gone_if_ended(session, upload.id) or _gone(UploadState.ABORTED)
     store_job_record(session, row, item.extraction, new=True)
     derived = file_values(item.extraction.values, row.file_class, row.name, row.id)
     # User tags a file carries (namespaced L&B UserTags) count as its uploader's tags on the job
@@ -151,14 +152,15 @@ def _write_rows(session: Session, item: PendingCommit) -> _Written | CommittedFi
     return _Written(row, derived + tagged, len(derived))
 
 
-def _ended(session: Session, upload_id: str) -> bool:
+def _gone_if_ended(session: Session, upload_id: str) -> Gone | None:
+    """The 410 of an upload that is no longer in progress (None while it is)."""
     upload = uploads.get(session, upload_id)
-    return upload is None or upload.state not in uploads.IN_PROGRESS
+    if upload is None:
+        return _gone(UploadState.ABORTED)
+    return None if upload.state in uploads.IN_PROGRESS else _gone(upload.state)
 
 
-def _gone(session: Session, upload_id: str) -> Gone:
-    ended = uploads.get(session, upload_id)
-    state = ended.state if ended is not None else UploadState.ABORTED
+def _gone(state: str) -> Gone:
     return Gone(f"the upload was {state} before it could be committed; {after(state)}")
 
 
